@@ -1,0 +1,5 @@
+"""`python -m hakutaku` is `hai`."""
+
+from hakutaku.cli.main import app
+
+app()

@@ -1,0 +1,46 @@
+"""Dependencies of the control API: the database, the caller, the admin check, the worker token."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from hakutaku.gateway.context import Gateway
+from hakutaku.gateway.http import authenticate
+from hakutaku.identity.auth import Principal
+from hakutaku.identity.errors import Forbidden, Unauthorized
+
+
+def gateway(request: Request) -> Gateway:
+    return request.app.state.gateway
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    with gateway(request).db.session() as s:
+        yield s
+
+
+async def caller(request: Request) -> Principal:
+    return await authenticate(gateway(request), request)
+
+
+async def admin(request: Request) -> Principal:
+    who = await caller(request)
+    if not who.is_admin:
+        raise Forbidden("This operation needs an admin key.")
+    return who
+
+
+async def worker_auth(request: Request) -> None:
+    header = request.headers.get("authorization", "")
+    token = header.partition(" ")[2].strip()
+    expected = gateway(request).worker_token
+    if not token or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Unauthorized(
+            "Worker endpoints need the worker token (HAI_WORKER_TOKEN or $HAI_HOME/worker.token), "
+            "not a user API key.",
+            code="invalid_worker_token",
+        )

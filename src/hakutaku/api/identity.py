@@ -1,0 +1,119 @@
+"""`/api/me`, `/api/users`, `/api/keys`: identity for admins (and each user's own keys)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.orm import Session
+
+from hakutaku.api.deps import admin, caller, db_session, gateway
+from hakutaku.api.schemas import CreatedKeyOut, KeyIn, KeyOut, UserIn, UserOut, UserPatch
+from hakutaku.db.models import ApiKey, User
+from hakutaku.identity import service
+from hakutaku.identity.auth import Principal
+from hakutaku.identity.errors import Forbidden, PlatformError
+
+router = APIRouter(prefix="/api", tags=["identity"])
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        name=user.name,
+        role=user.role,
+        email=user.email,
+        disabled=user.disabled,
+        groups=sorted(g.name for g in user.groups),
+        created_at=user.created_at,
+    )
+
+
+def key_out(row: ApiKey) -> KeyOut:
+    return KeyOut(
+        id=row.id,
+        prefix=row.prefix,
+        user=row.user.name,
+        name=row.name,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+@router.get("/me", response_model=UserOut)
+def me(who: Principal = Depends(caller), s: Session = Depends(db_session)) -> UserOut:
+    return user_out(service.get_user(s, who.user))
+
+
+@router.get("/users", response_model=list[UserOut], dependencies=[Depends(admin)])
+def list_users(s: Session = Depends(db_session)) -> list[UserOut]:
+    return [user_out(u) for u in service.list_users(s)]
+
+
+@router.post("/users", response_model=UserOut, status_code=201, dependencies=[Depends(admin)])
+def add_user(body: UserIn, s: Session = Depends(db_session)) -> UserOut:
+    user = service.add_user(s, body.name, role=body.role, email=body.email, groups=body.groups)
+    return user_out(user)
+
+
+@router.get("/users/{name}", response_model=UserOut, dependencies=[Depends(admin)])
+def get_user(name: str, s: Session = Depends(db_session)) -> UserOut:
+    return user_out(service.get_user(s, name))
+
+
+@router.patch("/users/{name}", response_model=UserOut, dependencies=[Depends(admin)])
+def patch_user(
+    name: str, body: UserPatch, request: Request, s: Session = Depends(db_session)
+) -> UserOut:
+    user = service.get_user(s, name)
+    if body.role is not None:
+        if body.role not in service.ROLES:
+            raise PlatformError(f"invalid role {body.role!r}: choose admin or user", param="role")
+        user.role = body.role
+    if body.disabled is not None:
+        service.set_user_disabled(s, name, body.disabled)
+    if body.groups is not None:
+        service.set_user_groups(s, name, body.groups)
+    s.flush()
+    gateway(request).auth.forget_user(user.id)
+    return user_out(user)
+
+
+@router.get("/keys", response_model=list[KeyOut])
+def list_keys(
+    user: str | None = None,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session),
+) -> list[KeyOut]:
+    """Your own keys; admins may name any user, or omit it to see all keys."""
+    if not who.is_admin:
+        if user not in (None, who.user):
+            raise Forbidden("Only admins may list other users' keys.")
+        user = who.user
+    return [key_out(k) for k in service.list_keys(s, user)]
+
+
+@router.post("/keys", response_model=CreatedKeyOut, status_code=201)
+def create_key(
+    body: KeyIn, request: Request, who: Principal = Depends(caller), s: Session = Depends(db_session)
+) -> CreatedKeyOut:
+    """Create a key (for yourself; admins for anyone). The secret is in this response only."""
+    owner = body.user or who.user
+    if owner != who.user and not who.is_admin:
+        raise Forbidden("Only admins may create keys for other users.")
+    secret = gateway(request).auth.server_secret
+    created = service.create_key(s, secret, owner, name=body.name, expires_at=body.expires_at)
+    return CreatedKeyOut(**key_out(created.row).model_dump(), key=created.secret)
+
+
+@router.delete("/keys/{key}", response_model=KeyOut)
+def revoke_key(
+    key: str, request: Request, who: Principal = Depends(caller), s: Session = Depends(db_session)
+) -> KeyOut:
+    """Revoke a key by id or prefix; it stops working at once on this server."""
+    row = service.get_key(s, key)
+    if row.user_id != who.user_id and not who.is_admin:
+        raise Forbidden("Only admins may revoke other users' keys.")
+    service.revoke_key(s, key)
+    gateway(request).auth.forget_key(row.id)
+    return key_out(row)

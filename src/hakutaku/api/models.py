@@ -1,0 +1,103 @@
+"""`/api/models`: register upstreams, set who may use a model (admins)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hakutaku.api.deps import admin, db_session, gateway
+from hakutaku.api.schemas import ModelOut, ModelPatch, UpstreamIn
+from hakutaku.db.models import Model
+from hakutaku.identity.errors import Conflict, NotFound, PlatformError
+from hakutaku.gateway.catalog import check_model_name, check_upstream_url
+
+router = APIRouter(prefix="/api/models", tags=["models"], dependencies=[Depends(admin)])
+
+
+def model_out(m: Model, workers: int) -> ModelOut:
+    return ModelOut(
+        name=m.name,
+        kind=m.kind,
+        description=m.description,
+        public=m.public,
+        groups=list(m.allowed_groups or []),
+        users=list(m.allowed_users or []),
+        upstream_base_url=m.upstream_base_url,
+        upstream_model=m.upstream_model,
+        has_upstream_key=bool(m.upstream_api_key),
+        workers=workers,
+    )
+
+
+def _get(s: Session, name: str) -> Model:
+    m = s.scalar(select(Model).where(Model.name == name))
+    if m is None:
+        raise NotFound(f"no model named {name!r}; list models with `hai models list`")
+    return m
+
+
+def _publish(s: Session, request: Request) -> None:
+    """Commit, then refresh this replica's snapshot so the change applies here at once."""
+    s.commit()
+    gateway(request).registry.refresh()
+
+
+@router.get("", response_model=list[ModelOut])
+def list_models(request: Request, s: Session = Depends(db_session)) -> list[ModelOut]:
+    registry = gateway(request).registry
+    rows = s.scalars(select(Model).order_by(Model.name))
+    return [model_out(m, len(registry.workers(m.name))) for m in rows]
+
+
+@router.post("/upstream", response_model=ModelOut, status_code=201)
+def add_upstream(body: UpstreamIn, request: Request, s: Session = Depends(db_session)) -> ModelOut:
+    """Register (or update) an OpenAI-compatible upstream under a platform model name."""
+    check_model_name(body.name)
+    check_upstream_url(body.base_url)
+    m = s.scalar(select(Model).where(Model.name == body.name))
+    if m is not None and m.kind != "upstream":
+        raise Conflict(f"{body.name!r} is a worker-hosted model; choose another name")
+    if m is None:
+        m = Model(name=body.name, kind="upstream")
+        s.add(m)
+    box = gateway(request).box
+    m.upstream_base_url = body.base_url.rstrip("/")
+    m.upstream_model = body.upstream_model or body.name
+    m.upstream_api_key = box.seal(body.api_key) if body.api_key else None
+    m.description = body.description
+    m.public = body.public
+    m.allowed_groups = body.groups
+    m.allowed_users = body.users
+    _publish(s, request)
+    return model_out(m, 0)
+
+
+@router.patch("/{name}", response_model=ModelOut)
+def patch_model(
+    name: str, body: ModelPatch, request: Request, s: Session = Depends(db_session)
+) -> ModelOut:
+    """Change who may use a model: public, or listed groups and users."""
+    m = _get(s, name)
+    if body.public is not None:
+        m.public = body.public
+    if body.groups is not None:
+        m.allowed_groups = body.groups
+    if body.users is not None:
+        m.allowed_users = body.users
+    if body.description is not None:
+        m.description = body.description
+    _publish(s, request)
+    return model_out(m, len(gateway(request).registry.workers(name)))
+
+
+@router.delete("/{name}", status_code=204)
+def delete_model(name: str, request: Request, s: Session = Depends(db_session)) -> None:
+    m = _get(s, name)
+    if m.kind == "worker":
+        raise PlatformError(
+            f"{name!r} is served by workers; stop its workers instead (it reappears when one "
+            "registers)"
+        )
+    s.delete(m)
+    _publish(s, request)

@@ -1,0 +1,127 @@
+"""Wire schemas of the control API (`/api`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class UserIn(BaseModel):
+    name: str
+    role: str = "user"
+    email: str | None = None
+    groups: list[str] = Field(default_factory=list)
+
+
+class UserPatch(BaseModel):
+    disabled: bool | None = None
+    groups: list[str] | None = None
+    role: str | None = None
+
+
+class UserOut(BaseModel):
+    id: int
+    name: str
+    role: str
+    email: str | None
+    disabled: bool
+    groups: list[str]
+    created_at: datetime
+
+
+class KeyIn(BaseModel):
+    user: str | None = Field(None, description="Whose key; admins only for other users.")
+    name: str = ""
+    expires_at: datetime | None = None
+
+
+class KeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    prefix: str
+    user: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class CreatedKeyOut(KeyOut):
+    key: str = Field(description="The secret key; shown only in this response.")
+
+
+class UpstreamIn(BaseModel):
+    name: str
+    base_url: str
+    api_key: str | None = None
+    upstream_model: str | None = Field(None, description="The upstream's name for the model.")
+    description: str = ""
+    public: bool = True
+    groups: list[str] = Field(default_factory=list)
+    users: list[str] = Field(default_factory=list)
+
+
+class ModelPatch(BaseModel):
+    public: bool | None = None
+    groups: list[str] | None = None
+    users: list[str] | None = None
+    description: str | None = None
+
+
+class ModelOut(BaseModel):
+    name: str
+    kind: str
+    description: str
+    public: bool
+    groups: list[str]
+    users: list[str]
+    upstream_base_url: str | None
+    upstream_model: str | None
+    has_upstream_key: bool
+    workers: int
+
+
+class WorkerRegistration(BaseModel):
+    model: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    url: str
+    methods: dict[str, Any] = Field(default_factory=dict)
+    max_inflight: int = Field(32, ge=1)
+    description: str = ""
+    host: str = ""
+    pid: int | None = None
+
+
+class Heartbeat(BaseModel):
+    inflight: int = 0
+    served: int = 0
+
+
+class WorkerOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    model: str
+    url: str
+    methods: dict[str, Any]
+    max_inflight: int
+    inflight: int
+    served: int
+    host: str
+    pid: int | None
+    registered_at: datetime
+    last_heartbeat_at: datetime
+
+
+class UsageRow(BaseModel):
+    user: str | None
+    model: str
+    method: str
+    calls: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    mean_latency_ms: float

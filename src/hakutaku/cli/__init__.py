@@ -1,0 +1,1 @@
+"""The `hai` command line (Typer)."""

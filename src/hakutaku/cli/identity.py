@@ -1,0 +1,100 @@
+"""`hai users ...` and `hai keys ...` (through the platform's /api, with an admin key)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+
+from hakutaku.cli.common import client, platform_errors, print_json, print_table
+
+users = typer.Typer(help="Manage users (admin).", no_args_is_help=True)
+keys = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+USER_COLUMNS = ("id", "name", "role", "groups", "disabled", "email", "created_at")
+KEY_COLUMNS = ("id", "prefix", "user", "name", "created_at", "expires_at", "revoked_at", "last_used_at")
+
+
+@users.command("add")
+def users_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="admin or user")] = "user",
+    group: Annotated[list[str] | None, typer.Option("--group", "-g", help="Repeatable.")] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a user."""
+    with platform_errors():
+        user = client()._request_json(
+            "POST", "/api/users", json={"name": name, "role": role, "groups": group or [], "email": email}
+        )
+    print_json(user) if as_json else typer.echo(f"added user {user['name']} ({user['role']})")
+
+
+@users.command("list")
+def users_list(as_json: JsonOpt = False) -> None:
+    """List users."""
+    with platform_errors():
+        rows = client()._request_json("GET", "/api/users")
+    print_json(rows) if as_json else print_table(rows, USER_COLUMNS)
+
+
+def _set_disabled(name: str, disabled: bool) -> None:
+    with platform_errors():
+        client()._request_json("PATCH", f"/api/users/{name}", json={"disabled": disabled})
+    typer.echo(f"{'disabled' if disabled else 'enabled'} user {name}")
+
+
+@users.command("disable")
+def users_disable(name: str) -> None:
+    """Disable a user: their keys stop working."""
+    _set_disabled(name, True)
+
+
+@users.command("enable")
+def users_enable(name: str) -> None:
+    """Enable a disabled user again."""
+    _set_disabled(name, False)
+
+
+@keys.command("create")
+def keys_create(
+    user: Annotated[str | None, typer.Argument(help="Owner (default: yourself).")] = None,
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+    expires_in_days: Annotated[float | None, typer.Option(help="Expire after N days.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key. The secret is printed once; store it now."""
+    expires = None
+    if expires_in_days is not None:
+        expires = (datetime.now(UTC) + timedelta(days=expires_in_days)).isoformat()
+    with platform_errors():
+        created = client()._request_json(
+            "POST", "/api/keys", json={"user": user, "name": name, "expires_at": expires}
+        )
+    if as_json:
+        print_json(created)
+    else:
+        typer.echo(created["key"])
+        typer.echo(f"(key {created['id']} for {created['user']}; shown only once)", err=True)
+
+
+@keys.command("list")
+def keys_list(
+    user: Annotated[str | None, typer.Option(help="Whose keys (admins).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List keys (prefixes only; secrets are never stored)."""
+    with platform_errors():
+        rows = client()._request_json("GET", "/api/keys", params={"user": user} if user else None)
+    print_json(rows) if as_json else print_table(rows, KEY_COLUMNS)
+
+
+@keys.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or prefix.")]) -> None:
+    """Revoke a key."""
+    with platform_errors():
+        row = client()._request_json("DELETE", f"/api/keys/{key}")
+    typer.echo(f"revoked key {row['id']} (hai-{row['prefix']}…) of {row['user']}")

@@ -1,0 +1,28 @@
+"""`hai`: the command line. Each command parses, calls a service or the API, prints."""
+
+from __future__ import annotations
+
+import typer
+
+from hakutaku.cli.call import call, usage
+from hakutaku.cli.identity import keys, users
+from hakutaku.cli.models import models
+from hakutaku.cli.serve import serve
+from hakutaku.cli.up import up
+from hakutaku.cli.worker import worker
+
+app = typer.Typer(
+    name="hai",
+    help="Hakutaku (白泽): an open AI platform for high-energy physics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("up")(up)
+app.command("serve")(serve)
+app.command("worker")(worker)
+app.command("call")(call)
+app.command("usage")(usage)
+app.add_typer(users, name="users")
+app.add_typer(keys, name="keys")
+app.add_typer(models, name="models")

@@ -1,0 +1,130 @@
+"""Settings: environment variables `HAI_<NAME>`, then `hai.toml`, then defaults.
+
+`hai.toml` is read from the working directory, else from `HAI_HOME`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("HAI_HOME") or Path.home() / ".hakutaku").expanduser()
+
+
+def _toml_files() -> list[Path]:
+    return [p for p in (_default_home() / "hai.toml", Path("hai.toml")) if p.is_file()]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HAI_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="State directory.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite file in HAI_HOME (WAL mode)."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    url: str | None = Field(default=None, description="Where clients reach the server.")
+    api_key: str | None = Field(default=None, description="Key used by CLI commands.")
+    worker_token: str | None = Field(default=None, description="Overrides worker.token.")
+
+    # gateway behaviour
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, description="413 above this.")
+    worker_timeout: float = Field(default=300.0, description="504 after this many seconds.")
+    upstream_timeout: float = 600.0
+    heartbeat_interval: float = Field(default=2.0, description="Worker heartbeat period (s).")
+    missed_heartbeats: int = Field(
+        default=3, description="Beats missed before a worker is dropped."
+    )
+    registry_refresh: float = Field(default=1.0, description="Replica refresh of models/workers.")
+    key_cache_ttl: float = Field(default=5.0, description="How long a checked key is trusted.")
+    usage_flush_interval: float = 1.0
+    usage_batch_size: int = 1000
+    log_level: str = "info"
+
+    # demo workers started by `hai up`
+    demo_workers: bool = True
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _expand(cls, value: Any) -> Any:
+        return Path(value).expanduser() if isinstance(value, str | Path) else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = [TomlConfigSettingsSource(settings_cls, toml_file=p) for p in _toml_files()]
+        return (init_settings, env_settings, *toml)
+
+    @property
+    def server_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return (self.url or f"http://{host}:{self.port}").rstrip("/")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'hakutaku.db'}"
+
+    @property
+    def worker_token_path(self) -> Path:
+        return self.home / "worker.token"
+
+    @property
+    def bootstrap_key_path(self) -> Path:
+        return self.home / "bootstrap-admin.key"
+
+    @property
+    def server_secret_path(self) -> Path:
+        return self.home / "server.secret"
+
+    @property
+    def heartbeat_timeout(self) -> float:
+        return self.heartbeat_interval * self.missed_heartbeats
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def read_secret_file(path: Path) -> str | None:
+    """The stripped contents of a secret file, or None when absent or unreadable."""
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def write_secret_file(path: Path, value: str) -> None:
+    """Write a secret readable only by its owner (mode 600), created that way from the start."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    os.chmod(path, 0o600)
+
+
+def worker_token(settings: Settings) -> str | None:
+    return settings.worker_token or read_secret_file(settings.worker_token_path)
+
+
+def cli_api_key(settings: Settings) -> str | None:
+    return settings.api_key or read_secret_file(settings.bootstrap_key_path)

@@ -1,0 +1,88 @@
+"""Model and worker records in the database: what registration and heartbeats change."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from urllib.parse import urlparse
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from hakutaku.db.models import Model, Worker
+from hakutaku.identity.errors import PlatformError
+
+MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+def check_model_name(name: str) -> None:
+    if not MODEL_NAME_RE.match(name):
+        raise PlatformError(
+            f"invalid model name {name!r}: use up to 128 letters, digits, '.', '_', ':' or '-', "
+            "starting with a letter or digit",
+            param="name",
+        )
+
+
+def check_upstream_url(url: str) -> None:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise PlatformError(
+            f"invalid upstream URL {url!r}: give the OpenAI-compatible base URL, e.g. "
+            "http://127.0.0.1:8001/v1",
+            param="base_url",
+        )
+
+
+def register_worker(
+    s: Session,
+    *,
+    model: str,
+    url: str,
+    methods: dict,
+    max_inflight: int,
+    description: str,
+    host: str,
+    pid: int | None,
+) -> Worker:
+    """Record a worker; its model appears (public) the first time any worker serves it."""
+    check_model_name(model)
+    existing = s.scalar(select(Model).where(Model.name == model))
+    if existing is None:
+        s.add(Model(name=model, kind="worker", description=description))
+    elif existing.kind != "worker":
+        raise PlatformError(
+            f"{model!r} is registered as an upstream model; start the worker with another --name"
+        )
+    elif description and not existing.description:
+        existing.description = description
+    now = datetime.now(UTC)
+    worker = Worker(
+        id=str(uuid.uuid4()),
+        model=model,
+        url=url.rstrip("/"),
+        methods=methods,
+        max_inflight=max_inflight,
+        host=host,
+        pid=pid,
+        registered_at=now,
+        last_heartbeat_at=now,
+    )
+    s.add(worker)
+    s.flush()
+    return worker
+
+
+def heartbeat(s: Session, worker_id: str, inflight: int, served: int) -> bool:
+    """Record a beat; False when the worker is unknown (dropped) and must register again."""
+    result = s.execute(
+        update(Worker)
+        .where(Worker.id == worker_id)
+        .values(inflight=inflight, served=served, last_heartbeat_at=datetime.now(UTC))
+    )
+    return bool(result.rowcount)
+
+
+def deregister(s: Session, worker_id: str) -> bool:
+    return bool(s.execute(delete(Worker).where(Worker.id == worker_id)).rowcount)

@@ -1,0 +1,138 @@
+"""What one gateway replica holds: registry snapshot, key cache, usage queue, HTTP pools."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+from hakutaku.config import Settings
+from hakutaku.db.session import Database
+from hakutaku.gateway.metrics import GatewayMetrics
+from hakutaku.gateway.registry import Registry
+from hakutaku.identity.auth import KeyAuthenticator, Principal
+from hakutaku.identity.secrets import SecretBox
+from hakutaku.metering.usage import Usage, UsageRecorder, now
+
+log = logging.getLogger("hakutaku.gateway")
+
+
+@dataclass(slots=True)
+class Call:
+    """One /v1 request as metering sees it."""
+
+    who: Principal
+    model: str
+    method: str
+    endpoint: str
+    request_id: str
+    started: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        registry: Registry,
+        auth: KeyAuthenticator,
+        box: SecretBox,
+        worker_token: str,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.registry = registry
+        self.auth = auth
+        self.box = box
+        self.worker_token = worker_token
+        self.metrics = GatewayMetrics()
+        self.usage = UsageRecorder(
+            db,
+            flush_interval=settings.usage_flush_interval,
+            batch_size=settings.usage_batch_size,
+            take_last_used=auth.take_last_used,
+        )
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- HTTP pools ---------------------------------------------------------------------------
+
+    def session_for(self, base_url: str, limit: int = 256) -> aiohttp.ClientSession:
+        """One pooled client per worker or upstream, created on first use."""
+        session = self._sessions.get(base_url)
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(limit=limit, keepalive_timeout=60, ttl_dns_cache=300)
+            session = aiohttp.ClientSession(
+                base_url=None,
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent",),
+            )
+            self._sessions[base_url] = session
+        return session
+
+    # -- metering -----------------------------------------------------------------------------
+
+    def finish(self, call: Call, status: int, code: str | None = None) -> None:
+        seconds = time.perf_counter() - call.started
+        self.metrics.observe(call.model, call.endpoint, status, seconds, code)
+        if call.prompt_tokens or call.completion_tokens:
+            self.metrics.tokens.labels(call.model, "prompt").inc(call.prompt_tokens)
+            self.metrics.tokens.labels(call.model, "completion").inc(call.completion_tokens)
+        self.usage.record(
+            Usage(
+                ts=now(),
+                request_id=call.request_id,
+                key_id=call.who.key_id,
+                user_id=call.who.user_id,
+                model=call.model,
+                method=call.method,
+                prompt_tokens=call.prompt_tokens,
+                completion_tokens=call.completion_tokens,
+                status=status,
+                latency_ms=seconds * 1000.0,
+            )
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.registry.refresh)
+        self.usage.start()
+        self._tasks.append(asyncio.create_task(self._refresh_loop(), name="registry-refresh"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.usage.stop()
+        for session in self._sessions.values():
+            await session.close()
+
+    async def _refresh_loop(self) -> None:
+        period = self.settings.registry_refresh
+        reap_every = max(1, round(self.settings.heartbeat_interval / period))
+        tick = 0
+        while True:
+            await asyncio.sleep(period)
+            tick += 1
+            try:
+                if tick % reap_every == 0:
+                    await asyncio.to_thread(self.registry.reap)
+                await asyncio.to_thread(self.registry.refresh)
+                self._publish_worker_gauge()
+                self.metrics.usage_pending.set(self.usage.pending)
+            except Exception:
+                log.exception("registry refresh failed; keeping the previous snapshot")
+
+    def _publish_worker_gauge(self) -> None:
+        for name in self.registry.snapshot.models:
+            self.metrics.workers.labels(name).set(len(self.registry.workers(name)))

@@ -1,0 +1,180 @@
+"""Forward one call to the least-loaded healthy worker of a model and relay its answer.
+
+A worker that refuses the connection never saw the call, so the call moves to another worker.
+A worker that fails after taking the call (killed, reset) gives the caller 502 and is not used
+again by this replica until it beats again. Streams pass through chunk by chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+from starlette.responses import Response
+
+from hakutaku import codec
+from hakutaku.gateway.context import Call, Gateway
+from hakutaku.gateway.errors import (
+    GatewayError,
+    error_body,
+    no_worker,
+    overloaded,
+    worker_failed,
+    worker_timeout,
+)
+from hakutaku.gateway.registry import WorkerEntry
+from hakutaku.gateway.streaming import ProxyStream, SSEUsageTap
+
+MAX_CONNECT_ATTEMPTS = 3
+RELAYED_HEADERS = ("content-type", "x-hai-usage")
+
+
+async def call_worker(
+    gw: Gateway,
+    call: Call,
+    body: bytes,
+    content_type: str,
+    accept: str,
+    tap: SSEUsageTap | None = None,
+) -> Response | ProxyStream:
+    """Send `body` to `/call/{call.method}` on a worker of `call.model`; return the response."""
+    tried: set[str] = set()
+    for _ in range(MAX_CONNECT_ATTEMPTS):
+        worker, busy = gw.registry.pick(call.model, call.method, tried)
+        if worker is None:
+            raise overloaded(call.model) if busy else no_worker(call.model)
+        tried.add(worker.id)
+        worker.inflight += 1
+        try:
+            response = await _post(gw, worker, call, body, content_type, accept)
+        except aiohttp.ClientConnectorError:
+            worker.inflight -= 1
+            gw.registry.mark_dead(worker)  # refused before it saw the call: try another
+            continue
+        except BaseException:
+            worker.inflight -= 1
+            raise
+        if response.headers.get("x-hai-stream") == "1" and response.status == 200:
+            return _relay_stream(gw, call, worker, response, tap)
+        try:
+            return await _relay_whole(gw, call, worker, response)
+        finally:
+            worker.inflight -= 1
+    raise no_worker(call.model)
+
+
+async def _post(
+    gw: Gateway,
+    worker: WorkerEntry,
+    call: Call,
+    body: bytes,
+    content_type: str,
+    accept: str,
+) -> aiohttp.ClientResponse:
+    session = gw.session_for(worker.url, limit=worker.max_inflight + 8)
+    timeout = gw.settings.worker_timeout
+    try:
+        return await session.post(
+            f"{worker.url}/call/{call.method}",
+            data=body,
+            headers={
+                "authorization": f"Bearer {gw.worker_token}",
+                "content-type": content_type,
+                "accept": accept,
+                "x-hai-request-id": call.request_id,
+                "x-hai-user": call.who.user,
+            },
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=timeout),
+        )
+    except aiohttp.ClientConnectorError:
+        raise
+    except TimeoutError as exc:
+        raise worker_timeout(call.model, timeout) from exc
+    except aiohttp.ClientError as exc:
+        gw.registry.mark_dead(worker)
+        raise worker_failed(call.model, _describe(exc)) from exc
+
+
+async def _relay_whole(
+    gw: Gateway, call: Call, worker: WorkerEntry, response: aiohttp.ClientResponse
+) -> Response:
+    try:
+        content = await response.read()
+    except TimeoutError as exc:
+        raise worker_timeout(call.model, gw.settings.worker_timeout) from exc
+    except aiohttp.ClientError as exc:
+        gw.registry.mark_dead(worker)
+        raise worker_failed(call.model, _describe(exc)) from exc
+    finally:
+        response.release()
+    if response.status == 401:
+        # The worker does not accept this server's worker token: an operator problem.
+        raise GatewayError(
+            502,
+            f"The worker serving '{call.model}' rejected the platform's worker token; "
+            "an operator must restart it with this server's token.",
+            type="server_error",
+            code="worker_misconfigured",
+        )
+    usage = response.headers.get("x-hai-usage")
+    if usage:
+        prompt, _, completion = usage.partition(",")
+        call.prompt_tokens = int(prompt or 0)
+        call.completion_tokens = int(completion or 0)
+    headers = {k: v for k in RELAYED_HEADERS if (v := response.headers.get(k)) is not None}
+    headers["x-request-id"] = call.request_id
+    return Response(content, status_code=response.status, headers=headers)
+
+
+def _relay_stream(
+    gw: Gateway,
+    call: Call,
+    worker: WorkerEntry,
+    response: aiohttp.ClientResponse,
+    tap: SSEUsageTap | None,
+) -> ProxyStream:
+    media = response.headers.get("content-type", codec.NDJSON)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        status, code = 200, None
+        try:
+            async for chunk in response.content.iter_any():
+                out = tap.feed(chunk) if tap is not None else chunk
+                if out:
+                    yield out
+            if tap is not None and (rest := tap.close()):
+                yield rest
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            gw.registry.mark_dead(worker)
+            status, code = 502, "worker_failed"
+            failure = worker_failed(call.model, _describe(exc))
+            yield _error_frame(media, failure)
+        finally:
+            worker.inflight -= 1
+            response.release()
+            if tap is not None:
+                call.prompt_tokens, call.completion_tokens = (
+                    tap.prompt_tokens,
+                    tap.completion_tokens,
+                )
+            gw.finish(call, status, code)
+
+    return ProxyStream(200, media, chunks())
+
+
+def _error_frame(media: str, exc: GatewayError) -> bytes:
+    """An error inside a stream that has already started, in the stream's own framing."""
+    if media.startswith(codec.SSE):
+        return b"data: " + error_body(exc.message, exc.type, exc.code) + b"\n\n"
+    frame = {codec.ERROR_KEY: {"message": exc.message, "type": exc.type, "code": exc.code}}
+    return codec.encode_frame(frame, codec.MSGPACK if "msgpack" in media else codec.JSON)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the worker closed the connection"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the worker's response was cut off"
+    if isinstance(exc, aiohttp.ClientOSError):
+        return f"connection error: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,51 @@
+"""Prometheus metrics for the gateway (served at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "hai_requests",
+            "Gateway requests by model, endpoint and status.",
+            ["model", "endpoint", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "hai_request_duration_seconds",
+            "Gateway request latency (until the last byte for streams).",
+            ["model", "endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "hai_errors",
+            "Gateway errors by model and error code.",
+            ["model", "code"],
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "hai_tokens",
+            "Tokens by model and direction (prompt|completion).",
+            ["model", "direction"],
+            registry=self.registry,
+        )
+        self.workers = Gauge(
+            "hai_workers", "Live workers by model.", ["model"], registry=self.registry
+        )
+        self.usage_pending = Gauge(
+            "hai_usage_pending", "Usage events waiting to be written.", registry=self.registry
+        )
+
+    def observe(
+        self, model: str, endpoint: str, status: int, seconds: float, code: str | None
+    ) -> None:
+        self.requests.labels(model, endpoint, str(status)).inc()
+        self.latency.labels(model, endpoint).observe(seconds)
+        if code is not None:
+            self.errors.labels(model, code).inc()

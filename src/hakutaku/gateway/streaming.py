@@ -1,0 +1,82 @@
+"""Pass a worker's or upstream's stream to the client chunk by chunk, and tap SSE usage."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+
+class ProxyStream:
+    """A minimal ASGI streaming response (lighter than Starlette's on the hot path)."""
+
+    def __init__(self, status: int, media_type: str, chunks: AsyncIterator[bytes]) -> None:
+        self.status = status
+        self.media_type = media_type
+        self.chunks = chunks
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status,
+                "headers": [
+                    (b"content-type", self.media_type.encode()),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-hai-stream", b"1"),
+                ],
+            }
+        )
+        async for chunk in self.chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class SSEUsageTap:
+    """Reads token usage out of an OpenAI chat stream as it passes through.
+
+    Chunks are cut at event boundaries (a partial event waits for the rest). When the gateway
+    asked for usage on the caller's behalf (`strip_usage_only`), the usage-only final event
+    the caller did not ask for is removed.
+    """
+
+    def __init__(self, strip_usage_only: bool) -> None:
+        self.strip_usage_only = strip_usage_only
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self._rest = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._rest + chunk if self._rest else chunk
+        cut = data.rfind(b"\n\n")
+        if cut < 0:
+            self._rest = data
+            return b""
+        complete, self._rest = data[: cut + 2], data[cut + 2 :]
+        if b'"usage"' not in complete:
+            return complete
+        return b"".join(self._inspect(event) for event in complete.split(b"\n\n") if event)
+
+    def close(self) -> bytes:
+        rest, self._rest = self._rest, b""
+        return rest
+
+    def _inspect(self, event: bytes) -> bytes:
+        kept = event + b"\n\n"
+        if b'"usage"' not in event or not event.startswith(b"data:"):
+            return kept
+        payload = event[5:].strip()
+        try:
+            obj: Any = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return kept
+        usage = obj.get("usage") if isinstance(obj, dict) else None
+        if not isinstance(usage, dict):
+            return kept
+        self.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        self.completion_tokens = int(usage.get("completion_tokens") or 0)
+        if self.strip_usage_only and not obj.get("choices"):
+            return b""
+        return kept

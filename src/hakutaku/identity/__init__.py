@@ -1,0 +1,1 @@
+"""Identity: users, groups, roles and API keys (HMAC-SHA256 hashed)."""

@@ -1,0 +1,122 @@
+"""Resolve an API key to a principal, with a short-lived per-replica cache.
+
+The request path must not touch the database for every call, so a checked key is trusted for
+`key_cache_ttl` seconds (revocation through this replica takes effect at once; through another
+replica or the CLI, within the TTL). Last-used times are collected here and written in batches
+by the usage recorder.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from hakutaku.db.models import ApiKey
+from hakutaku.db.session import Database
+from hakutaku.identity.errors import Unauthorized
+from hakutaku.identity.keys import split_prefix, verify_key
+
+MAX_CACHE = 50_000
+NEGATIVE_TTL = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: int
+    user_id: int
+    user: str
+    role: str
+    groups: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def _bad_key(reason: str) -> Unauthorized:
+    return Unauthorized(
+        f"{reason}. Send a valid key as 'Authorization: Bearer hai-...'; "
+        "create one with `hai keys create USER` or ask an admin",
+    )
+
+
+class KeyAuthenticator:
+    def __init__(self, db: Database, server_secret: bytes, ttl: float) -> None:
+        self.db = db
+        self.server_secret = server_secret
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, Principal | Unauthorized]] = {}
+        self.last_used: dict[int, datetime] = {}
+
+    def cached(self, key: str) -> Principal | None:
+        """The principal for a key if the cache holds a fresh answer; raises a cached refusal."""
+        hit = self._cache.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        answer = hit[1]
+        if isinstance(answer, Unauthorized):
+            raise answer
+        self.last_used[answer.key_id] = datetime.now(UTC)
+        return answer
+
+    def lookup(self, key: str) -> Principal:
+        """Check a key against the database (blocking; run it in a thread) and cache the answer."""
+        try:
+            principal = self._check(key)
+        except Unauthorized as refusal:
+            self._remember(key, refusal, NEGATIVE_TTL)
+            raise
+        self._remember(key, principal, self.ttl)
+        self.last_used[principal.key_id] = datetime.now(UTC)
+        return principal
+
+    def forget_key(self, key_id: int) -> None:
+        for k, (_, answer) in list(self._cache.items()):
+            if isinstance(answer, Principal) and answer.key_id == key_id:
+                del self._cache[k]
+
+    def forget_user(self, user_id: int) -> None:
+        for k, (_, answer) in list(self._cache.items()):
+            if isinstance(answer, Principal) and answer.user_id == user_id:
+                del self._cache[k]
+
+    def take_last_used(self) -> dict[int, datetime]:
+        taken, self.last_used = self.last_used, {}
+        return taken
+
+    def _remember(self, key: str, answer: Principal | Unauthorized, ttl: float) -> None:
+        if len(self._cache) >= MAX_CACHE:
+            self._cache.clear()
+        self._cache[key] = (time.monotonic() + ttl, answer)
+
+    def _check(self, key: str) -> Principal:
+        prefix = split_prefix(key)
+        if prefix is None:
+            raise _bad_key("Malformed API key (expected 'hai-<prefix>.<secret>')")
+        with self.db.session() as s:
+            row = s.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+            if row is None or not verify_key(self.server_secret, key, row.secret_hash):
+                raise _bad_key("Incorrect API key provided")
+            if row.revoked_at is not None:
+                raise _bad_key(f"API key hai-{prefix}… was revoked")
+            expires = row.expires_at
+            if expires is not None and _aware(expires) <= datetime.now(UTC):
+                raise _bad_key(f"API key hai-{prefix}… expired at {expires.isoformat()}")
+            user = row.user
+            if user.disabled:
+                raise _bad_key(f"user {user.name!r} is disabled")
+            return Principal(
+                key_id=row.id,
+                user_id=user.id,
+                user=user.name,
+                role=user.role,
+                groups=frozenset(g.name for g in user.groups),
+            )
+
+
+def _aware(dt: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything the platform stores is UTC.
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)

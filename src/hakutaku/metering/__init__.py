@@ -1,0 +1,1 @@
+"""Metering: usage events (batched writes), later rate limits and quotas."""

@@ -1,0 +1,116 @@
+"""The ASGI application: `/v1` gateway, `/api` control API, `/healthz`, `/metrics`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+
+from hakutaku import __version__
+from hakutaku.api import identity, models, usage, workers
+from hakutaku.config import Settings
+from hakutaku.db.session import Database
+from hakutaku.gateway.context import Gateway
+from hakutaku.gateway.embeddings import router as embeddings_router
+from hakutaku.gateway.errors import error_body, error_response
+from hakutaku.gateway.models import router as models_router
+from hakutaku.gateway.openai_chat import router as chat_router
+from hakutaku.gateway.registry import Registry
+from hakutaku.gateway.remote import router as remote_router
+from hakutaku.identity.auth import KeyAuthenticator
+from hakutaku.identity.errors import PlatformError
+from hakutaku.identity.secrets import SecretBox
+from hakutaku.server.setup import prepare
+
+HTTP_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        prepared = prepare(settings)
+        db = Database(settings.sqlalchemy_url)
+        box = SecretBox(prepared.server_secret)
+        registry = Registry(db, box, settings.heartbeat_timeout)
+        auth = KeyAuthenticator(db, prepared.server_secret, settings.key_cache_ttl)
+        gw = Gateway(settings, db, registry, auth, box, prepared.worker_token)
+        app.state.gateway = gw
+        await gw.start()
+        try:
+            yield
+        finally:
+            await gw.stop()
+            db.dispose()
+
+    app = FastAPI(
+        title="Hakutaku",
+        version=__version__,
+        summary="Open AI platform for high-energy physics: control API (/api).",
+        lifespan=lifespan,
+    )
+    for routes in (
+        models_router.routes,
+        remote_router.routes,
+        chat_router.routes,
+        embeddings_router.routes,
+    ):
+        app.router.routes.extend(routes)
+    for router in (identity.router, models.router, workers.router, usage.router):
+        app.include_router(router)
+    app.add_api_route("/healthz", healthz, include_in_schema=False)
+    app.add_api_route("/metrics", metrics, include_in_schema=False)
+    app.add_exception_handler(PlatformError, _platform_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    return app
+
+
+async def healthz(request: Request) -> JSONResponse:
+    gw: Gateway = request.app.state.gateway
+    snapshot = gw.registry.snapshot
+    return JSONResponse(
+        {
+            "status": "ok",
+            "version": __version__,
+            "models": len(snapshot.models),
+            "workers": sum(len(ws) for ws in snapshot.workers.values()),
+            "usage_pending": gw.usage.pending,
+        }
+    )
+
+
+async def metrics(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    gw.metrics.usage_pending.set(gw.usage.pending)
+    return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _platform_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PlatformError)
+    return error_response(exc)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    message = f"Invalid request: {where or 'body'}: {first.get('msg', 'invalid value')}."
+    body = error_body(message, "invalid_request_error", "invalid_request", where or None)
+    return Response(body, status_code=422, media_type="application/json")
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kind = HTTP_ERROR_TYPES.get(exc.status_code, "invalid_request_error")
+    message = str(exc.detail)
+    if exc.status_code == 404:
+        message = "Not found: no such endpoint. See /docs for the API and /v1/models for models."
+    elif exc.status_code == 405:
+        message = f"Method not allowed on this endpoint ({exc.detail})."
+    body = error_body(message, kind, None if exc.status_code >= 500 else str(exc.status_code))
+    return Response(body, status_code=exc.status_code, media_type="application/json")

@@ -1,0 +1,33 @@
+"""Everything a server needs before it serves: home, secrets, schema, bootstrap admin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hakutaku.config import Settings
+from hakutaku.db.migrate import upgrade
+from hakutaku.db.session import Database
+from hakutaku.identity.bootstrap import ensure_bootstrap_admin
+from hakutaku.identity.secrets import ensure_server_secret, ensure_worker_token
+
+
+@dataclass
+class Prepared:
+    server_secret: bytes
+    worker_token: str
+    new_admin_key: str | None  # set only on the very first start
+
+
+def prepare(settings: Settings) -> Prepared:
+    """Idempotent: safe on every start and from several replicas."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.home.chmod(0o700)
+    server_secret = ensure_server_secret(settings)
+    worker_token = ensure_worker_token(settings)
+    upgrade(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url)
+    try:
+        new_key = ensure_bootstrap_admin(db, settings, server_secret)
+    finally:
+        db.dispose()
+    return Prepared(server_secret, worker_token, new_key)
