@@ -1,0 +1,296 @@
+"""TransformersChat with a tiny random GPT-2 and a tokenizer trained here (nothing downloaded).
+
+The weights are random, so the text is gibberish; what is tested is the OpenAI contract: shapes,
+token accounting, streaming ≡ non-streaming, limits, stop sequences and finish reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("transformers")
+
+import torch
+import transformers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from hakutaku.workers.backends.transformers_chat import (
+    TransformersChat,
+    fallback_prompt,
+)
+from hakutaku.workers.remote import remote_methods
+
+EOS = "<|endoftext|>"
+CORPUS = [
+    "the top quark decays to a W boson and a b quark",
+    "jets are clustered with the anti-kt algorithm and a radius of 0.4",
+    "User: what is the mass of the Z boson? Assistant: about 91 GeV",
+    "System: you are a helpful physics assistant",
+    "the Higgs boson was discovered at the LHC in 2012",
+]
+MESSAGES = [
+    {"role": "system", "content": "you are a physics assistant"},
+    {"role": "user", "content": "what is a jet?"},
+]
+TEMPLATE = (
+    "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<assistant>{% endif %}"
+)
+
+
+def _save_tiny_model(directory: Path) -> None:
+    tok = Tokenizer(models.BPE())
+    # Byte-level pieces decode back to the exact text, spaces included. No initial alphabet:
+    # only characters seen in the corpus, so every generated token decodes to plain ASCII.
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=160, special_tokens=[EOS]))
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS)
+    fast.save_pretrained(directory)
+    eos_id = fast.convert_tokens_to_ids(EOS)
+    config = transformers.GPT2Config(
+        n_layer=2,
+        n_embd=32,
+        n_head=2,
+        n_positions=128,
+        vocab_size=len(fast),
+        bos_token_id=eos_id,
+        eos_token_id=eos_id,
+    )
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(config)
+    with torch.no_grad():
+        # The LM head is tied to the input embeddings: a zero row gives EOS a logit of 0, below
+        # the largest random logit, so greedy decoding runs to max_tokens (finish "length").
+        model.transformer.wte.weight[eos_id].zero_()
+    model.save_pretrained(directory)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("models") / "tiny-gpt2"
+    _save_tiny_model(directory)
+    return directory
+
+
+def _load(directory: Path) -> TransformersChat:
+    cls = type("TinyChat", (TransformersChat,), {"model_dir": str(directory), "device": "cpu"})
+    chat = cls()
+    chat.setup()
+    return chat
+
+
+@pytest.fixture(scope="module")
+def chat(model_dir: Path) -> TransformersChat:
+    return _load(model_dir)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(model_dir: Path) -> Any:
+    return transformers.AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+
+
+def ask(chat: TransformersChat, **fields: Any) -> Any:
+    return chat.chat_completions({"model": "tiny", "messages": MESSAGES, **fields})
+
+
+def collect(chunks: Any) -> tuple[list[dict], str]:
+    items = list(chunks)
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in items if c["choices"])
+    return items, text
+
+
+def test_non_stream_response_shape_and_usage(chat: TransformersChat, tokenizer: Any) -> None:
+    resp = ask(chat, max_tokens=8, temperature=0)
+    assert resp["object"] == "chat.completion"
+    assert resp["id"].startswith("chatcmpl-")
+    assert isinstance(resp["created"], int)
+    assert resp["model"] == "tiny"
+    [choice] = resp["choices"]
+    assert choice["index"] == 0
+    assert choice["message"]["role"] == "assistant"
+    assert isinstance(choice["message"]["content"], str) and choice["message"]["content"]
+    assert choice["finish_reason"] == "length"
+    prompt_tokens = len(tokenizer(fallback_prompt(MESSAGES))["input_ids"])
+    assert resp["usage"] == {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": 8,
+        "total_tokens": prompt_tokens + 8,
+    }
+
+
+def test_fallback_prompt_format() -> None:
+    assert fallback_prompt([*MESSAGES, {"role": "developer", "content": "be brief"}]) == (
+        "System: you are a physics assistant\nUser: what is a jet?\nSystem: be brief\nAssistant:"
+    )
+
+
+def test_stream_concatenates_to_the_non_stream_text(chat: TransformersChat) -> None:
+    full = ask(chat, max_tokens=12, temperature=0)
+    chunks, text = collect(
+        ask(chat, max_tokens=12, temperature=0, stream=True, stream_options={"include_usage": True})
+    )
+    assert text == full["choices"][0]["message"]["content"]
+    assert len({c["id"] for c in chunks}) == 1 and chunks[0]["id"].startswith("chatcmpl-")
+    assert all(c["object"] == "chat.completion.chunk" and c["model"] == "tiny" for c in chunks)
+    first, *middle, final, usage = chunks
+    assert first["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert all(c["choices"][0]["finish_reason"] is None for c in [first, *middle])
+    assert len(middle) >= 2  # token-by-token deltas, not one blob
+    assert final["choices"][0]["delta"] == {} and final["choices"][0]["finish_reason"] == "length"
+    assert all(c["usage"] is None for c in chunks[:-1])
+    assert usage["choices"] == []
+    assert usage["usage"] == full["usage"]
+
+
+def test_stream_without_usage_has_no_usage_chunk(chat: TransformersChat) -> None:
+    chunks, _ = collect(ask(chat, max_tokens=4, temperature=0, stream=True))
+    assert all("usage" not in c for c in chunks)
+    assert chunks[-1]["choices"][0]["finish_reason"] == "length"
+
+
+def test_max_tokens_and_max_completion_tokens(chat: TransformersChat) -> None:
+    assert ask(chat, max_tokens=3, temperature=0)["usage"]["completion_tokens"] == 3
+    resp = ask(chat, max_completion_tokens=5, max_tokens=50, temperature=0)
+    assert resp["usage"]["completion_tokens"] == 5
+    # Without a limit: default_max_tokens, capped by what is left of the 128-token context.
+    resp = ask(chat, temperature=0)
+    assert resp["usage"]["total_tokens"] == 128
+    assert resp["choices"][0]["finish_reason"] == "length"
+
+
+def test_stop_sequence_cuts_the_text(chat: TransformersChat) -> None:
+    text = ask(chat, max_tokens=20, temperature=0)["choices"][0]["message"]["content"]
+    stop = text[4:7]
+    expected = text[: text.find(stop)]
+    resp = ask(chat, max_tokens=20, temperature=0, stop=[stop, "never-appears"])
+    assert resp["choices"][0]["message"]["content"] == expected
+    assert resp["choices"][0]["finish_reason"] == "stop"
+    assert resp["usage"]["completion_tokens"] < 20
+    chunks, streamed = collect(ask(chat, max_tokens=20, temperature=0, stop=stop, stream=True))
+    assert streamed == expected
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_end_of_sequence_token_stops(model_dir: Path, tmp_path: Path) -> None:
+    # Make the first greedy token the model's EOS: the answer is empty with finish "stop".
+    base = transformers.AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True)
+    tok = transformers.AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    ids = torch.tensor([tok(fallback_prompt(MESSAGES))["input_ids"]])
+    with torch.no_grad():
+        first = int(base(input_ids=ids).logits[0, -1].argmax())
+    directory = tmp_path / "eos-model"
+    shutil.copytree(model_dir, directory)
+    gen_config = json.loads((directory / "generation_config.json").read_text())
+    gen_config["eos_token_id"] = [gen_config["eos_token_id"], first]
+    (directory / "generation_config.json").write_text(json.dumps(gen_config))
+    resp = ask(_load(directory), temperature=0)
+    assert resp["choices"][0]["message"]["content"] == ""
+    assert resp["choices"][0]["finish_reason"] == "stop"
+    assert resp["usage"]["completion_tokens"] == 1
+
+
+def test_chat_template_is_used_when_present(model_dir: Path, tmp_path: Path) -> None:
+    directory = tmp_path / "templated"
+    shutil.copytree(model_dir, directory)
+    tok = transformers.AutoTokenizer.from_pretrained(directory, local_files_only=True)
+    tok.chat_template = TEMPLATE
+    tok.save_pretrained(directory)
+    resp = ask(_load(directory), max_tokens=2, temperature=0)
+    rendered = "<system>you are a physics assistant\n<user>what is a jet?\n<assistant>"
+    expected = len(tok(rendered, add_special_tokens=False)["input_ids"])
+    assert resp["usage"]["prompt_tokens"] == expected
+
+
+def test_sampling_is_reproducible_with_a_seed(chat: TransformersChat) -> None:
+    a = ask(chat, max_tokens=10, temperature=1.2, top_p=0.9, seed=7)
+    b = ask(chat, max_tokens=10, temperature=1.2, top_p=0.9, seed=7)
+    assert a["choices"][0]["message"] == b["choices"][0]["message"]
+    _, streamed = collect(ask(chat, max_tokens=10, temperature=1.2, top_p=0.9, seed=7, stream=True))
+    assert streamed == a["choices"][0]["message"]["content"]
+    penalised = ask(chat, max_tokens=10, temperature=0, frequency_penalty=2.0, presence_penalty=1)
+    assert penalised["usage"]["completion_tokens"] == 10
+
+
+def test_concurrent_requests_match_sequential(chat: TransformersChat) -> None:
+    expected = ask(chat, max_tokens=10, temperature=0)["choices"][0]["message"]["content"]
+    results: list[str] = []
+
+    def run() -> None:
+        _, text = collect(ask(chat, max_tokens=10, temperature=0, stream=True))
+        results.append(text)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [expected] * 4
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"messages": []}, "messages must be a non-empty list"),
+        ({"messages": [{"role": "wizard", "content": "hi"}]}, r"messages\[0\]\.role"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
+            "reads text only",
+        ),
+        ({"n": 2}, "n=2 is not supported"),
+        ({"tools": [{"type": "function"}]}, "tools"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "at most 4"),
+        ({"stop": ""}, "non-empty string"),
+        ({"temperature": 3}, "temperature must be a number between 0 and 2"),
+        ({"top_p": 0}, "top_p must be greater than 0"),
+        ({"max_tokens": 0}, "max_tokens must be a positive integer"),
+        ({"max_tokens": 1000}, "context window is 128 tokens"),
+        ({"stream_options": {"include_usage": True}}, "only allowed when stream is true"),
+        ({"seed": "7"}, "seed must be an integer"),
+    ],
+)
+def test_bad_requests_raise_clear_value_errors(
+    chat: TransformersChat, fields: dict, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        ask(chat, **fields)
+
+
+def test_text_parts_are_accepted(chat: TransformersChat) -> None:
+    parts = [{"type": "text", "text": "what is "}, {"type": "text", "text": "a jet?"}]
+    a = chat.chat_completions(
+        {"messages": [{"role": "user", "content": parts}], "max_tokens": 3, "temperature": 0}
+    )
+    b = chat.chat_completions(
+        {
+            "messages": [{"role": "user", "content": "what is a jet?"}],
+            "max_tokens": 3,
+            "temperature": 0,
+        }
+    )
+    assert a["choices"] == b["choices"]
+    assert a["model"] == chat.name == "tiny-gpt2"  # default: the directory's basename
+
+
+def test_configuration_from_environment(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HAI_CHAT_MODEL_DIR", raising=False)
+    monkeypatch.delenv("HAI_CHAT_MODEL_NAME", raising=False)
+    with pytest.raises(ValueError, match="set HAI_CHAT_MODEL_DIR"):
+        TransformersChat()
+    monkeypatch.setenv("HAI_CHAT_MODEL_DIR", str(model_dir / "missing"))
+    with pytest.raises(ValueError, match="is not a directory"):
+        TransformersChat()
+    monkeypatch.setenv("HAI_CHAT_MODEL_DIR", str(model_dir))
+    assert TransformersChat().name == "tiny-gpt2"
+    monkeypatch.setenv("HAI_CHAT_MODEL_NAME", "physics-chat")
+    chat = TransformersChat()
+    assert chat.name == "physics-chat"
+    assert set(remote_methods(chat)) == {"chat_completions"}
+    with pytest.raises(RuntimeError, match="setup"):
+        chat.chat_completions({"messages": MESSAGES})
