@@ -1,0 +1,508 @@
+"""The worker's HTTP app: serve one object's `@remote` methods.
+
+The wire protocol is docs/internals/worker-protocol.md. The per-call path is plain Starlette
+with no validation framework: check the token, look the method up, admit it under the
+in-flight limit, decode the body, check the argument names against the signature
+(precomputed), call, encode. Synchronous code (plain methods and each step of a synchronous
+generator) runs in worker threads so that one slow method never stalls the event loop and
+the other calls on it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hakutaku.codec import (
+    ERROR_KEY,
+    JSON,
+    MSGPACK,
+    NDJSON,
+    SSE,
+    SSE_DONE,
+    CodecError,
+    EncodeError,
+    accept_media,
+    decode,
+    encode,
+    encode_frame,
+    media_type,
+)
+from hakutaku.workers.remote import MethodInfo, remote_methods
+
+log = logging.getLogger("hakutaku.worker")
+
+_END = object()  # what a generator step returns when the generator is exhausted
+
+# ---------------------------------------------------------------------------- errors
+
+
+def error_body(message: str, type_: str, code: str, param: str | None = None) -> bytes:
+    """An OpenAI-shaped error body."""
+    return orjson.dumps(
+        {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    )
+
+
+def _error(status: int, message: str, type_: str, code: str, param: str | None = None) -> Response:
+    return Response(error_body(message, type_, code, param), status, media_type=JSON)
+
+
+def _invalid(message: str, code: str, param: str | None = None) -> Response:
+    return _error(400, message, "invalid_request_error", code, param)
+
+
+def _is_bad_input(exc: BaseException) -> bool:
+    return isinstance(exc, ValueError) and not isinstance(exc, CodecError)
+
+
+def _model_error_message(model: str, method: str, exc: BaseException) -> str:
+    return f"{model}.{method} raised {type(exc).__name__}: {exc}"
+
+
+# ---------------------------------------------------------------------------- state
+
+
+@dataclass(frozen=True, slots=True)
+class _Binding:
+    """Which keyword arguments a method takes, computed once so each call checks cheaply."""
+
+    accepted: frozenset[str] | None  # None: the method takes **kwargs
+    required: frozenset[str]
+    names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, func: Callable[..., Any]) -> _Binding:
+        params = inspect.signature(func).parameters.values()
+        keyword = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        # Positional-only parameters cannot be passed by name; without a default they
+        # make the method uncallable over the wire, which the "missing" message says.
+        required = [
+            p.name
+            for p in params
+            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in params)
+        names = tuple(p.name for p in keyword)
+        return cls(None if takes_any else frozenset(names), frozenset(required), names)
+
+    def problem(self, kwargs: dict[Any, Any]) -> tuple[str, str | None] | None:
+        """(message, param) when `kwargs` do not bind, else None."""
+        for key in kwargs:
+            if type(key) is not str:
+                return f"argument names must be strings, got {key!r}", None
+        if self.accepted is not None:
+            extra = [k for k in kwargs if k not in self.accepted]
+            if extra:
+                takes = ", ".join(self.names) or "no arguments"
+                return f"unexpected argument {extra[0]!r} (it takes: {takes})", extra[0]
+        missing = [k for k in self.required if k not in kwargs]
+        if missing:
+            missing.sort(key=lambda n: self.names.index(n) if n in self.names else -1)
+            return f"missing required argument {missing[0]!r}", missing[0]
+        return None
+
+
+@dataclass(eq=False)
+class WorkerState:
+    """What the worker hosts and how busy it is (read by /info, /healthz and the heartbeat)."""
+
+    model: str
+    obj: object
+    methods: dict[str, MethodInfo]
+    description: str
+    max_inflight: int
+    inflight: int = 0
+    served: int = 0
+    bindings: dict[str, _Binding] = field(default_factory=dict)
+    # Sized like the in-flight limit: every admitted call may hold one thread at a time.
+    limiter: anyio.CapacityLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = anyio.CapacityLimiter(self.max_inflight)
+        if not self.bindings:
+            self.bindings = {name: _Binding.of(m.func) for name, m in self.methods.items()}
+
+    def describe_methods(self) -> dict[str, Any]:
+        return {name: m.describe() for name, m in self.methods.items()}
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "description": self.description,
+            "methods": self.describe_methods(),
+            "max_inflight": self.max_inflight,
+            "inflight": self.inflight,
+            "served": self.served,
+        }
+
+    def release(self) -> None:
+        self.inflight -= 1
+        self.served += 1
+
+
+def describe(obj: object) -> str:
+    """The object's `description`, else the first paragraph of its own class docstring."""
+    text = getattr(obj, "description", None)
+    if isinstance(text, str) and text:
+        return text
+    doc = type(obj).__doc__  # not inspect.getdoc: that would inherit RemoteModel's docstring
+    return inspect.cleandoc(doc).split("\n\n", 1)[0] if doc else ""
+
+
+# ---------------------------------------------------------------------------- auth
+
+
+class _TokenAuth:
+    """Pure ASGI check of `Authorization: Bearer <worker token>` on every HTTP request."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for key, value in scope["headers"]:
+                if key == b"authorization":
+                    if value[:7].lower() == b"bearer " and hmac.compare_digest(
+                        value[7:].strip(), self.token
+                    ):
+                        await self.app(scope, receive, send)
+                        return
+                    break
+            response = _error(
+                401, "missing or wrong worker token", "authentication_error", "invalid_worker_token"
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+# ---------------------------------------------------------------------------- streaming
+
+
+class _StreamResponse(StreamingResponse):
+    """A stream that always cleans up: closes the model's generator and frees the slot.
+
+    Cleanup sits in __call__ rather than in the frame generator because a client that
+    disconnects before the first frame leaves that generator never started (so its
+    `finally` would never run).
+    """
+
+    def __init__(
+        self,
+        frames: AsyncIterator[bytes],
+        media: str,
+        headers: dict[str, str],
+        on_close: Callable[[], Awaitable[None]],
+    ) -> None:
+        super().__init__(frames, media_type=media, headers=headers)
+        self._frames = frames
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self._frames.aclose()  # type: ignore[attr-defined]
+                finally:
+                    await self._on_close()
+
+
+def _error_frame(message: str, media: str) -> bytes:
+    if media == SSE:
+        err = {"message": message, "type": "server_error", "param": None, "code": "model_error"}
+        return encode_frame({"error": err}, SSE)
+    err = {"message": message, "type": "server_error", "code": "model_error"}
+    return encode_frame({ERROR_KEY: err}, media)
+
+
+_STREAM_TYPES = {SSE: SSE, JSON: NDJSON, MSGPACK: MSGPACK}
+
+
+class _Slot:
+    """One admitted call's place under the in-flight limit; released exactly once."""
+
+    __slots__ = ("held", "state")
+
+    def __init__(self, state: WorkerState) -> None:
+        self.state = state
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.state.release()
+
+
+class _Caller:
+    """The handlers, bound to one WorkerState."""
+
+    def __init__(self, state: WorkerState) -> None:
+        self.state = state
+
+    async def info(self, request: Request) -> Response:
+        return Response(orjson.dumps(self.state.info()), media_type=JSON)
+
+    async def healthz(self, request: Request) -> Response:
+        body = {"status": "ok", "inflight": self.state.inflight}
+        return Response(orjson.dumps(body), media_type=JSON)
+
+    async def call(self, request: Request) -> Response:
+        state = self.state
+        name: str = request.path_params["method"]
+        method = state.methods.get(name)
+        if method is None:
+            known = ", ".join(sorted(state.methods)) or "none"
+            return _error(
+                404,
+                f"model {state.model} has no method {name!r} (it has: {known})",
+                "not_found_error",
+                "unknown_method",
+            )
+        if state.inflight >= state.max_inflight:
+            return _error(
+                429,
+                f"worker for {state.model} is busy: {state.max_inflight} calls in flight",
+                "rate_limit_error",
+                "worker_busy",
+            )
+        state.inflight += 1
+        slot = _Slot(state)
+        response: Response | None = None
+        try:
+            response = await self._call(request, name, method, slot)
+            return response
+        finally:
+            # A stream holds its slot until it ends; _StreamResponse releases it.
+            if not isinstance(response, _StreamResponse):
+                slot.release()
+
+    async def _call(self, request: Request, name: str, method: MethodInfo, slot: _Slot) -> Response:
+        state = self.state
+        headers = request.headers
+        req_media = media_type(headers.get("content-type"))
+        body = await request.body()
+        if not body or (req_media == JSON and body.isspace()):
+            kwargs: Any = {}
+        else:
+            try:
+                kwargs = decode(body, req_media)
+            except CodecError as e:
+                return _invalid(f"cannot decode the request body: {e}", "invalid_body")
+            if not isinstance(kwargs, dict):
+                return _invalid(
+                    "the request body must be an object of keyword arguments, "
+                    f"not {type(kwargs).__name__}",
+                    "invalid_body",
+                )
+        problem = state.bindings[name].problem(kwargs)
+        if problem is not None:
+            message, param = problem
+            return _invalid(f"{state.model}.{name}: {message}", "invalid_arguments", param)
+
+        try:
+            if method.kind == "sync":
+                result = await anyio.to_thread.run_sync(
+                    partial(method.func, **kwargs), limiter=state.limiter
+                )
+                if inspect.isawaitable(result):  # a wrapped coroutine function
+                    result = await result
+            elif method.kind == "async":
+                result = await method.func(**kwargs)
+            else:  # generator functions: creating the generator runs none of its code
+                result = method.func(**kwargs)
+        except Exception as e:
+            return self._raised(request, name, e)
+
+        out_media = accept_media(headers.get("accept"), req_media)
+        if inspect.isgenerator(result) or inspect.isasyncgen(result):
+            return await self._stream(request, name, result, out_media, slot)
+        if out_media == SSE:
+            out_media = JSON  # SSE is for streams; a plain value is sent as JSON
+        try:
+            content = encode(result, out_media)
+        except EncodeError as e:
+            return self._raised(request, name, e, what="returned a value it cannot send")
+        extra = _usage_header(result)
+        return Response(content, media_type=out_media, headers=extra)
+
+    def _raised(
+        self, request: Request, name: str, exc: Exception, what: str = "raised"
+    ) -> Response:
+        model = self.state.model
+        request_id = request.headers.get("x-hai-request-id", "-")
+        if what == "raised" and _is_bad_input(exc):
+            # A model raises ValueError for input it cannot use: the caller's to fix, so 400.
+            log.info("%s.%s rejected its input (request %s): %s", model, name, request_id, exc)
+            return _invalid(f"{model}.{name} rejected the input: {exc}", "invalid_input")
+        log.error("%s.%s %s (request %s)", model, name, what, request_id, exc_info=exc)
+        if what == "raised":
+            message = _model_error_message(model, name, exc)
+        else:
+            message = f"{model}.{name} {what}: {exc}"
+        return _error(500, message, "server_error", "model_error")
+
+    async def _stream(
+        self, request: Request, name: str, gen: Any, media: str, slot: _Slot
+    ) -> Response:
+        state = self.state
+        model = state.model
+        is_async = inspect.isasyncgen(gen)
+        rid = request.headers.get("x-hai-request-id", "-")
+
+        async def step() -> Any:
+            if is_async:
+                try:
+                    return await gen.__anext__()
+                except StopAsyncIteration:
+                    return _END
+            # next(gen, _END): StopIteration must not cross the thread boundary.
+            return await anyio.to_thread.run_sync(next, gen, _END, limiter=state.limiter)
+
+        closed = False
+
+        async def close() -> None:
+            # Idempotent: called when the generator ends (before the last bytes go out, so a
+            # client that saw the end of the stream finds the slot free) and again on cleanup.
+            nonlocal closed
+            if closed:
+                return
+            closed = True
+            try:
+                if is_async:
+                    await gen.aclose()
+                else:
+                    await anyio.to_thread.run_sync(gen.close, limiter=state.limiter)
+            except Exception:
+                log.exception("closing the stream of %s.%s failed (request %s)", model, name, rid)
+            finally:
+                slot.release()
+
+        # The first item is fetched before answering, so a generator that fails at once
+        # gets a plain error response with its status instead of a 200 with an error frame.
+        try:
+            first = await step()
+        except Exception as e:
+            with anyio.CancelScope(shield=True):
+                await close()
+            return self._raised(request, name, e)
+
+        frame_media = _STREAM_TYPES[media]
+
+        async def frames() -> AsyncIterator[bytes]:
+            item = first
+            while item is not _END:
+                try:
+                    frame = encode_frame(item, frame_media)
+                except EncodeError as e:
+                    log.error(
+                        "%s.%s yielded a value it cannot send (request %s): %s", model, name, rid, e
+                    )
+                    await close()
+                    yield _error_frame(
+                        f"{model}.{name} yielded a value it cannot send: {e}", frame_media
+                    )
+                    return
+                yield frame
+                try:
+                    item = await step()
+                except Exception as e:
+                    log.error("%s.%s raised mid-stream (request %s)", model, name, rid, exc_info=e)
+                    await close()
+                    yield _error_frame(_model_error_message(model, name, e), frame_media)
+                    return
+            await close()
+            if frame_media == SSE:
+                yield SSE_DONE
+
+        headers = {"x-hai-stream": "1"}
+        if frame_media == SSE:
+            headers["cache-control"] = "no-cache"
+            headers["x-accel-buffering"] = "no"
+        return _StreamResponse(frames(), frame_media, headers, close)
+
+
+def _usage_header(result: Any) -> dict[str, str] | None:
+    if type(result) is not dict:
+        return None
+    usage = result.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if not isinstance(prompt, int) and not isinstance(completion, int):
+        return None
+    prompt = prompt if isinstance(prompt, int) else 0
+    completion = completion if isinstance(completion, int) else 0
+    return {"x-hai-usage": f"{prompt},{completion}"}
+
+
+# ---------------------------------------------------------------------------- app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return _error(
+            404, f"no such worker endpoint: {request.url.path}", "not_found_error", "not_found"
+        )
+    if exc.status_code == 405:
+        return _error(
+            405,
+            f"{request.method} is not allowed on {request.url.path}",
+            "invalid_request_error",
+            "method_not_allowed",
+        )
+    return _error(exc.status_code, str(exc.detail), "invalid_request_error", "http_error")
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.error("worker error on %s", request.url.path, exc_info=exc)
+    return _error(
+        500, f"worker error: {type(exc).__name__}: {exc}", "server_error", "internal_error"
+    )
+
+
+def create_worker_app(obj: object, model_name: str, token: str, max_inflight: int) -> Starlette:
+    """The worker ASGI app for `obj`; its WorkerState is `app.state.worker`."""
+    if not token:
+        raise ValueError("a worker needs a non-empty worker token")
+    if max_inflight < 1:
+        raise ValueError(f"max_inflight must be at least 1, not {max_inflight}")
+    state = WorkerState(
+        model=model_name,
+        obj=obj,
+        methods=remote_methods(obj),
+        description=describe(obj),
+        max_inflight=max_inflight,
+    )
+    caller = _Caller(state)
+    app = Starlette(
+        routes=[
+            Route("/call/{method}", caller.call, methods=["POST"]),
+            Route("/info", caller.info, methods=["GET"]),
+            Route("/healthz", caller.healthz, methods=["GET"]),
+        ],
+        middleware=[Middleware(_TokenAuth, token=token)],
+        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
+    )
+    app.state.worker = state
+    return app
