@@ -19,6 +19,11 @@ def gateway(request: Request) -> Gateway:
 
 
 def db_session(request: Request) -> Iterator[Session]:
+    """A session committed when the endpoint returns.
+
+    Use it with `scope="function"`: then the commit happens before the response is sent, so a
+    client that got 201 can rely on the next request seeing the row.
+    """
     with gateway(request).db.session() as s:
         yield s
 

@@ -41,29 +41,31 @@ def key_out(row: ApiKey) -> KeyOut:
 
 
 @router.get("/me", response_model=UserOut)
-def me(who: Principal = Depends(caller), s: Session = Depends(db_session)) -> UserOut:
+def me(
+    who: Principal = Depends(caller), s: Session = Depends(db_session, scope="function")
+) -> UserOut:
     return user_out(service.get_user(s, who.user))
 
 
 @router.get("/users", response_model=list[UserOut], dependencies=[Depends(admin)])
-def list_users(s: Session = Depends(db_session)) -> list[UserOut]:
+def list_users(s: Session = Depends(db_session, scope="function")) -> list[UserOut]:
     return [user_out(u) for u in service.list_users(s)]
 
 
 @router.post("/users", response_model=UserOut, status_code=201, dependencies=[Depends(admin)])
-def add_user(body: UserIn, s: Session = Depends(db_session)) -> UserOut:
+def add_user(body: UserIn, s: Session = Depends(db_session, scope="function")) -> UserOut:
     user = service.add_user(s, body.name, role=body.role, email=body.email, groups=body.groups)
     return user_out(user)
 
 
 @router.get("/users/{name}", response_model=UserOut, dependencies=[Depends(admin)])
-def get_user(name: str, s: Session = Depends(db_session)) -> UserOut:
+def get_user(name: str, s: Session = Depends(db_session, scope="function")) -> UserOut:
     return user_out(service.get_user(s, name))
 
 
 @router.patch("/users/{name}", response_model=UserOut, dependencies=[Depends(admin)])
 def patch_user(
-    name: str, body: UserPatch, request: Request, s: Session = Depends(db_session)
+    name: str, body: UserPatch, request: Request, s: Session = Depends(db_session, scope="function")
 ) -> UserOut:
     user = service.get_user(s, name)
     if body.role is not None:
@@ -83,7 +85,7 @@ def patch_user(
 def list_keys(
     user: str | None = None,
     who: Principal = Depends(caller),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> list[KeyOut]:
     """Your own keys; admins may name any user, or omit it to see all keys."""
     if not who.is_admin:
@@ -95,7 +97,10 @@ def list_keys(
 
 @router.post("/keys", response_model=CreatedKeyOut, status_code=201)
 def create_key(
-    body: KeyIn, request: Request, who: Principal = Depends(caller), s: Session = Depends(db_session)
+    body: KeyIn,
+    request: Request,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
 ) -> CreatedKeyOut:
     """Create a key (for yourself; admins for anyone). The secret is in this response only."""
     owner = body.user or who.user
@@ -108,7 +113,10 @@ def create_key(
 
 @router.delete("/keys/{key}", response_model=KeyOut)
 def revoke_key(
-    key: str, request: Request, who: Principal = Depends(caller), s: Session = Depends(db_session)
+    key: str,
+    request: Request,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
 ) -> KeyOut:
     """Revoke a key by id or prefix; it stops working at once on this server."""
     row = service.get_key(s, key)

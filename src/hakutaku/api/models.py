@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 from hakutaku.api.deps import admin, db_session, gateway
 from hakutaku.api.schemas import ModelOut, ModelPatch, UpstreamIn
 from hakutaku.db.models import Model
-from hakutaku.identity.errors import Conflict, NotFound, PlatformError
 from hakutaku.gateway.catalog import check_model_name, check_upstream_url
+from hakutaku.identity.errors import Conflict, NotFound, PlatformError
 
 router = APIRouter(prefix="/api/models", tags=["models"], dependencies=[Depends(admin)])
 
@@ -44,14 +44,18 @@ def _publish(s: Session, request: Request) -> None:
 
 
 @router.get("", response_model=list[ModelOut])
-def list_models(request: Request, s: Session = Depends(db_session)) -> list[ModelOut]:
+def list_models(
+    request: Request, s: Session = Depends(db_session, scope="function")
+) -> list[ModelOut]:
     registry = gateway(request).registry
     rows = s.scalars(select(Model).order_by(Model.name))
     return [model_out(m, len(registry.workers(m.name))) for m in rows]
 
 
 @router.post("/upstream", response_model=ModelOut, status_code=201)
-def add_upstream(body: UpstreamIn, request: Request, s: Session = Depends(db_session)) -> ModelOut:
+def add_upstream(
+    body: UpstreamIn, request: Request, s: Session = Depends(db_session, scope="function")
+) -> ModelOut:
     """Register (or update) an OpenAI-compatible upstream under a platform model name."""
     check_model_name(body.name)
     check_upstream_url(body.base_url)
@@ -75,7 +79,10 @@ def add_upstream(body: UpstreamIn, request: Request, s: Session = Depends(db_ses
 
 @router.patch("/{name}", response_model=ModelOut)
 def patch_model(
-    name: str, body: ModelPatch, request: Request, s: Session = Depends(db_session)
+    name: str,
+    body: ModelPatch,
+    request: Request,
+    s: Session = Depends(db_session, scope="function"),
 ) -> ModelOut:
     """Change who may use a model: public, or listed groups and users."""
     m = _get(s, name)
@@ -92,7 +99,9 @@ def patch_model(
 
 
 @router.delete("/{name}", status_code=204)
-def delete_model(name: str, request: Request, s: Session = Depends(db_session)) -> None:
+def delete_model(
+    name: str, request: Request, s: Session = Depends(db_session, scope="function")
+) -> None:
     m = _get(s, name)
     if m.kind == "worker":
         raise PlatformError(

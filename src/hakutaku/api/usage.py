@@ -25,7 +25,7 @@ def usage(
     since: datetime | None = None,
     until: datetime | None = None,
     who: Principal = Depends(caller),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> list[UsageRow]:
     if not who.is_admin and user not in (None, who.user):
         raise Forbidden("Only admins may read other users' usage.")

@@ -16,11 +16,15 @@ router = APIRouter(prefix="/api/workers", tags=["workers"])
 
 
 def _unknown(worker_id: str) -> NotFound:
-    return NotFound(f"no worker {worker_id}; it was dropped after missed heartbeats — register again")
+    return NotFound(
+        f"no worker {worker_id}; it was dropped after missed heartbeats — register again"
+    )
 
 
 @router.post("/register", dependencies=[Depends(worker_auth)])
-def register(body: WorkerRegistration, request: Request, s: Session = Depends(db_session)) -> dict:
+def register(
+    body: WorkerRegistration, request: Request, s: Session = Depends(db_session, scope="function")
+) -> dict:
     gw = gateway(request)
     worker = catalog.register_worker(s, **body.model_dump())
     s.commit()
@@ -29,14 +33,18 @@ def register(body: WorkerRegistration, request: Request, s: Session = Depends(db
 
 
 @router.post("/{worker_id}/heartbeat", dependencies=[Depends(worker_auth)])
-def beat(worker_id: str, body: Heartbeat, s: Session = Depends(db_session)) -> dict:
+def beat(
+    worker_id: str, body: Heartbeat, s: Session = Depends(db_session, scope="function")
+) -> dict:
     if not catalog.heartbeat(s, worker_id, body.inflight, body.served):
         raise _unknown(worker_id)
     return {"ok": True}
 
 
 @router.post("/{worker_id}/deregister", dependencies=[Depends(worker_auth)])
-def deregister(worker_id: str, request: Request, s: Session = Depends(db_session)) -> dict:
+def deregister(
+    worker_id: str, request: Request, s: Session = Depends(db_session, scope="function")
+) -> dict:
     if not catalog.deregister(s, worker_id):
         raise _unknown(worker_id)
     s.commit()
@@ -45,5 +53,5 @@ def deregister(worker_id: str, request: Request, s: Session = Depends(db_session
 
 
 @router.get("", response_model=list[WorkerOut], dependencies=[Depends(admin)])
-def list_workers(s: Session = Depends(db_session)) -> list[Worker]:
+def list_workers(s: Session = Depends(db_session, scope="function")) -> list[Worker]:
     return list(s.scalars(select(Worker).order_by(Worker.model, Worker.registered_at)))

@@ -28,12 +28,15 @@ def call(
     if not isinstance(kwargs, dict):
         fail("--json must be a JSON object of keyword arguments, e.g. '{\"x\": [1, 2]}'", 2)
     c = client()
-    with platform_errors(), c._http.stream(
-        "POST",
-        f"/v1/models/{model}/{method}",
-        content=codec.encode(kwargs, codec.JSON),
-        headers={"content-type": codec.JSON, "accept": codec.JSON},
-    ) as response:
+    with (
+        platform_errors(),
+        c._http.stream(
+            "POST",
+            f"/v1/models/{model}/{method}",
+            content=codec.encode(kwargs, codec.JSON),
+            headers={"content-type": codec.JSON, "accept": codec.JSON},
+        ) as response,
+    ):
         if response.status_code >= 400:
             response.read()
             raise from_response(response)

@@ -14,7 +14,16 @@ keys = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 USER_COLUMNS = ("id", "name", "role", "groups", "disabled", "email", "created_at")
-KEY_COLUMNS = ("id", "prefix", "user", "name", "created_at", "expires_at", "revoked_at", "last_used_at")
+KEY_COLUMNS = (
+    "id",
+    "prefix",
+    "user",
+    "name",
+    "created_at",
+    "expires_at",
+    "revoked_at",
+    "last_used_at",
+)
 
 
 @users.command("add")
@@ -28,7 +37,9 @@ def users_add(
     """Add a user."""
     with platform_errors():
         user = client()._request_json(
-            "POST", "/api/users", json={"name": name, "role": role, "groups": group or [], "email": email}
+            "POST",
+            "/api/users",
+            json={"name": name, "role": role, "groups": group or [], "email": email},
         )
     print_json(user) if as_json else typer.echo(f"added user {user['name']} ({user['role']})")
 

@@ -27,9 +27,7 @@ def models_list(
             rows = c._request_json("GET", "/api/models")
             columns = ("name", "kind", "public", "groups", "users", "workers", "upstream_base_url")
         else:
-            rows = [
-                {**m, "methods": sorted(m.get("methods") or {})} for m in c.models.list()
-            ]
+            rows = [{**m, "methods": sorted(m.get("methods") or {})} for m in c.models.list()]
             columns = ("id", "kind", "workers", "methods", "description")
     print_json(rows) if as_json else print_table(rows, columns)
 
@@ -38,7 +36,9 @@ def models_list(
 def add_upstream(
     name: Annotated[str, typer.Argument(help="The platform's name for the model.")],
     base_url: Annotated[str, typer.Option(help="OpenAI-compatible base URL, e.g. .../v1")],
-    api_key: Annotated[str | None, typer.Option(help="The upstream's key (stored encrypted).")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="The upstream's key (stored encrypted).")
+    ] = None,
     upstream_model: Annotated[
         str | None, typer.Option(help="The upstream's own model name (default: NAME).")
     ] = None,

@@ -16,7 +16,6 @@ import typer
 
 from hakutaku.cli.serve import announce_new_admin_key
 from hakutaku.config import Settings, get_settings, read_secret_file
-from hakutaku.server.setup import prepare
 
 DEMO_WORKERS = {
     "all-minilm-l6-v2": "hakutaku.workers.backends.embedding:SentenceEmbedding",
@@ -94,20 +93,21 @@ Try it — a real sentence embedding, and a physics calculation on a remote mode
 
   curl {url}/v1/embeddings \\
     -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\
-    -d '{{"model": "all-minilm-l6-v2", "input": "The top quark decays to a W boson and a b quark."}}'
+    -d '{{"model": "all-minilm-l6-v2", "input": "The top quark decays to W b."}}'
 
   curl {url}/v1/models/hep-kinematics/invariant_mass \\
     -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\
-    -d '{{"p4": [[45.6, 0, 0, 45.6], [45.6, 0, 0, -45.6]], "total": true}}'
+    -d '{{"p4": [[45.6, 0, 0, 45.6], [45.6, 0, 0, -45.6]], "combine": true}}'
 
 From Python:
 
   import numpy as np
   from hakutaku import Client
   client = Client("{url}", api_key="{key}")
-  print(client.openai.embeddings.create(model="all-minilm-l6-v2", input="jet").data[0].embedding[:4])
+  reply = client.openai.embeddings.create(model="all-minilm-l6-v2", input="jet")
+  print(reply.data[0].embedding[:4])
   kin = client.remote_model("hep-kinematics")
-  print(kin.invariant_mass(np.array([[45.6, 0, 0, 45.6], [45.6, 0, 0, -45.6]]), total=True))
+  print(kin.invariant_mass(np.array([[45.6, 0, 0, 45.6], [45.6, 0, 0, -45.6]]), combine=True))
 
 Logs: {settings.home / "logs"}    Stop: Ctrl-C
 """
@@ -118,6 +118,8 @@ def up(
     ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 300,
 ) -> None:
     """Start the platform here: server, bootstrap key, demo workers; print how to call it."""
+    from hakutaku.server.setup import prepare
+
     settings = get_settings()
     if not _port_free(settings.host, settings.port):
         typer.echo(
@@ -141,7 +143,12 @@ def up(
     me = [sys.executable, "-m", "hakutaku"]
     server = Child("server", [*me, "serve"], logs / "server.log", env)
     workers = [
-        Child(name, [*me, "worker", target, "--server", settings.server_url], logs / f"{name}.log", env)
+        Child(
+            name,
+            [*me, "worker", target, "--server", settings.server_url],
+            logs / f"{name}.log",
+            env,
+        )
         for name, target in (DEMO_WORKERS.items() if demo and settings.demo_workers else [])
     ]
     children = [server, *workers]
@@ -156,12 +163,20 @@ def up(
     try:
         server.start()
         health = f"{settings.server_url}/healthz"
-        _wait_for(lambda: httpx.get(health, timeout=2).status_code == 200, 60, "starting the server", [server])
+        _wait_for(
+            lambda: httpx.get(health, timeout=2).status_code == 200,
+            60,
+            "starting the server",
+            [server],
+        )
         for w in workers:
             w.start()
         expected = {w.name for w in workers}
         _wait_for(
-            lambda: expected <= _live_models(settings, key), ready_timeout, "loading the demo models", children
+            lambda: expected <= _live_models(settings, key),
+            ready_timeout,
+            "loading the demo models",
+            children,
         )
         typer.echo(banner(settings, key))
         _supervise(server, workers, lambda: stopping)
@@ -174,12 +189,14 @@ def up(
 
 
 def _live_models(settings: Settings, key: str) -> set[str]:
-    r = httpx.get(f"{settings.server_url}/v1/models", headers={"authorization": f"Bearer {key}"}, timeout=5)
+    r = httpx.get(
+        f"{settings.server_url}/v1/models", headers={"authorization": f"Bearer {key}"}, timeout=5
+    )
     return {m["id"] for m in r.json().get("data", [])} if r.status_code == 200 else set()
 
 
 def _supervise(server: Child, workers: list[Child], stopping: object) -> None:
-    """Wait for a stop signal; restart a worker that dies (with backoff); stop if the server dies."""
+    """Until a stop signal: restart dead workers (5 times at most); stop if the server dies."""
     while not stopping():  # type: ignore[operator]
         if not server.alive():
             raise RuntimeError(f"the server exited; see {server.log_path}")

@@ -30,7 +30,7 @@ def required_model(body: dict[str, Any]) -> str:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise GatewayError(
-            422 if "model" in body else 400,
+            400,
             "'model' is required and must be a non-empty string; list models with GET /v1/models.",
             code="invalid_model",
             param="model",

@@ -10,9 +10,7 @@ import httpx
 class APIError(Exception):
     """The platform answered with an error; `status`, `type`, `code` and `message` say which."""
 
-    def __init__(
-        self, status: int, message: str, type: str = "", code: str | None = None
-    ) -> None:
+    def __init__(self, status: int, message: str, type: str = "", code: str | None = None) -> None:
         super().__init__(f"{status} {type or 'error'}: {message}")
         self.status = status
         self.message = message
@@ -32,7 +30,10 @@ def from_response(response: httpx.Response) -> APIError:
         err = None
     if isinstance(err, dict):
         return APIError(
-            response.status_code, str(err.get("message", "")), str(err.get("type", "")), err.get("code")
+            response.status_code,
+            str(err.get("message", "")),
+            str(err.get("type", "")),
+            err.get("code"),
         )
     if isinstance(body := _safe_json(response), dict) and "detail" in body:
         return APIError(response.status_code, str(body["detail"]))

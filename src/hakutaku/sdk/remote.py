@@ -68,7 +68,9 @@ class RemoteModelProxy:
         )
         if response.status_code >= 400:
             raise from_response(response)
-        return codec.decode(response.content, codec.media_type(response.headers.get("content-type")))
+        return codec.decode(
+            response.content, codec.media_type(response.headers.get("content-type"))
+        )
 
     def _bind(
         self, method: str, params: list[str], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -95,7 +97,7 @@ class RemoteModelProxy:
             if response.status_code >= 400:
                 response.read()
                 raise from_response(response)
-            decoder = codec.FrameDecoder(codec.media_type(response.headers.get("content-type")))
+            decoder = codec.FrameDecoder(codec.stream_media(response.headers.get("content-type")))
             for chunk in response.iter_raw():
                 for item in decoder.feed(chunk):
                     if isinstance(item, dict) and codec.ERROR_KEY in item:

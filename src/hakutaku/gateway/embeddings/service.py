@@ -24,7 +24,7 @@ def check_input(body: dict[str, Any]) -> None:
     if isinstance(value, list) and value:
         return
     raise GatewayError(
-        422 if "input" in body else 400,
+        400,
         "'input' is required: a non-empty string or a non-empty array of strings.",
         code="invalid_input",
         param="input",

@@ -27,7 +27,7 @@ def parse_chat(raw: bytes) -> ChatRequest:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise GatewayError(
-            422 if "messages" in body else 400,
+            400,
             "'messages' is required and must be a non-empty array of {role, content} objects.",
             code="invalid_messages",
             param="messages",
@@ -35,14 +35,14 @@ def parse_chat(raw: bytes) -> ChatRequest:
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
             raise GatewayError(
-                422,
+                400,
                 f"messages[{i}] must be an object with a string 'role' (system, user, assistant).",
                 code="invalid_messages",
                 param=f"messages[{i}]",
             )
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
-        raise GatewayError(422, "'stream' must be true or false.", param="stream")
+        raise GatewayError(400, "'stream' must be true or false.", param="stream")
     options = body.get("stream_options") or {}
     include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
     return ChatRequest(body=body, model=model, stream=stream, include_usage=include_usage)

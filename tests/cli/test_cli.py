@@ -1,0 +1,123 @@
+"""The `hai` commands against a real server, as a user would run them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import TEST_MODELS
+from tests.support.processes import Platform
+
+
+def hai(p: Platform, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(p.env)
+    if key:
+        env["HAI_API_KEY"] = key
+    return subprocess.run(
+        [sys.executable, "-m", "hakutaku", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_users_and_keys(platform: Platform) -> None:
+    added = hai(platform, "users", "add", "jane", "--group", "lhcb", "--json")
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["groups"] == ["lhcb"]
+    duplicate = hai(platform, "users", "add", "jane")
+    assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
+    listed = json.loads(hai(platform, "users", "list", "--json").stdout)
+    assert {u["name"] for u in listed} == {"admin", "jane"}
+
+    created = hai(platform, "keys", "create", "jane", "--name", "laptop")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("hai-") and "shown only once" in created.stderr
+    me = hai(platform, "models", "list", "--json", key=key)
+    assert me.returncode == 0 and json.loads(me.stdout) == []
+    keys = json.loads(hai(platform, "keys", "list", "--user", "jane", "--json").stdout)
+    assert [k["name"] for k in keys] == ["laptop"]
+    assert key not in json.dumps(keys)  # secrets are never listed
+
+    revoked = hai(platform, "keys", "revoke", str(keys[0]["id"]))
+    assert revoked.returncode == 0, revoked.stderr
+    after = hai(platform, "models", "list", key=key)
+    assert after.returncode == 1 and "revoked" in after.stderr
+
+    assert hai(platform, "users", "disable", "jane").returncode == 0
+    assert json.loads(hai(platform, "users", "list", "--json").stdout)[1]["disabled"] is True
+
+
+def test_call_models_and_usage(platform: Platform) -> None:
+    platform.start_worker(TEST_MODELS + ":Lab")
+    out = hai(platform, "call", "lab", "add", "--json", '{"a": 2, "b": 40}')
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == 42
+    streamed = hai(platform, "call", "lab", "count", "--json", '{"n": 3}')
+    assert [json.loads(line)["i"] for line in streamed.stdout.splitlines()] == [0, 1, 2]
+    bad = hai(platform, "call", "lab", "add", "--json", "{oops")
+    assert bad.returncode == 2 and "not valid JSON" in bad.stderr
+    missing = hai(platform, "call", "ghost", "run")
+    assert missing.returncode == 1 and "ghost" in missing.stderr
+
+    listed = json.loads(hai(platform, "models", "list", "--json").stdout)
+    assert [m["id"] for m in listed] == ["lab"] and "add" in listed[0]["methods"]
+    up = hai(
+        platform,
+        "models",
+        "add-upstream",
+        "ext",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--api-key",
+        "sk-secret",
+        "--upstream-model",
+        "their-name",
+        "--private",
+        "--group",
+        "theory",
+    )
+    assert up.returncode == 0, up.stderr
+    every = json.loads(hai(platform, "models", "list", "--all", "--json").stdout)
+    ext = next(m for m in every if m["name"] == "ext")
+    assert ext["has_upstream_key"] and ext["groups"] == ["theory"] and not ext["public"]
+    assert "sk-secret" not in json.dumps(every)
+    assert hai(platform, "models", "permit", "ext", "--public").returncode == 0
+    bad_url = hai(platform, "models", "add-upstream", "x", "--base-url", "ftp://nowhere")
+    assert bad_url.returncode == 1 and "invalid upstream URL" in bad_url.stderr
+    assert hai(platform, "models", "remove", "ext").returncode == 0
+
+    usage = hai(platform, "usage", "--json")
+    assert usage.returncode == 0, usage.stderr
+    rows = {(r["model"], r["method"]): r for r in json.loads(usage.stdout)}
+    # The usage writer flushes every 0.5 s in tests; the calls above are long done.
+    assert rows[("lab", "add")]["calls"] >= 1
+
+
+def test_worker_without_token_says_where_it_looks(tmp_path: Path) -> None:
+    env = {"HAI_HOME": str(tmp_path / "empty"), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-m", "hakutaku", "worker", TEST_MODELS + ":Lab"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert "worker.token" in out.stderr and "HAI_WORKER_TOKEN" in out.stderr
+
+
+def test_no_api_key_is_a_clear_error(tmp_path: Path) -> None:
+    env = {"HAI_HOME": str(tmp_path / "empty"), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-m", "hakutaku", "models", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and "HAI_API_KEY" in out.stderr
