@@ -56,7 +56,10 @@ class WorkerEntry:
 
     @property
     def load(self) -> float:
-        return max(self.inflight, self.reported_inflight) / max(self.max_inflight, 1)
+        # This replica's own count, not the heartbeat's: a beat is up to an interval old, and
+        # a stale "busy" would send every call to the other workers. Across replicas the
+        # worker's own in-flight limit (429) is the hard bound.
+        return self.inflight / max(self.max_inflight, 1)
 
 
 @dataclass

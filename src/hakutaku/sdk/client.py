@@ -72,13 +72,17 @@ class Client:
 
     # -- low level ----------------------------------------------------------------------------
 
-    def _request_json(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request; a platform that cannot be reached is a `ConnectionFailed`."""
         try:
-            response = self._http.request(method, path, **kwargs)
+            return self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise ConnectionFailed(
                 0, f"cannot reach the platform at {self.base_url} ({exc}); is it running?"
             ) from exc
+
+    def _request_json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
         if response.status_code >= 400:
             raise from_response(response)
         return response.json() if response.content else None

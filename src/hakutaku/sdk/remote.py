@@ -61,7 +61,8 @@ class RemoteModelProxy:
         body = codec.encode(payload, codec.MSGPACK)
         if spec.get("kind") in STREAMING_KINDS:
             return self._stream(method, body)
-        response = self._client._http.post(
+        response = self._client._send(
+            "POST",
             f"/v1/models/{self._name}/{method}",
             content=body,
             headers={"content-type": codec.MSGPACK, "accept": codec.MSGPACK},
