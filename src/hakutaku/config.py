@@ -1,6 +1,6 @@
 """Settings: environment variables `HAI_<NAME>`, then `hai.toml`, then defaults.
 
-`hai.toml` is read from the working directory, else from `HAI_HOME`.
+`hai.toml` is read from the working directory and from `HAI_HOME` (the first wins).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ def _default_home() -> Path:
 
 
 def _toml_files() -> list[Path]:
-    return [p for p in (_default_home() / "hai.toml", Path("hai.toml")) if p.is_file()]
+    # Earlier sources win: ./hai.toml over $HAI_HOME/hai.toml.
+    return [p for p in (Path("hai.toml"), _default_home() / "hai.toml") if p.is_file()]
 
 
 class Settings(BaseSettings):
@@ -39,6 +40,9 @@ class Settings(BaseSettings):
     url: str | None = Field(default=None, description="Where clients reach the server.")
     api_key: str | None = Field(default=None, description="Key used by CLI commands.")
     worker_token: str | None = Field(default=None, description="Overrides worker.token.")
+    server_secret: str | None = Field(
+        default=None, description="Overrides server.secret; every replica needs the same one."
+    )
 
     # gateway behaviour
     max_body_bytes: int = Field(default=32 * 1024 * 1024, description="413 above this.")
@@ -52,7 +56,7 @@ class Settings(BaseSettings):
     key_cache_ttl: float = Field(default=5.0, description="How long a checked key is trusted.")
     usage_flush_interval: float = 1.0
     usage_batch_size: int = 1000
-    log_level: str = "info"
+    log_level: str = Field(default="warning", description="uvicorn's log level for `hai serve`.")
 
     # demo workers started by `hai up`
     demo_workers: bool = True

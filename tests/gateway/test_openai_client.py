@@ -200,3 +200,18 @@ def test_forbidden_model_for_a_plain_user(served: Platform) -> None:
     finally:
         with served.http() as h:
             h.patch("/api/models/lab", json={"public": True, "groups": []})
+
+
+def test_metrics_and_no_secrets_in_logs(served: Platform, oai: openai.OpenAI) -> None:
+    for model in ("lab", "provider-chat"):
+        oai.chat.completions.create(model=model, messages=[{"role": "user", "content": "a b"}])
+    with served.http() as h:
+        text = h.get("/metrics").text
+    assert 'hai_requests_total{endpoint="chat",model="lab",status="200"}' in text
+    assert 'hai_request_duration_seconds_bucket{endpoint="chat",le="0.005",model="lab"}' in text
+    assert 'hai_tokens_total{direction="completion",model="provider-chat"}' in text
+    logs = "".join(p.read_text(errors="replace") for p in served.home.glob("*.log"))
+    assert served.worker_token not in logs
+    assert UPSTREAM_KEY not in logs
+    # The bootstrap key is printed once, at first start, and never again.
+    assert logs.count(served.admin_key) <= 1

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import msgpack
 import numpy as np
 import pytest
+from sqlalchemy import create_engine, text
 
 from hakutaku import codec
 from hakutaku.sdk.errors import APIError
@@ -230,3 +232,26 @@ def test_sdk_raises_api_error(lab: Platform) -> None:
         lab.client().remote_model("lab").fail("bad calibration")
     assert info.value.status == 500
     assert "bad calibration" in info.value.message
+
+
+def test_caller_hanging_up_stops_the_stream(tmp_path: Path) -> None:
+    p = Platform(tmp_path / "home").start()
+    try:
+        p.start_worker(TEST_MODELS + ":Lab", args=("--max-inflight", "1"))
+        with (
+            httpx.Client(base_url=p.url, headers={"authorization": f"Bearer {p.admin_key}"}) as h,
+            h.stream("POST", "/v1/models/lab/drip", json={"n": 600, "delay": 0.1}) as r,
+        ):
+            assert r.headers["x-request-id"].startswith("req_")
+            assert next(r.iter_lines())  # the first item arrived; now hang up
+        # The worker's only slot is freed long before the 60 s the stream would have taken.
+        wait_until(lambda: _inflight(p) == 0, 15, "the worker to drop the abandoned stream")
+        with p.http() as h2:
+            assert h2.post("/v1/models/lab/add", json={"a": 1, "b": 1}).json() == 2
+    finally:
+        p.stop()
+    engine = create_engine(f"sqlite:///{p.home / 'hakutaku.db'}")
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(text("SELECT method, status FROM usage_events")).all())
+    engine.dispose()
+    assert statuses == {"drip": 499, "add": 200}

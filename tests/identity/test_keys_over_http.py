@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
+import pytest
 
 from tests.support.processes import Platform, wait_until
 
@@ -85,3 +88,35 @@ def test_validation_errors_are_openai_shaped(platform: Platform) -> None:
         assert r.json()["error"]["param"] == "name"
         assert h.get("/nowhere").status_code == 404
         assert h.get("/nowhere").json()["error"]["type"] == "not_found_error"
+
+
+def test_api_refuses_oversized_bodies_before_reading(tmp_path: Path) -> None:
+    p = Platform(tmp_path / "home", HAI_MAX_BODY_BYTES="1000").start()
+    try:
+        r = httpx.post(f"{p.url}/api/users", content=b"x" * 5000)
+        assert r.status_code == 413
+        assert r.json()["error"]["code"] == "request_too_large"
+    finally:
+        p.stop()
+
+
+def test_replica_with_another_secret_refuses_to_start(tmp_path: Path) -> None:
+    first = Platform(tmp_path / "one").start()
+    first.stop()
+    url = f"sqlite:///{first.home / 'hakutaku.db'}"
+    second = Platform(tmp_path / "two", database_url=url)
+    with pytest.raises(RuntimeError, match="server exited"):
+        second.start()
+    assert second.server is not None
+    assert "same secret" in second.server.output()
+    shared = Platform(
+        tmp_path / "three",
+        database_url=url,
+        HAI_SERVER_SECRET=first.home.joinpath("server.secret").read_text().strip(),
+    ).start()
+    try:
+        with httpx.Client(base_url=shared.url) as h:
+            r = h.get("/api/me", headers={"authorization": f"Bearer {first.admin_key}"})
+        assert r.status_code == 200 and r.json()["name"] == "admin"
+    finally:
+        shared.stop()

@@ -56,6 +56,13 @@ class Lab(RemoteModel):
         return os.getpid()
 
     @remote
+    def drip(self, n: int, delay: float) -> Iterator[int]:
+        """A slow stream, to see what a caller hanging up does."""
+        for i in range(n):
+            time.sleep(delay)
+            yield i
+
+    @remote
     def fail(self, message: str = "boom") -> None:
         raise RuntimeError(message)
 

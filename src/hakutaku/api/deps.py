@@ -5,7 +5,8 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterator
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from hakutaku.gateway.context import Gateway
@@ -28,12 +29,17 @@ def db_session(request: Request) -> Iterator[Session]:
         yield s
 
 
-async def caller(request: Request) -> Principal:
+# Declared so that /docs offers "Authorize"; the key itself is checked by `authenticate`.
+bearer = HTTPBearer(auto_error=False, description="An API key: hai-<prefix>.<secret>")
+
+
+async def caller(
+    request: Request, _credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> Principal:
     return await authenticate(gateway(request), request)
 
 
-async def admin(request: Request) -> Principal:
-    who = await caller(request)
+async def admin(who: Principal = Depends(caller)) -> Principal:
     if not who.is_admin:
         raise Forbidden("This operation needs an admin key.")
     return who

@@ -68,7 +68,8 @@ def add_upstream(
     box = gateway(request).box
     m.upstream_base_url = body.base_url.rstrip("/")
     m.upstream_model = body.upstream_model or body.name
-    m.upstream_api_key = box.seal(body.api_key) if body.api_key else None
+    if body.api_key is not None:  # an update without a key keeps the stored one
+        m.upstream_api_key = box.seal(body.api_key) if body.api_key else None
     m.description = body.description
     m.public = body.public
     m.allowed_groups = body.groups

@@ -42,7 +42,7 @@ def serve(
         port=settings.port,
         loop="uvloop",
         http="httptools",
-        log_level="warning",
+        log_level=settings.log_level,
         access_log=False,
         timeout_keep_alive=75,
         timeout_graceful_shutdown=30,

@@ -9,10 +9,9 @@ from hakutaku.identity.auth import Principal
 
 
 def permitted_model(gw: Gateway, who: Principal, name: str) -> ModelEntry:
-    """The model if it exists and `who` may use it; 404 or 403 otherwise.
+    """The model if it exists and `who` may use it; 404 when unknown, 403 when not permitted.
 
-    A private model the caller may not use is reported as 403 only to callers who can see
-    it is there at all (admins see everything, so for them it is never refused).
+    403 (not 404) tells the caller the model exists and whom to ask; admins may use any model.
     """
     entry = gw.registry.model(name)
     if entry is None:

@@ -57,6 +57,7 @@ class Gateway:
             flush_interval=settings.usage_flush_interval,
             batch_size=settings.usage_batch_size,
             take_last_used=auth.take_last_used,
+            restore_last_used=auth.restore_last_used,
         )
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._tasks: list[asyncio.Task[None]] = []

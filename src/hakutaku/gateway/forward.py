@@ -145,13 +145,20 @@ def _relay_stream(
             if tap is not None and (rest := tap.close()):
                 yield rest
         except (aiohttp.ClientError, TimeoutError) as exc:
-            gw.registry.mark_dead(worker)
-            status, code = 502, "worker_failed"
-            failure = worker_failed(call.model, _describe(exc))
-            yield _error_frame(media, failure)
+            if stream.client_gone:
+                status, code = 499, "client_closed"  # nginx's code for a caller who left
+            elif isinstance(exc, TimeoutError):
+                status, code = 504, "worker_timeout"
+                yield _error_frame(media, worker_timeout(call.model, gw.settings.worker_timeout))
+            else:
+                gw.registry.mark_dead(worker)
+                status, code = 502, "worker_failed"
+                yield _error_frame(media, worker_failed(call.model, _describe(exc)))
         finally:
+            if stream.client_gone and status == 200:
+                status, code = 499, "client_closed"
             worker.inflight -= 1
-            response.release()
+            response.close()
             if tap is not None:
                 call.prompt_tokens, call.completion_tokens = (
                     tap.prompt_tokens,
@@ -159,7 +166,8 @@ def _relay_stream(
                 )
             gw.finish(call, status, code)
 
-    return ProxyStream(200, media, chunks())
+    stream = ProxyStream(200, media, chunks(), call.request_id, on_disconnect=response.close)
+    return stream
 
 
 def _error_frame(media: str, exc: GatewayError) -> bytes:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
@@ -51,5 +52,14 @@ async def handle_call(
         return error_response(exc)
     if not isinstance(response, ProxyStream):
         status = response.status_code
-        gw.finish(call, status, None if status < 400 else "model_error")
+        gw.finish(call, status, None if status < 400 else _error_code(response.body))
     return response
+
+
+def _error_code(body: bytes) -> str:
+    """The `code` of a relayed error body (errors are rare: parsing them costs nothing)."""
+    try:
+        code = orjson.loads(body)["error"]["code"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return "error"
+    return str(code) if code else "error"

@@ -137,7 +137,7 @@ class Registry:
         models = {m.name: self._model_entry(m) for m in model_rows}
         workers: dict[str, list[WorkerEntry]] = {}
         for row in worker_rows:
-            beat = _aware(row.last_heartbeat_at)
+            beat = row.last_heartbeat_at
             if beat < cutoff:
                 continue
             entry = self._worker_entry(row, beat, previous.get(row.id))
@@ -166,7 +166,7 @@ class Registry:
             public=m.public,
             groups=frozenset(m.allowed_groups or ()),
             users=frozenset(m.allowed_users or ()),
-            created=int(_aware(m.created_at).timestamp()),
+            created=int(m.created_at.timestamp()),
             upstream_base_url=m.upstream_base_url,
             upstream_model=m.upstream_model,
             upstream_api_key=key,
@@ -193,7 +193,3 @@ class Registry:
         if old.dead_since_beat is not None and beat > old.dead_since_beat:
             old.dead_since_beat = None  # it beat again after we saw it fail
         return old
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -10,12 +11,27 @@ from starlette.types import Receive, Scope, Send
 
 
 class ProxyStream:
-    """A minimal ASGI streaming response (lighter than Starlette's on the hot path)."""
+    """A minimal ASGI streaming response (lighter than Starlette's on the hot path).
 
-    def __init__(self, status: int, media_type: str, chunks: AsyncIterator[bytes]) -> None:
+    It watches for the client hanging up: then `on_disconnect` runs (the relay closes its
+    connection to the worker, which stops the generator there and frees its slot) and
+    `client_gone` tells the relay not to blame the worker for the broken stream.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        media_type: str,
+        chunks: AsyncIterator[bytes],
+        request_id: str = "",
+        on_disconnect: Callable[[], None] | None = None,
+    ) -> None:
         self.status = status
         self.media_type = media_type
         self.chunks = chunks
+        self.request_id = request_id
+        self.on_disconnect = on_disconnect
+        self.client_gone = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send(
@@ -25,13 +41,32 @@ class ProxyStream:
                 "headers": [
                     (b"content-type", self.media_type.encode()),
                     (b"cache-control", b"no-cache"),
+                    (b"x-accel-buffering", b"no"),  # proxies must not hold chunks back
                     (b"x-hai-stream", b"1"),
+                    (b"x-request-id", self.request_id.encode()),
                 ],
             }
         )
-        async for chunk in self.chunks:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        watcher = asyncio.ensure_future(self._watch(receive))
+        try:
+            async for chunk in self.chunks:
+                if self.client_gone:
+                    break
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if not self.client_gone:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            watcher.cancel()
+            aclose = getattr(self.chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _watch(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.client_gone = True
+        if self.on_disconnect is not None:
+            self.on_disconnect()
 
 
 class SSEUsageTap:

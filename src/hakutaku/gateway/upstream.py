@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from hakutaku import codec
 from hakutaku.gateway.context import Call, Gateway
-from hakutaku.gateway.errors import GatewayError, upstream_failed
+from hakutaku.gateway.errors import GatewayError, error_body, upstream_failed
 from hakutaku.gateway.registry import ModelEntry
 from hakutaku.gateway.streaming import ProxyStream, SSEUsageTap
 
@@ -43,7 +43,7 @@ async def call_upstream(
     except TimeoutError as exc:
         raise _timeout(call.model, timeout) from exc
     except aiohttp.ClientError as exc:
-        raise upstream_failed(call.model, f"{type(exc).__name__}: {exc}") from exc
+        raise upstream_failed(call.model, type(exc).__name__) from exc
     if response.status >= 400:
         raise await _upstream_error(call.model, response)
     if tap is not None and response.headers.get("content-type", "").startswith(codec.SSE):
@@ -51,7 +51,7 @@ async def call_upstream(
     try:
         content = await response.read()
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise upstream_failed(call.model, f"{type(exc).__name__}: {exc}") from exc
+        raise upstream_failed(call.model, type(exc).__name__) from exc
     finally:
         response.release()
     _capture_usage(call, content)
@@ -85,27 +85,25 @@ def _relay_stream(
             if rest := tap.close():
                 yield rest
         except (aiohttp.ClientError, TimeoutError) as exc:
-            status, code = 502, "upstream_failed"
-            failure = upstream_failed(call.model, f"{type(exc).__name__}: {exc}")
-            yield (
-                b"data: "
-                + orjson.dumps(
-                    {
-                        "error": {
-                            "message": failure.message,
-                            "type": failure.type,
-                            "code": failure.code,
-                        }
-                    }
+            if stream.client_gone:
+                status, code = 499, "client_closed"
+            else:
+                failure = (
+                    _timeout(call.model, gw.settings.upstream_timeout)
+                    if isinstance(exc, TimeoutError)
+                    else upstream_failed(call.model, type(exc).__name__)
                 )
-                + b"\n\n"
-            )
+                status, code = failure.status, failure.code
+                yield b"data: " + error_body(failure.message, failure.type, failure.code) + b"\n\n"
         finally:
-            response.release()
+            if stream.client_gone and status == 200:
+                status, code = 499, "client_closed"
+            response.close()
             call.prompt_tokens, call.completion_tokens = tap.prompt_tokens, tap.completion_tokens
             gw.finish(call, status, code)
 
-    return ProxyStream(200, codec.SSE, chunks())
+    stream = ProxyStream(200, codec.SSE, chunks(), call.request_id, on_disconnect=response.close)
+    return stream
 
 
 async def _upstream_error(model: str, response: aiohttp.ClientResponse) -> GatewayError:

@@ -87,6 +87,11 @@ class KeyAuthenticator:
         taken, self.last_used = self.last_used, {}
         return taken
 
+    def restore_last_used(self, taken: dict[int, datetime]) -> None:
+        """Put back times a failed write could not store (newer ones already seen win)."""
+        for key_id, when in taken.items():
+            self.last_used.setdefault(key_id, when)
+
     def _remember(self, key: str, answer: Principal | Unauthorized, ttl: float) -> None:
         if len(self._cache) >= MAX_CACHE:
             self._cache.clear()
@@ -103,7 +108,7 @@ class KeyAuthenticator:
             if row.revoked_at is not None:
                 raise _bad_key(f"API key hai-{prefix}… was revoked")
             expires = row.expires_at
-            if expires is not None and _aware(expires) <= datetime.now(UTC):
+            if expires is not None and expires <= datetime.now(UTC):
                 raise _bad_key(f"API key hai-{prefix}… expired at {expires.isoformat()}")
             user = row.user
             if user.disabled:
@@ -115,8 +120,3 @@ class KeyAuthenticator:
                 role=user.role,
                 groups=frozenset(g.name for g in user.groups),
             )
-
-
-def _aware(dt: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything the platform stores is UTC.
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)

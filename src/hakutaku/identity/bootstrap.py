@@ -7,9 +7,30 @@ from sqlalchemy import select
 from hakutaku.config import Settings, write_secret_file
 from hakutaku.db.models import Meta, User
 from hakutaku.db.session import Database
+from hakutaku.identity.secrets import secret_fingerprint
 from hakutaku.identity.service import add_user, create_key
 
 BOOTSTRAP_USER = "admin"
+
+
+def check_server_secret(db: Database, server_secret: bytes) -> None:
+    """Refuse to serve with another secret than the one the database was made with.
+
+    Replicas sharing a database must share the secret: with a different one every key would
+    be refused and stored upstream keys could not be decrypted.
+    """
+    mine = secret_fingerprint(server_secret)
+    with db.session() as s:
+        stored = s.get(Meta, "server_secret_fingerprint")
+        if stored is None:
+            s.add(Meta(key="server_secret_fingerprint", value=mine))
+            return
+        if stored.value != mine:
+            raise RuntimeError(
+                "this server's secret differs from the one this database was created with. "
+                "Every replica must use the same secret: copy server.secret from the first "
+                "server's HAI_HOME (mode 600) or set HAI_SERVER_SECRET."
+            )
 
 
 def ensure_bootstrap_admin(db: Database, settings: Settings, server_secret: bytes) -> str | None:

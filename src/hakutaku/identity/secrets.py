@@ -22,6 +22,8 @@ def _ensure(path: Path, make: str) -> str:
 
 def ensure_server_secret(settings: Settings) -> bytes:
     """The HMAC key for API keys and the root of the upstream-key cipher."""
+    if settings.server_secret:
+        return settings.server_secret.encode()
     return _ensure(settings.server_secret_path, secrets.token_urlsafe(48)).encode()
 
 
@@ -29,6 +31,11 @@ def ensure_worker_token(settings: Settings) -> str:
     if settings.worker_token:
         return settings.worker_token
     return _ensure(settings.worker_token_path, "hai-worker." + secrets.token_urlsafe(32))
+
+
+def secret_fingerprint(server_secret: bytes) -> str:
+    """A value that identifies the secret without revealing it (kept in the database)."""
+    return hashlib.sha256(b"hai-secret-check:" + server_secret).hexdigest()
 
 
 class SecretBox:

@@ -44,11 +44,13 @@ class UsageRecorder:
         flush_interval: float = 1.0,
         batch_size: int = 1000,
         take_last_used: Callable[[], dict[int, datetime]] | None = None,
+        restore_last_used: Callable[[dict[int, datetime]], None] | None = None,
     ) -> None:
         self.db = db
         self.flush_interval = flush_interval
         self.batch_size = batch_size
         self.take_last_used = take_last_used
+        self.restore_last_used = restore_last_used
         self._queue: list[Usage] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -86,6 +88,8 @@ class UsageRecorder:
             except Exception:
                 log.exception("usage write failed; %d events kept for the next flush", len(batch))
                 self._queue[:0] = batch
+                if self.restore_last_used is not None:
+                    self.restore_last_used(last_used)
                 return
             self.written += len(batch)
 

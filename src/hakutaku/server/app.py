@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hakutaku import __version__
 from hakutaku.api import identity, models, usage, workers
@@ -18,6 +19,7 @@ from hakutaku.db.session import Database
 from hakutaku.gateway.context import Gateway
 from hakutaku.gateway.embeddings import router as embeddings_router
 from hakutaku.gateway.errors import error_body, error_response
+from hakutaku.gateway.http import too_large
 from hakutaku.gateway.models import router as models_router
 from hakutaku.gateway.openai_chat import router as chat_router
 from hakutaku.gateway.registry import Registry
@@ -64,10 +66,34 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router)
     app.add_api_route("/healthz", healthz, include_in_schema=False)
     app.add_api_route("/metrics", metrics, include_in_schema=False)
+    app.add_middleware(DeclaredBodyLimit, limit=settings.max_body_bytes)
     app.add_exception_handler(PlatformError, _platform_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     return app
+
+
+class DeclaredBodyLimit:
+    """Refuse bodies declared larger than the limit before anything reads them (413).
+
+    /v1 also counts the bytes it reads; this guards /api, whose bodies are parsed before
+    the key is checked.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length":
+                    if value.isdigit() and int(value) > self.limit:
+                        response = error_response(too_large(int(value), self.limit))
+                        await response(scope, receive, send)
+                        return
+                    break
+        await self.app(scope, receive, send)
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -112,5 +138,6 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
         message = "Not found: no such endpoint. See /docs for the API and /v1/models for models."
     elif exc.status_code == 405:
         message = f"Method not allowed on this endpoint ({exc.detail})."
-    body = error_body(message, kind, None if exc.status_code >= 500 else str(exc.status_code))
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    body = error_body(message, kind, code)
     return Response(body, status_code=exc.status_code, media_type="application/json")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from hakutaku.config import Settings
 from hakutaku.db.migrate import upgrade
 from hakutaku.db.session import Database
-from hakutaku.identity.bootstrap import ensure_bootstrap_admin
+from hakutaku.identity.bootstrap import check_server_secret, ensure_bootstrap_admin
 from hakutaku.identity.secrets import ensure_server_secret, ensure_worker_token
 
 
@@ -27,6 +27,7 @@ def prepare(settings: Settings) -> Prepared:
     upgrade(settings.sqlalchemy_url)
     db = Database(settings.sqlalchemy_url)
     try:
+        check_server_secret(db, server_secret)
         new_key = ensure_bootstrap_admin(db, settings, server_secret)
     finally:
         db.dispose()
