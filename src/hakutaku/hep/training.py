@@ -1,0 +1,462 @@
+"""Train and evaluate jet taggers: the library behind `hai hep train|evaluate`.
+
+A run directory holds everything needed to use or resume a model:
+  config.json      what was trained (architecture, features, classes, optimiser, data)
+  model.pt         the weights (state_dict), written at the end of every epoch
+  checkpoint.pt    model + optimiser + scheduler + epoch, for `resume`
+  metrics.csv/json one row per epoch (loss, accuracy, AUC on the validation split)
+Evaluation adds metrics.json entries, scores.npz and roc.png in its own output folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hakutaku.hep import metrics
+from hakutaku.hep.jets import JetBatch
+
+INPUT_KEYS = ("pf_points", "pf_features", "pf_vectors", "pf_mask")
+
+
+@dataclass
+class TrainConfig:
+    model: str = "particlenet"
+    features: str = "kin"
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    optimizer: str = "ranger"  # "ranger" (RAdam + Lookahead, as weaver) or "adamw"
+    schedule: str = "flat+decay"  # weaver's: flat for 70 % of the steps, then exponential decay
+    seed: int = 0
+    val_fraction: float = 0.2
+    length: int = 128
+    device: str | None = None
+    amp: bool | None = None  # default: on for CUDA
+    init_weights: str | None = None
+    body_lr_scale: float = 0.1  # with init_weights: the body learns this much slower
+    label_names: list[str] = field(default_factory=list)
+    n_features: int = 0  # input channels, recorded from the data at training time
+    model_options: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        return cls(**json.loads(path.read_text()))
+
+
+# ------------------------------------------------------------------------------- data
+
+
+def to_tensors(batch: JetBatch, features: str, length: int) -> dict[str, torch.Tensor]:
+    from hakutaku.hep.features import build_inputs
+
+    inputs = build_inputs(batch, features, length=length)
+    return {
+        k: torch.from_numpy(np.ascontiguousarray(inputs[k], dtype=np.float32)) for k in INPUT_KEYS
+    }
+
+
+def batches(
+    inputs: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    batch_size: int,
+    shuffle: bool,
+    generator: torch.Generator | None = None,
+) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+    n = len(labels)
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for start in range(0, n, batch_size):
+        index = order[start : start + batch_size]
+        yield {k: v[index] for k, v in inputs.items()}, labels[index]
+
+
+def forward(
+    model: nn.Module, inputs: dict[str, torch.Tensor], device: torch.device
+) -> torch.Tensor:
+    return model(*(inputs[k].to(device, non_blocking=True) for k in INPUT_KEYS))
+
+
+# ------------------------------------------------------------------------------- optimiser
+
+
+class Lookahead(torch.optim.Optimizer):
+    """Lookahead (Zhang et al. 2019) around an inner optimiser; with RAdam this is "Ranger"."""
+
+    def __init__(self, inner: torch.optim.Optimizer, k: int = 6, alpha: float = 0.5) -> None:
+        self.inner = inner
+        self.k = k
+        self.alpha = alpha
+        self.steps = 0
+        self.param_groups = inner.param_groups
+        self.defaults = inner.defaults
+        self.state = inner.state
+        self.slow = [[p.detach().clone() for p in g["params"]] for g in inner.param_groups]
+
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        loss = self.inner.step(closure)
+        self.steps += 1
+        if self.steps % self.k == 0:
+            with torch.no_grad():
+                for group, slow in zip(self.inner.param_groups, self.slow, strict=True):
+                    for p, s in zip(group["params"], slow, strict=True):
+                        s.add_(p - s, alpha=self.alpha)
+                        p.copy_(s)
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.inner.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"inner": self.inner.state_dict(), "slow": self.slow, "steps": self.steps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.inner.load_state_dict(state["inner"])
+        self.slow = state["slow"]
+        self.steps = state["steps"]
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig, fine_tune: bool) -> torch.optim.Optimizer:
+    if fine_tune:
+        from hakutaku.hep.weights import param_groups
+
+        groups = param_groups(model, cfg.body_lr_scale)
+        for g in groups:
+            g["lr"] = cfg.lr * g.pop("lr_scale", 1.0)
+    else:
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": cfg.lr}]
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "ranger":
+        inner = torch.optim.RAdam(groups, lr=cfg.lr, betas=(0.95, 0.999), eps=1e-5)
+        return Lookahead(inner)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: choose ranger or adamw")
+
+
+def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int) -> Any:
+    inner = opt.inner if isinstance(opt, Lookahead) else opt
+    if cfg.schedule == "none":
+        return torch.optim.lr_scheduler.LambdaLR(inner, lambda _: 1.0)
+    if cfg.schedule == "flat+decay":
+        flat = int(0.7 * total_steps)
+        decay_steps = max(total_steps - flat, 1)
+        # Down to 1 % of the learning rate at the last step, as weaver's flat+decay.
+        rate = math.log(0.01) / decay_steps
+        return torch.optim.lr_scheduler.LambdaLR(
+            inner, lambda step: 1.0 if step < flat else math.exp(rate * (step - flat))
+        )
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(inner, T_max=max(total_steps, 1))
+    raise ValueError(f"unknown schedule {cfg.schedule!r}: choose flat+decay, cosine or none")
+
+
+# ------------------------------------------------------------------------------- training
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    val_auc: float
+    lr: float
+    seconds: float
+    jets_per_second: float
+
+
+def pick_device(name: str | None) -> torch.device:
+    from hakutaku.hep.models.device import pick_device as pick
+
+    return torch.device(name) if name else pick()
+
+
+def build_model(cfg: TrainConfig, n_features: int) -> nn.Module:
+    from hakutaku.hep.models import build
+
+    return build(
+        cfg.model, features=n_features, num_classes=len(cfg.label_names), **cfg.model_options
+    )
+
+
+def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = round(n * val_fraction)
+    return order[n_val:], order[:n_val]
+
+
+def train(
+    cfg: TrainConfig,
+    data: JetBatch,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+) -> list[EpochMetrics]:
+    """Train `cfg.model` on `data` (split into train/validation), writing into `out_dir`."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    if not cfg.label_names:
+        cfg.label_names = list(data.label_names)
+    labels = _labels_for(data, cfg.label_names)
+    inputs = to_tensors(data, cfg.features, cfg.length)
+    cfg.n_features = int(inputs["pf_features"].shape[1])
+    train_idx, val_idx = split(len(data), cfg.val_fraction, cfg.seed)
+    tr = {k: v[train_idx] for k, v in inputs.items()}, labels[train_idx]
+    va = {k: v[val_idx] for k, v in inputs.items()}, labels[val_idx]
+
+    device = pick_device(cfg.device)
+    model = build_model(cfg, cfg.n_features).to(device)
+    fine_tune = cfg.init_weights is not None
+    if fine_tune:
+        from hakutaku.hep.weights import load_weaver_state_dict
+
+        load_weaver_state_dict(model, cfg.init_weights, exclude_head=True)
+    opt = make_optimizer(model, cfg, fine_tune)
+    steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
+    sched = make_schedule(opt, cfg, cfg.epochs * steps_per_epoch)
+    use_amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
+    history: list[EpochMetrics] = []
+    start_epoch = 0
+    checkpoint = out / "checkpoint.pt"
+    if resume and checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        history = [EpochMetrics(**m) for m in state["history"]]
+        start_epoch = state["epoch"] + 1
+    cfg.save(out / "config.json")
+    loss_fn = nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(cfg.seed)
+    for epoch in range(start_epoch, cfg.epochs):
+        # Each epoch's shuffle depends only on (seed, epoch), so a resumed run matches.
+        generator.manual_seed(cfg.seed * 1000 + epoch)
+        started = time.perf_counter()
+        model.train()
+        total, seen = 0.0, 0
+        bar = _progress(progress, steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}")
+        for x, y in batches(*tr, cfg.batch_size, shuffle=True, generator=generator):
+            y = y.to(device)
+            with torch.autocast(device.type, enabled=use_amp):
+                loss = loss_fn(forward(model, x, device), y)
+            opt.zero_grad()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            total += float(loss) * len(y)
+            seen += len(y)
+            bar.update(1)
+        bar.close()
+        seconds = time.perf_counter() - started
+        val = validate(model, *va, cfg, device, loss_fn)
+        row = EpochMetrics(
+            epoch=epoch,
+            train_loss=total / max(seen, 1),
+            val_loss=val["loss"],
+            val_accuracy=val["accuracy"],
+            val_auc=val["auc"],
+            lr=float(opt.param_groups[-1]["lr"]),
+            seconds=seconds,
+            jets_per_second=seen / seconds if seconds > 0 else 0.0,
+        )
+        history.append(row)
+        torch.save(model.state_dict(), out / "model.pt")
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "epoch": epoch,
+                "history": [asdict(h) for h in history],
+            },
+            checkpoint,
+        )
+        _write_history(out, history)
+        if on_epoch is not None:
+            on_epoch(row)
+    return history
+
+
+def validate(
+    model: nn.Module,
+    inputs: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    cfg: TrainConfig,
+    device: torch.device,
+    loss_fn: nn.Module,
+) -> dict[str, float]:
+    if len(labels) == 0:
+        return {"loss": float("nan"), "accuracy": float("nan"), "auc": float("nan")}
+    probs, loss = predict(model, inputs, cfg.batch_size, device, labels=labels, loss_fn=loss_fn)
+    y = labels.numpy()
+    result = {"loss": loss, "accuracy": metrics.accuracy(probs, y), "auc": float("nan")}
+    if len(cfg.label_names) == 2 and 0 < y.sum() < len(y):
+        result["auc"] = metrics.auc(probs[:, 1], y == 1)
+    return result
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    inputs: dict[str, torch.Tensor],
+    batch_size: int,
+    device: torch.device,
+    labels: torch.Tensor | None = None,
+    loss_fn: nn.Module | None = None,
+) -> tuple[np.ndarray, float]:
+    """Softmax probabilities (n, classes), and the mean loss when labels are given."""
+    model.eval()
+    out, total = [], 0.0
+    dummy = torch.zeros(len(inputs["pf_mask"]), dtype=torch.long)
+    for x, y in batches(inputs, labels if labels is not None else dummy, batch_size, False):
+        logits = forward(model, x, device).float()
+        if labels is not None and loss_fn is not None:
+            total += float(loss_fn(logits, y.to(device))) * len(y)
+        out.append(torch.softmax(logits, dim=1).cpu().numpy())
+    probs = np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+    return probs, total / max(len(dummy), 1)
+
+
+# ------------------------------------------------------------------------------- evaluation
+
+
+def load_trained(model_dir: str | Path, device: str | None = None) -> tuple[nn.Module, TrainConfig]:
+    directory = Path(model_dir)
+    cfg = TrainConfig.load(directory / "config.json")
+    state = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
+    model = build_model(cfg, cfg.n_features)
+    model.load_state_dict(state)
+    return model.to(pick_device(device)).eval(), cfg
+
+
+def evaluate(
+    model_dir: str | Path,
+    data: JetBatch,
+    out_dir: str | Path | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Metrics of a trained model on `data`: accuracy, AUC, rejections, ROC plot, scores."""
+    model, cfg = load_trained(model_dir, device)
+    out = Path(out_dir) if out_dir is not None else Path(model_dir) / "evaluation"
+    out.mkdir(parents=True, exist_ok=True)
+    dev = next(model.parameters()).device
+    inputs = to_tensors(data, cfg.features, cfg.length)
+    started = time.perf_counter()
+    probs, _ = predict(model, inputs, cfg.batch_size, dev)
+    seconds = time.perf_counter() - started
+    labels = _labels_for(data, cfg.label_names).numpy()
+    result: dict[str, Any] = {
+        "n_jets": len(data),
+        "accuracy": metrics.accuracy(probs, labels),
+        "inference_jets_per_second": len(data) / seconds if seconds > 0 else 0.0,
+        "classes": cfg.label_names,
+    }
+    result.update(_separations(probs, labels, cfg.label_names, out))
+    np.savez_compressed(out / "scores.npz", probabilities=probs, labels=labels)
+    (out / "metrics.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _separations(
+    probs: np.ndarray, labels: np.ndarray, names: list[str], out: Path
+) -> dict[str, Any]:
+    """Binary metrics: class 1 vs 0 for two classes; each class vs QCD for JetClass-like sets."""
+    curves: dict[str, metrics.Roc] = {}
+    if len(names) == 2:
+        curves[f"{names[1]}_vs_{names[0]}"] = metrics.roc(probs[:, 1], labels == 1)
+    elif "QCD" in names:
+        bkg = names.index("QCD")
+        for i, name in enumerate(names):
+            keep = (labels == i) | (labels == bkg)
+            if i == bkg or not (labels == i).any() or not (labels == bkg).any():
+                continue
+            score = metrics.signal_vs_background(probs[keep], i, bkg)
+            curves[f"{name}_vs_QCD"] = metrics.roc(score, labels[keep] == i)
+    summary = {
+        key: {
+            "auc": c.auc,
+            "rejection_at_30": c.rejection_at(0.30),
+            "rejection_at_50": c.rejection_at(0.50),
+        }
+        for key, c in curves.items()
+    }
+    if curves:
+        _plot_roc(curves, out / "roc.png")
+    first = next(iter(summary.values()), {})
+    return {**first, "separations": summary}
+
+
+def _plot_roc(curves: dict[str, metrics.Roc], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for key, c in curves.items():
+        keep = c.background_eff > 0
+        ax.plot(c.signal_eff[keep], 1 / c.background_eff[keep], label=f"{key} (AUC {c.auc:.4f})")
+    ax.set_yscale("log")
+    ax.set_xlabel("signal efficiency ε_S")
+    ax.set_ylabel("background rejection 1/ε_B")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def _labels_for(data: JetBatch, names: list[str]) -> torch.Tensor:
+    missing = sorted(set(data.label_names[i] for i in np.unique(data.labels)) - set(names))
+    if missing:
+        raise ValueError(
+            f"the data has classes {missing} that the model does not know (it knows {names})"
+        )
+    index = np.array([names.index(data.label_names[i]) for i in data.labels], dtype=np.int64)
+    return torch.from_numpy(index)
+
+
+def _write_history(out: Path, history: list[EpochMetrics]) -> None:
+    rows = [asdict(h) for h in history]
+    (out / "metrics.json").write_text(json.dumps(rows, indent=2))
+    with open(out / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(enabled: bool, total: int, desc: str) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="batch", leave=False)

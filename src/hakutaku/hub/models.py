@@ -1,0 +1,154 @@
+"""Architectures and their versioned weights."""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import inspect
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from hakutaku.hub.store import FolderHub, WeightsCard
+
+BUILTIN_DOCS_HINT = "features='kin'|'kinpid'|'full' (or a channel count), num_classes=N"
+
+
+def _hub(hub: FolderHub | None) -> FolderHub:
+    return hub or FolderHub.default()
+
+
+def list(hub: FolderHub | None = None) -> builtins.list[str]:
+    """Names of every architecture: the built-in taggers and those registered here."""
+    from hakutaku.hep.models import ARCHITECTURES
+
+    return sorted({*ARCHITECTURES, *_hub(hub).user_architectures()})
+
+
+def docs(name: str, hub: FolderHub | None = None) -> str:
+    from hakutaku.hep.models import ARCHITECTURES
+
+    if name in ARCHITECTURES:
+        target = ARCHITECTURES[name]
+        text = inspect.getdoc(target) or ""
+        return f"{name}: {text}\n\nBuild with hub.load({name!r}, {BUILTIN_DOCS_HINT})."
+    user = _hub(hub).user_architectures().get(name)
+    if user is None:
+        raise LookupError(f"unknown architecture {name!r}; hub.list() shows the known ones")
+    return f"{name} ({user['builder']}): {user['docs']}"
+
+
+def register_architecture(
+    name: str, builder: str, docs: str = "", hub: FolderHub | None = None
+) -> None:
+    """Register `module:callable` (returning an nn.Module from keyword config) under `name`."""
+    _resolve(builder)  # fail now, not at the first load
+    _hub(hub).add_architecture(name, builder, docs)
+
+
+def register_weights(
+    architecture: str,
+    path: str | Path,
+    *,
+    version: str,
+    config: dict[str, Any] | None = None,
+    training_data: str = "",
+    metrics: dict[str, Any] | None = None,
+    licence: str = "",
+    author: str = "",
+    description: str = "",
+    hub: FolderHub | None = None,
+) -> WeightsCard:
+    """Store a weights file under `architecture`/`version` with its card; returns the card.
+
+    `config` is what `load` passes to the builder for these weights (features, num_classes…).
+    The weights must load into that build: this is checked before anything is stored.
+    """
+    if architecture not in list(hub):
+        raise LookupError(f"unknown architecture {architecture!r}; hub.list() shows the known ones")
+    config = dict(config or {})
+    module = _build(architecture, config, hub)
+    _load_state(module, Path(path))
+    card = WeightsCard(
+        architecture=architecture,
+        version=version,
+        file="",
+        sha256="",
+        config=config,
+        training_data=training_data,
+        metrics=dict(metrics or {}),
+        licence=licence,
+        author=author,
+        description=description,
+    )
+    return _hub(hub).add_weights(card, Path(path))
+
+
+def list_weights(architecture: str, hub: FolderHub | None = None) -> builtins.list[WeightsCard]:
+    return _hub(hub).weights(architecture)
+
+
+def load(
+    name: str,
+    weights: str | Path | None = None,
+    hub: FolderHub | None = None,
+    **config: Any,
+) -> nn.Module:
+    """A ready `torch.nn.Module` (eval mode when weights are given) with `.config`.
+
+    `weights` is a registered version (or "latest"), or a path to a state_dict — the
+    platform's own or a weaver-core checkpoint (parameter names starting with `mod.`).
+    """
+    card = None
+    if weights is not None and not Path(weights).exists():
+        card = _hub(hub).find_weights(name, str(weights))
+        config = {**card.config, **config}
+    module = _build(name, config, hub)
+    if weights is not None:
+        path = Path(card.file) if card is not None else Path(weights)
+        _load_state(module, path)
+        module.eval()
+    module.config = {"architecture": name, **config}  # type: ignore[assignment]
+    if card is not None:
+        module.config["weights"] = f"{card.architecture}/{card.version}"
+        module.config["sha256"] = card.sha256
+    return module
+
+
+def _build(name: str, config: dict[str, Any], hub: FolderHub | None) -> nn.Module:
+    from hakutaku.hep.models import ARCHITECTURES, build
+
+    if name in ARCHITECTURES:
+        return build(name, **config)
+    user = _hub(hub).user_architectures().get(name)
+    if user is None:
+        raise LookupError(f"unknown architecture {name!r}; hub.list() shows the known ones")
+    module = _resolve(user["builder"])(**config)
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"{user['builder']} returned {type(module).__name__}, not an nn.Module")
+    return module
+
+
+def _resolve(builder: str) -> Any:
+    module_name, _, attr = builder.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise LookupError(f"cannot import builder {builder!r}: {exc}") from exc
+    return target
+
+
+def _load_state(module: nn.Module, path: Path) -> None:
+    if not path.exists():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and any(k.startswith("mod.") for k in state):
+        from hakutaku.hep.weights import load_weaver_state_dict
+
+        load_weaver_state_dict(module, state)
+    else:
+        module.load_state_dict(state)
