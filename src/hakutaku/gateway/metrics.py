@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -9,6 +11,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 
 class GatewayMetrics:
     def __init__(self) -> None:
+        self._cache: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "hai_requests",
@@ -42,10 +45,23 @@ class GatewayMetrics:
             "hai_usage_pending", "Usage events waiting to be written.", registry=self.registry
         )
 
+    def _children(self, model: str, endpoint: str, status: int) -> tuple[Any, Any]:
+        # labels() costs a few microseconds each; the set of label values is small.
+        key = (model, endpoint, status)
+        pair = self._cache.get(key)
+        if pair is None:
+            pair = (
+                self.requests.labels(model, endpoint, str(status)),
+                self.latency.labels(model, endpoint),
+            )
+            self._cache[key] = pair
+        return pair
+
     def observe(
         self, model: str, endpoint: str, status: int, seconds: float, code: str | None
     ) -> None:
-        self.requests.labels(model, endpoint, str(status)).inc()
-        self.latency.labels(model, endpoint).observe(seconds)
+        requests, latency = self._children(model, endpoint, status)
+        requests.inc()
+        latency.observe(seconds)
         if code is not None:
             self.errors.labels(model, code).inc()
