@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from hakutaku.cli.call import call, usage
+from hakutaku.cli.hep import hep
+from hakutaku.cli.hep_models import evaluate, train
 from hakutaku.cli.identity import keys, users
 from hakutaku.cli.models import models
 from hakutaku.cli.serve import serve
@@ -26,3 +28,6 @@ app.command("usage")(usage)
 app.add_typer(users, name="users")
 app.add_typer(keys, name="keys")
 app.add_typer(models, name="models")
+hep.command("train")(train)
+hep.command("evaluate")(evaluate)
+app.add_typer(hep, name="hep")
