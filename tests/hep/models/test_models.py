@@ -1,0 +1,186 @@
+"""The four taggers: published sizes, shapes, masks, permutations, determinism, devices."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hakutaku.hep.models import (
+    ARCHITECTURES,
+    build,
+    classifier_head,
+    count_parameters,
+    pick_device,
+)
+from hakutaku.hep.models.part import pair_features
+
+from .conftest import make_batch
+
+NAMES = ("pfn", "pcnn", "particlenet", "part")
+CHANNELS = {"kin": 7, "kinpid": 13, "full": 17}
+
+# Exact counts on the JetClass "full" inputs (17 features, 10 classes), and the published ones
+# (ParT paper, Table 2): 86.1 k, 354 k, 370 k, 2.14 M.
+EXPECTED = {"pfn": 86_154, "pcnn": 354_540, "particlenet": 370_156, "part": 2_143_486}
+
+
+def run(model, batch):
+    points, features, vectors, mask = batch
+    with torch.no_grad():
+        return model(points, features, vectors, mask)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parameter_counts_match_the_published_ones(name):
+    model = build(name, features="full", num_classes=10)
+    count = count_parameters(model)
+    published = ARCHITECTURES[name].published_parameters
+    print(f"{name}: {count} parameters (published {published})")
+    assert count == EXPECTED[name]
+    assert abs(count - published) / published < 0.015
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_shapes_for_every_input_set_and_class_count(name):
+    torch.manual_seed(0)
+    for features, channels in CHANNELS.items():
+        for num_classes in (2, 10):
+            model = build(name, features=features, num_classes=num_classes).eval()
+            out = run(model, make_batch(3, channels, length=24))
+            assert out.shape == (3, num_classes)
+            assert torch.isfinite(out).all()
+            assert model.config["features"] == features
+    assert build(name, features=5, num_classes=3).config["features"] == 5
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_training_step_gives_finite_gradients_even_for_an_empty_jet(name):
+    torch.manual_seed(0)
+    model = build(name, features="kin", num_classes=2).train()
+    points, features, vectors, mask = make_batch(4, 7, lengths=[0, 1, 20, 40])
+    out = model(points, features, vectors, mask)
+    assert torch.isfinite(out).all()
+    torch.nn.functional.cross_entropy(out, torch.tensor([0, 1, 0, 1])).backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_padded_slots_do_not_matter(name):
+    torch.manual_seed(1)
+    model = build(name, features="kinpid", num_classes=10).eval()
+    points, features, vectors, mask = make_batch(4, 13, lengths=[5, 12, 33, 40])
+    clean = run(model, (points, features, vectors, mask))
+    pad = mask == 0
+    noisy = (
+        points.masked_fill(pad, 7.0),
+        features + 50 * torch.randn_like(features) * pad,
+        vectors.masked_fill(pad, 3.0),
+        mask,
+    )
+    torch.testing.assert_close(run(model, noisy), clean, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ("pfn", "particlenet", "part"))
+def test_extra_padding_does_not_change_the_output(name):
+    torch.manual_seed(2)
+    model = build(name, features="kin", num_classes=10).eval()
+    short = make_batch(3, 7, lengths=[4, 17, 30], length=30)
+    longer = tuple(torch.nn.functional.pad(t, (0, 50)) for t in short)
+    torch.testing.assert_close(run(model, longer), run(model, short), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ("pfn", "particlenet", "part"))
+def test_permutation_invariance_over_the_particles(name):
+    torch.manual_seed(3)
+    model = build(name, features="full", num_classes=10).eval()
+    batch = make_batch(3, 17, lengths=[6, 25, 40])
+    reference = run(model, batch)
+    # shuffle every slot, padding included: real particles need not come first
+    perm = torch.randperm(batch[0].size(-1))
+    shuffled = tuple(t[..., perm] for t in batch)
+    torch.testing.assert_close(run(model, shuffled), reference, rtol=1e-4, atol=1e-4)
+
+
+def test_pcnn_sees_the_particle_order():
+    torch.manual_seed(4)
+    model = build("pcnn", features="kin", num_classes=10).eval()
+    batch = make_batch(2, 7, lengths=[40, 40])
+    perm = torch.randperm(40)
+    shuffled = tuple(t[..., perm] for t in batch)
+    assert not torch.allclose(run(model, shuffled), run(model, batch))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_deterministic_in_eval_and_for_a_seed(name):
+    torch.manual_seed(5)
+    a = build(name, features="kin", num_classes=2).eval()
+    torch.manual_seed(5)
+    b = build(name, features="kin", num_classes=2).eval()
+    batch = make_batch(3, 7)
+    out = run(a, batch)
+    assert torch.equal(out, run(a, batch))
+    assert torch.equal(out, run(b, batch))
+    rebuilt = build(**a.config)
+    assert rebuilt.state_dict().keys() == a.state_dict().keys()
+
+
+def test_classifier_head_is_the_last_linear_layer():
+    for name in NAMES:
+        model = build(name, features="kin", num_classes=3)
+        prefix, layer = classifier_head(model)
+        assert layer.out_features == 3
+        assert f"{prefix}.weight" in model.state_dict()
+
+
+def test_build_rejects_bad_requests():
+    with pytest.raises(KeyError, match="unknown architecture"):
+        build("transformer-xl")
+    with pytest.raises(ValueError, match="feature set"):
+        build("pfn", features="kinematics")
+    with pytest.raises(TypeError, match="no option"):
+        build("particlenet", features="kin", num_layers=3)
+    assert count_parameters(build("PN", features="kin")) == count_parameters(
+        build("particlenet", features="kin")
+    )
+    small = build("part", features="kin", num_layers=2, num_cls_layers=1)
+    assert len(small.blocks) == 2 and small.config["num_layers"] == 2
+
+
+def test_particlenet_fusion_block_is_optional():
+    model = build("particlenet", features="full", use_fusion=True)
+    assert "fusion_block.0.weight" in model.state_dict()
+    assert count_parameters(model) > EXPECTED["particlenet"]
+
+
+def test_pair_features_by_hand():
+    # two massless particles at (y, φ) = (0, 0) and (0, 0.5) with pT 10 and 30
+    def vec(pt, phi):
+        return torch.tensor(
+            [pt * torch.cos(torch.tensor(phi)), pt * torch.sin(torch.tensor(phi)), 0.0, pt]
+        ).view(1, 4, 1)
+
+    a, b = vec(10.0, 0.0), vec(30.0, 0.5)
+    ln_kt, ln_z, ln_dr, ln_m2 = pair_features(a, b).flatten().tolist()
+    assert ln_dr == pytest.approx(torch.log(torch.tensor(0.5)).item(), abs=1e-5)
+    assert ln_kt == pytest.approx(torch.log(torch.tensor(10 * 0.5)).item(), abs=1e-5)
+    assert ln_z == pytest.approx(torch.log(torch.tensor(10 / 40)).item(), abs=1e-5)
+    m2 = 2 * 10 * 30 * (1 - torch.cos(torch.tensor(0.5))).item()
+    assert ln_m2 == pytest.approx(torch.log(torch.tensor(m2)).item(), abs=1e-4)
+
+
+def test_pick_device(monkeypatch):
+    monkeypatch.delenv("HAI_DEVICE", raising=False)
+    device = pick_device()
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert device.type in (expected, "npu", "mps")
+    assert pick_device("cpu") == torch.device("cpu")
+    monkeypatch.setenv("HAI_DEVICE", "cpu")
+    assert pick_device() == torch.device("cpu")
+    with pytest.raises(ValueError):
+        pick_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="not available"):
+            pick_device("cuda")
+        with pytest.raises(RuntimeError, match="not available"):
+            pick_device("rocm")
