@@ -48,3 +48,52 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
         yield p
     finally:
         p.stop()
+
+
+@pytest.fixture(scope="session")
+def top_qcd_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    """Real Pythia 8 jets (no MPI, for speed): 400 top and 400 QCD for training, and a
+    separate seed's 150 + 150 held out for testing, as JetClass-layout ROOT files."""
+    from hakutaku.hep.generation import generate
+
+    out = tmp_path_factory.mktemp("jets")
+    files: dict[str, list[Path]] = {"train": [], "test": []}
+    for split, njets, seed in (("train", 400, 11), ("test", 150, 12)):
+        for process in ("ttbar", "qcd"):
+            report = generate(
+                process,
+                njets,
+                seed,
+                out / split,
+                "root",
+                chunk_size=njets // 2,
+                workers=2,
+                mpi=False,
+                progress=False,
+            )
+            files[split] += report.files
+    return files
+
+
+@pytest.fixture(scope="session")
+def trained_pfn(
+    top_qcd_files: dict[str, list[Path]], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A PFN trained briefly on the generated top/QCD jets (the run directory)."""
+    from hakutaku.hep.formats import read
+    from hakutaku.hep.training import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("runs") / "pfn"
+    data = read([str(p) for p in top_qcd_files["train"]], label_names=("QCD", "Tbqq"))
+    cfg = TrainConfig(
+        model="pfn",
+        features="kin",
+        epochs=12,
+        batch_size=64,
+        lr=1e-3,
+        optimizer="adamw",
+        seed=1,
+        val_fraction=0.25,
+    )
+    train(cfg, data, out, progress=False)
+    return out

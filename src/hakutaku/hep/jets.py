@@ -156,3 +156,60 @@ def from_padded(
         labels=labels,
         label_names=label_names,
     )
+
+
+def from_four_vectors(
+    p4: np.ndarray,
+    mask: np.ndarray | None = None,
+    pid: np.ndarray | None = None,
+    charge: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    label_names: tuple[str, ...] = ("unknown",),
+) -> JetBatch:
+    """A batch from zero-padded constituents (n_jets, n_max, 4) as (px, py, pz, E).
+
+    The jet four-momentum is the sum of its constituents; quantities only a clustering
+    history gives (soft-drop mass, N-subjettiness) are left at zero.
+    """
+    p4 = np.asarray(p4, dtype=np.float64)
+    if p4.ndim != 3 or p4.shape[-1] != 4:
+        raise ValueError(
+            f"expected constituents of shape (n_jets, n_particles, 4) as (px, py, pz, E), "
+            f"got {p4.shape}"
+        )
+    if mask is None:
+        mask = np.abs(p4).sum(axis=-1) > 0  # zero rows are padding
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != p4.shape[:2]:
+        raise ValueError(f"mask shape {mask.shape} does not match constituents {p4.shape[:2]}")
+    n_jets, n_max = mask.shape
+    particles = {
+        "part_px": p4[..., 0],
+        "part_py": p4[..., 1],
+        "part_pz": p4[..., 2],
+        "part_energy": p4[..., 3],
+        "part_pid": np.zeros((n_jets, n_max), np.int64) if pid is None else np.asarray(pid),
+        "part_charge": np.zeros((n_jets, n_max)) if charge is None else np.asarray(charge),
+    }
+    jet = (p4 * mask[..., None]).sum(axis=1)
+    px, py, pz, energy = jet.T
+    pt = np.hypot(px, py)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eta = np.where(pt > 0, np.arcsinh(np.divide(pz, pt, where=pt > 0)), 0.0)
+    jets = {
+        "jet_pt": pt,
+        "jet_eta": eta,
+        "jet_phi": np.arctan2(py, px),
+        "jet_energy": energy,
+        "jet_mass": np.sqrt(np.maximum(energy**2 - px**2 - py**2 - pz**2, 0.0)),
+        "jet_sdmass": np.zeros(n_jets),
+        **{f"jet_tau{i}": np.zeros(n_jets) for i in range(1, 5)},
+        "jet_nparticles": mask.sum(axis=1).astype(np.float64),
+    }
+    return from_padded(
+        jets,
+        particles,
+        mask,
+        np.zeros(n_jets, np.int64) if labels is None else np.asarray(labels),
+        label_names,
+    )

@@ -212,7 +212,10 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     if not cfg.label_names:
-        cfg.label_names = list(data.label_names)
+        # The classes present, in the data's order: top-vs-QCD jets read from a JetClass
+        # file train a two-class tagger, not a ten-class one.
+        present = set(np.unique(data.labels).tolist())
+        cfg.label_names = [n for i, n in enumerate(data.label_names) if i in present]
     labels = _labels_for(data, cfg.label_names)
     inputs = to_tensors(data, cfg.features, cfg.length)
     cfg.n_features = int(inputs["pf_features"].shape[1])
@@ -261,7 +264,7 @@ def train(
             scaler.step(opt)
             scaler.update()
             sched.step()
-            total += float(loss) * len(y)
+            total += loss.item() * len(y)
             seen += len(y)
             bar.update(1)
         bar.close()
@@ -329,7 +332,7 @@ def predict(
     for x, y in batches(inputs, labels if labels is not None else dummy, batch_size, False):
         logits = forward(model, x, device).float()
         if labels is not None and loss_fn is not None:
-            total += float(loss_fn(logits, y.to(device))) * len(y)
+            total += loss_fn(logits, y.to(device)).item() * len(y)
         out.append(torch.softmax(logits, dim=1).cpu().numpy())
     probs = np.concatenate(out) if out else np.zeros((0, 0), np.float32)
     return probs, total / max(len(dummy), 1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import builtins
 import importlib
-import inspect
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,18 @@ def docs(name: str, hub: FolderHub | None = None) -> str:
     from hakutaku.hep.models import ARCHITECTURES
 
     if name in ARCHITECTURES:
-        target = ARCHITECTURES[name]
-        text = inspect.getdoc(target) or ""
-        return f"{name}: {text}\n\nBuild with hub.load({name!r}, {BUILTIN_DOCS_HINT})."
+        arch = ARCHITECTURES[name]
+        lines = [f"{name}: {arch.title}", f"Reference: {arch.reference}"]
+        if arch.description:
+            lines.append(arch.description)
+        if arch.published_parameters:
+            size = arch.published_parameters
+            lines.append(f"Published size: {size:,} parameters (JetClass full)")
+        defaults = ", ".join(f"{k}={v!r}" for k, v in arch.defaults.items())
+        if defaults:
+            lines.append(f"Defaults: {defaults}")
+        lines.append(f"Build with hub.load({name!r}, {BUILTIN_DOCS_HINT}).")
+        return "\n".join(lines)
     user = _hub(hub).user_architectures().get(name)
     if user is None:
         raise LookupError(f"unknown architecture {name!r}; hub.list() shows the known ones")
