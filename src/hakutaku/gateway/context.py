@@ -14,6 +14,7 @@ from hakutaku.config import Settings
 from hakutaku.db.session import Database
 from hakutaku.gateway.metrics import GatewayMetrics
 from hakutaku.gateway.registry import Registry
+from hakutaku.gateway.workerclient import WorkerPool
 from hakutaku.identity.auth import KeyAuthenticator, Principal
 from hakutaku.identity.secrets import SecretBox
 from hakutaku.metering.usage import Usage, UsageRecorder, now
@@ -60,12 +61,27 @@ class Gateway:
             restore_last_used=auth.restore_last_used,
         )
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._pools: dict[str, WorkerPool] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- HTTP pools ---------------------------------------------------------------------------
 
+    def pool_for(self, base_url: str, max_connections: int) -> WorkerPool:
+        """The keep-alive connections to one worker, created on first use."""
+        pool = self._pools.get(base_url)
+        if pool is None or pool.closed:
+            pool = WorkerPool(
+                base_url,
+                [("authorization", f"Bearer {self.worker_token}")],
+                max_connections=max_connections,
+            )
+            self._pools[base_url] = pool
+        else:
+            pool.max_connections = max_connections  # follows the worker's max_inflight
+        return pool
+
     def session_for(self, base_url: str, limit: int = 256) -> aiohttp.ClientSession:
-        """One pooled client per worker or upstream, created on first use."""
+        """One pooled aiohttp client per upstream, created on first use."""
         session = self._sessions.get(base_url)
         if session is None or session.closed:
             connector = aiohttp.TCPConnector(limit=limit, keepalive_timeout=60, ttl_dns_cache=300)
@@ -117,6 +133,8 @@ class Gateway:
         await self.usage.stop()
         for session in self._sessions.values():
             await session.close()
+        for pool in self._pools.values():
+            pool.close()
 
     async def _refresh_loop(self) -> None:
         period = self.settings.registry_refresh

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import aiohttp
 from starlette.responses import Response
 
 from hakutaku import codec
@@ -24,6 +23,7 @@ from hakutaku.gateway.errors import (
 )
 from hakutaku.gateway.registry import WorkerEntry
 from hakutaku.gateway.streaming import ProxyStream, SSEUsageTap
+from hakutaku.gateway.workerclient import ConnectError, WorkerIOError, WorkerResponse
 
 MAX_CONNECT_ATTEMPTS = 3
 RELAYED_HEADERS = ("content-type", "x-hai-usage")
@@ -47,7 +47,7 @@ async def call_worker(
         worker.inflight += 1
         try:
             response = await _post(gw, worker, call, body, content_type, accept)
-        except aiohttp.ClientConnectorError:
+        except ConnectError:
             worker.inflight -= 1
             gw.registry.mark_dead(worker)  # refused before it saw the call: try another
             continue
@@ -70,39 +70,36 @@ async def _post(
     body: bytes,
     content_type: str,
     accept: str,
-) -> aiohttp.ClientResponse:
-    session = gw.session_for(worker.url, limit=worker.max_inflight + 8)
+) -> WorkerResponse:
+    pool = gw.pool_for(worker.url, worker.max_inflight + 8)
     timeout = gw.settings.worker_timeout
     try:
-        return await session.post(
-            f"{worker.url}/call/{call.method}",
-            data=body,
-            headers={
-                "authorization": f"Bearer {gw.worker_token}",
-                "content-type": content_type,
-                "accept": accept,
-                "x-hai-request-id": call.request_id,
-                "x-hai-user": call.who.user,
-            },
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=timeout),
+        return await pool.post(
+            "/call/" + call.method,
+            body,
+            [
+                ("content-type", content_type),
+                ("accept", accept),
+                ("x-hai-request-id", call.request_id),
+                ("x-hai-user", call.who.user),
+            ],
+            timeout,
         )
-    except aiohttp.ClientConnectorError:
-        raise
     except TimeoutError as exc:
         raise worker_timeout(call.model, timeout) from exc
-    except aiohttp.ClientError as exc:
+    except WorkerIOError as exc:
         gw.registry.mark_dead(worker)
         raise worker_failed(call.model, _describe(exc)) from exc
 
 
 async def _relay_whole(
-    gw: Gateway, call: Call, worker: WorkerEntry, response: aiohttp.ClientResponse
+    gw: Gateway, call: Call, worker: WorkerEntry, response: WorkerResponse
 ) -> Response:
     try:
         content = await response.read()
     except TimeoutError as exc:
         raise worker_timeout(call.model, gw.settings.worker_timeout) from exc
-    except aiohttp.ClientError as exc:
+    except WorkerIOError as exc:
         gw.registry.mark_dead(worker)
         raise worker_failed(call.model, _describe(exc)) from exc
     finally:
@@ -130,7 +127,7 @@ def _relay_stream(
     gw: Gateway,
     call: Call,
     worker: WorkerEntry,
-    response: aiohttp.ClientResponse,
+    response: WorkerResponse,
     tap: SSEUsageTap | None,
 ) -> ProxyStream:
     media = response.headers.get("content-type", codec.NDJSON)
@@ -138,13 +135,13 @@ def _relay_stream(
     async def chunks() -> AsyncIterator[bytes]:
         status, code = 200, None
         try:
-            async for chunk in response.content.iter_any():
+            while chunk := await response.chunk():
                 out = tap.feed(chunk) if tap is not None else chunk
                 if out:
                     yield out
             if tap is not None and (rest := tap.close()):
                 yield rest
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (WorkerIOError, TimeoutError) as exc:
             if stream.client_gone:
                 status, code = 499, "client_closed"  # nginx's code for a caller who left
             elif isinstance(exc, TimeoutError):
@@ -179,10 +176,6 @@ def _error_frame(media: str, exc: GatewayError) -> bytes:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "the worker closed the connection"
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return "the worker's response was cut off"
-    if isinstance(exc, aiohttp.ClientOSError):
-        return f"connection error: {exc.strerror or exc}"
+    if isinstance(exc, WorkerIOError):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -3,17 +3,21 @@
 The wire protocol is docs/internals/worker-protocol.md. The per-call path is plain Starlette
 with no validation framework: check the token, look the method up, admit it under the
 in-flight limit, decode the body, check the argument names against the signature
-(precomputed), call, encode. Synchronous code (plain methods and each step of a synchronous
-generator) runs in worker threads so that one slow method never stalls the event loop and
-the other calls on it.
+(precomputed), call, encode. Synchronous code (plain methods, and a synchronous generator
+for the whole of its stream) runs in worker threads so that one slow method never stalls
+the event loop and the other calls on it. A stream sends every frame its generator has
+already produced in one write (`_Feed`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -25,7 +29,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -197,34 +201,180 @@ class _TokenAuth:
 # ---------------------------------------------------------------------------- streaming
 
 
-class _StreamResponse(StreamingResponse):
-    """A stream that always cleans up: closes the model's generator and frees the slot.
+class _Failure:
+    """How a stream's producer ended when the generator did not simply run out."""
 
-    Cleanup sits in __call__ rather than in the frame generator because a client that
-    disconnects before the first frame leaves that generator never started (so its
-    `finally` would never run).
+    __slots__ = ("exc", "what")
+
+    def __init__(self, exc: BaseException, what: str) -> None:
+        self.exc = exc
+        self.what = what  # "raised" or "yielded a value it cannot send"
+
+
+_GONE = object()  # what the feed answers once the client has left
+
+# A producer stops and waits while this many bytes of frames are not yet sent.
+FEED_LIMIT = 256 * 1024
+# An async generator that has kept the event loop this long since the response last waited
+# lets it send what is there before producing more (one that never awaits would otherwise
+# hold every frame back until the buffer fills).
+_RUN_AHEAD = 0.001
+
+
+class _Feed:
+    """Frames from a stream's producer to its response, taken in batches.
+
+    The producer (a thread for a synchronous generator, a task for an async one) encodes each
+    item and appends its frame; the response takes every frame there is in one go and sends
+    them in one write. A producer faster than the connection thus gives few large writes, and
+    a slow one is sent item by item as each arrives (the response is woken at once).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int = FEED_LIMIT) -> None:
+        self.loop = loop
+        self.limit = limit
+        self.lock = threading.Lock()
+        self.space = threading.Condition(self.lock)
+        self.frames: list[bytes] = []
+        self.size = 0
+        self.end: object | None = None  # _END or a _Failure once the producer is done
+        self.stopped = False  # the response gave up (client gone)
+        self.waiter: asyncio.Future[None] | None = None  # the response, waiting for frames
+        self.waited_at = 0.0
+        self.space_waiter: asyncio.Future[None] | None = None  # an async producer, waiting
+
+    # -- producer side --------------------------------------------------------------------
+
+    def put_threaded(self, frame: bytes) -> bool:
+        """From the producer thread; False once the response has stopped."""
+        with self.lock:
+            while self.size >= self.limit and not self.stopped:
+                self.space.wait()
+            if self.stopped:
+                return False
+            self.frames.append(frame)
+            self.size += len(frame)
+            waiter, self.waiter = self.waiter, None
+        if waiter is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                self.loop.call_soon_threadsafe(_wake, waiter)
+        return True
+
+    async def put_async(self, frame: bytes) -> bool:
+        """From a producer task on the event loop; False once the response has stopped."""
+        while self.size >= self.limit and not self.stopped:
+            self.space_waiter = self.loop.create_future()
+            await self.space_waiter
+        if self.stopped:
+            return False
+        with self.lock:
+            self.frames.append(frame)
+            self.size += len(frame)
+            waiter, self.waiter = self.waiter, None
+        if waiter is not None:
+            _wake(waiter)
+            if self.loop.time() - self.waited_at >= _RUN_AHEAD:
+                await asyncio.sleep(0)  # let the response send this before producing more
+        return True
+
+    def finish(self, end: object) -> None:
+        """The producer is done (its generator already closed); thread-safe."""
+        with self.lock:
+            self.end = end
+            waiter, self.waiter = self.waiter, None
+        if waiter is not None:
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(_wake, waiter)
+
+    # -- response side --------------------------------------------------------------------
+
+    async def take(self) -> tuple[list[bytes], object | None]:
+        """Every frame produced so far (waiting for one), and the end if the producer is done."""
+        while True:
+            with self.lock:
+                if self.stopped:
+                    return [], _GONE
+                if self.frames or self.end is not None:
+                    frames, self.frames = self.frames, []
+                    self.size = 0
+                    self.space.notify()
+                    end = self.end
+                    space, self.space_waiter = self.space_waiter, None
+                    if space is not None:
+                        _wake(space)
+                    return frames, end
+                waiter = self.waiter = self.loop.create_future()
+                self.waited_at = self.loop.time()
+            try:
+                await waiter
+            finally:
+                self.waiter = None
+
+    def stop(self) -> None:
+        """The client left: the producer stops at its next frame and closes the generator."""
+        with self.lock:
+            self.stopped = True
+            self.space.notify_all()
+            waiters = (self.waiter, self.space_waiter)
+            self.waiter = self.space_waiter = None
+        for waiter in waiters:
+            if waiter is not None:
+                _wake(waiter)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class _StreamResponse(Response):
+    """Sends a stream's frames as the feed hands them over, and always cleans up: stops the
+    producer (which closes the model's generator, so its `finally` runs) and frees the slot.
     """
 
     def __init__(
         self,
-        frames: AsyncIterator[bytes],
+        first: tuple[list[bytes], object | None],
         media: str,
         headers: dict[str, str],
-        on_close: Callable[[], Awaitable[None]],
+        feed: _Feed,
+        ending: Callable[[object], Awaitable[bytes]],
+        cleanup: Callable[[], Awaitable[None]],
     ) -> None:
-        super().__init__(frames, media_type=media, headers=headers)
-        self._frames = frames
-        self._on_close = on_close
+        self.status_code = 200
+        self.media_type = media
+        self.background = None
+        self.init_headers(headers)
+        self._first = first
+        self._feed = feed
+        self._ending = ending
+        self._cleanup = cleanup
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        feed = self._feed
+        watcher = asyncio.ensure_future(self._watch(receive))
         try:
-            await super().__call__(scope, receive, send)
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            frames, end = self._first
+            while end is None:
+                if frames:
+                    body = frames[0] if len(frames) == 1 else b"".join(frames)
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                frames, end = await feed.take()
+            if end is not _GONE:
+                # The generator is closed and the slot freed before the last bytes go out.
+                frames.append(await self._ending(end))
+                body = b"".join(frames)
+                await send({"type": "http.response.body", "body": body, "more_body": False})
         finally:
+            watcher.cancel()
             with anyio.CancelScope(shield=True):
-                try:
-                    await self._frames.aclose()  # type: ignore[attr-defined]
-                finally:
-                    await self._on_close()
+                await self._cleanup()
+
+    async def _watch(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self._feed.stop()
 
 
 def _error_frame(message: str, media: str) -> bytes:
@@ -366,79 +516,124 @@ class _Caller:
     ) -> Response:
         state = self.state
         model = state.model
-        is_async = inspect.isasyncgen(gen)
         rid = request.headers.get("x-hai-request-id", "-")
+        frame_media = _STREAM_TYPES[media]
+        feed = _Feed(asyncio.get_running_loop())
 
-        async def step() -> Any:
-            if is_async:
-                try:
-                    return await gen.__anext__()
-                except StopAsyncIteration:
-                    return _END
-            # next(gen, _END): StopIteration must not cross the thread boundary.
-            return await anyio.to_thread.run_sync(next, gen, _END, limiter=state.limiter)
-
-        closed = False
-
-        async def close() -> None:
-            # Idempotent: called when the generator ends (before the last bytes go out, so a
-            # client that saw the end of the stream finds the slot free) and again on cleanup.
-            nonlocal closed
-            if closed:
-                return
-            closed = True
+        def close_quietly(close: Callable[[], Any]) -> None:
             try:
-                if is_async:
-                    await gen.aclose()
-                else:
-                    await anyio.to_thread.run_sync(gen.close, limiter=state.limiter)
+                close()
             except Exception:
                 log.exception("closing the stream of %s.%s failed (request %s)", model, name, rid)
+
+        # One producer per stream runs the generator, encodes each item and hands the frame
+        # over; it closes the generator itself when it ends or the client leaves.
+        if inspect.isasyncgen(gen):
+
+            async def produce_async() -> None:
+                end: object = _GONE
+                try:
+                    while True:
+                        try:
+                            item = await gen.__anext__()
+                        except StopAsyncIteration:
+                            end = _END
+                            return
+                        except Exception as e:
+                            end = _Failure(e, "raised")
+                            return
+                        try:
+                            frame = encode_frame(item, frame_media)
+                        except EncodeError as e:
+                            end = _Failure(e, "yielded a value it cannot send")
+                            return
+                        if not await feed.put_async(frame):
+                            return
+                finally:
+                    try:
+                        await gen.aclose()
+                    except Exception:
+                        log.exception(
+                            "closing the stream of %s.%s failed (request %s)", model, name, rid
+                        )
+                    feed.finish(end)
+
+            producer: asyncio.Future[Any] = asyncio.ensure_future(produce_async())
+        else:
+
+            def produce_sync() -> None:
+                end: object = _GONE
+                try:
+                    while True:
+                        try:
+                            # next(gen, _END): StopIteration must not end this loop silently.
+                            item = next(gen, _END)
+                        except Exception as e:
+                            end = _Failure(e, "raised")
+                            return
+                        if item is _END:
+                            end = _END
+                            return
+                        try:
+                            frame = encode_frame(item, frame_media)
+                        except EncodeError as e:
+                            end = _Failure(e, "yielded a value it cannot send")
+                            return
+                        if not feed.put_threaded(frame):
+                            return
+                finally:
+                    close_quietly(gen.close)
+                    feed.finish(end)
+
+            # The producer holds one thread of the pool for the stream's life (the stream
+            # holds its in-flight slot as long, and the pool is sized like the slots).
+            producer = asyncio.ensure_future(
+                anyio.to_thread.run_sync(produce_sync, limiter=state.limiter)
+            )
+
+        async def cleanup() -> None:
+            # Idempotent: stop the producer, wait for it (the generator is then closed), and
+            # free the slot.
+            feed.stop()
+            try:
+                await asyncio.shield(producer)
+            except Exception:
+                log.exception("the stream of %s.%s failed (request %s)", model, name, rid)
             finally:
                 slot.release()
 
-        # The first item is fetched before answering, so a generator that fails at once
+        async def ending(end: object) -> bytes:
+            # The producer has closed the generator; free the slot before the last bytes go.
+            await cleanup()
+            if end is _END:
+                return SSE_DONE if frame_media == SSE else b""
+            assert isinstance(end, _Failure)
+            e = end.exc
+            if end.what == "raised":
+                log.error("%s.%s raised mid-stream (request %s)", model, name, rid, exc_info=e)
+                return _error_frame(_model_error_message(model, name, e), frame_media)
+            log.error("%s.%s %s (request %s): %s", model, name, end.what, rid, e)
+            return _error_frame(f"{model}.{name} {end.what}: {e}", frame_media)
+
+        # The first item is waited for before answering, so a generator that fails at once
         # gets a plain error response with its status instead of a 200 with an error frame.
         try:
-            first = await step()
-        except Exception as e:
+            first = await feed.take()
+        except BaseException:
             with anyio.CancelScope(shield=True):
-                await close()
-            return self._raised(request, name, e)
-
-        frame_media = _STREAM_TYPES[media]
-
-        async def frames() -> AsyncIterator[bytes]:
-            item = first
-            while item is not _END:
-                try:
-                    frame = encode_frame(item, frame_media)
-                except EncodeError as e:
-                    log.error(
-                        "%s.%s yielded a value it cannot send (request %s): %s", model, name, rid, e
-                    )
-                    await close()
-                    yield _error_frame(
-                        f"{model}.{name} yielded a value it cannot send: {e}", frame_media
-                    )
-                    return
-                yield frame
-                try:
-                    item = await step()
-                except Exception as e:
-                    log.error("%s.%s raised mid-stream (request %s)", model, name, rid, exc_info=e)
-                    await close()
-                    yield _error_frame(_model_error_message(model, name, e), frame_media)
-                    return
-            await close()
-            if frame_media == SSE:
-                yield SSE_DONE
+                await cleanup()
+            raise
+        frames, end = first
+        if not frames and isinstance(end, _Failure) and end.what == "raised":
+            with anyio.CancelScope(shield=True):
+                await cleanup()
+            return self._raised(request, name, end.exc)  # type: ignore[arg-type]
 
         headers = {"x-hai-stream": "1"}
         if frame_media == SSE:
             headers["cache-control"] = "no-cache"
             headers["x-accel-buffering"] = "no"
-        return _StreamResponse(frames(), frame_media, headers, close)
+        return _StreamResponse(first, frame_media, headers, feed, ending, cleanup)
 
 
 def _usage_header(result: Any) -> dict[str, str] | None:
