@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from hakutaku.hep.formats import physics
@@ -90,3 +92,42 @@ def flat_to_padded(values: np.ndarray, counts: np.ndarray, width: int) -> np.nda
     rows = np.repeat(np.arange(len(counts)), counts)
     out[rows[keep], position[keep]] = np.asarray(values)[keep]
     return out
+
+
+def write_converted_parquet(
+    batch: JetBatch,
+    path: str | Path,
+    label: np.ndarray,
+    flat: dict[str, np.ndarray],
+    jet_fields: tuple[str, ...],
+    part_fields: tuple[str, ...],
+) -> None:
+    """The parquet layout of ParT's dataset converters: `label`, float32 `jet_*`, int64
+    `jet_nparticles`, jagged float32 `part_*` (the same for TopLandscape and QuarkGluon)."""
+    import awkward as ak
+
+    fields: dict[str, object] = {"label": label}
+    for name in jet_fields:
+        fields[name] = jet_column_or(batch, name).astype(np.float32)
+    fields["jet_nparticles"] = batch.counts.astype(np.int64)
+    for name in part_fields:
+        fields[name] = ak.unflatten(np.asarray(flat[name], dtype=np.float32), batch.counts)
+    ak.to_parquet(ak.Array(fields), path, compression="LZ4", compression_level=4)
+
+
+def read_converted_parquet(
+    path: str | Path,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """(jets, particles, counts, label column) of a file in the converters' parquet layout."""
+    import awkward as ak
+
+    array = ak.from_parquet(path)
+    counts = ak.to_numpy(ak.num(array["part_energy"])).astype(np.int64)
+    particles = {
+        name: ak.to_numpy(ak.flatten(array[name]))
+        for name in array.fields
+        if name.startswith("part_")
+    }
+    jets = {name: ak.to_numpy(array[name]) for name in array.fields if name.startswith("jet_")}
+    jets["jet_nparticles"] = jets.get("jet_nparticles", counts).astype(np.int64)
+    return jets, particles, counts, ak.to_numpy(array["label"])

@@ -27,7 +27,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import awkward as ak
 import numpy as np
 import pandas as pd
 
@@ -147,24 +146,12 @@ def write_parquet(batch: JetBatch, path: str | Path) -> None:
         "part_deta": deta,
         "part_dphi": dphi,
     }
-    fields: dict[str, object] = {"label": flag.astype(np.int64)}
-    for name in PARQUET_JET_FIELDS:
-        fields[name] = _common.jet_column_or(batch, name).astype(np.float32)
-    fields["jet_nparticles"] = batch.counts.astype(np.int64)
-    for name in PARQUET_PART_FIELDS:
-        fields[name] = ak.unflatten(np.asarray(flat[name], dtype=np.float32), batch.counts)
-    ak.to_parquet(ak.Array(fields), path, compression="LZ4", compression_level=4)
+    _common.write_converted_parquet(
+        batch, path, flag.astype(np.int64), flat, PARQUET_JET_FIELDS, PARQUET_PART_FIELDS
+    )
 
 
 def read_parquet(path: str | Path) -> JetBatch:
-    array = ak.from_parquet(path)
-    counts = ak.to_numpy(ak.num(array["part_energy"])).astype(np.int64)
-    particles = {
-        name: ak.to_numpy(ak.flatten(array[name]))
-        for name in array.fields
-        if name.startswith("part_")
-    }
-    jets = {name: ak.to_numpy(array[name]) for name in array.fields if name.startswith("jet_")}
-    jets["jet_nparticles"] = jets.get("jet_nparticles", counts).astype(np.int64)
-    label, names = labels.from_flag(ak.to_numpy(array["label"]), labels.TOP_LABELS)
+    jets, particles, counts, flag = _common.read_converted_parquet(path)
+    label, names = labels.from_flag(flag, labels.TOP_LABELS)
     return _batch(jets, particles, counts, label, names, "toplandscape-parquet", path)
