@@ -7,6 +7,12 @@ a prefix strip; the fine-tuning wrappers of the ParT repository (a new head `fc_
 `mod`, or `fc` outside `mod`) and `module.`/`_orig_mod.` prefixes of DDP and torch.compile are
 understood too.
 
+ParT: the published checkpoints come from the paper-era weaver-core (v0.4, 2022). Later
+releases rename the attention projection (`attn.in_proj.weight`, mapped here) and, from
+February 2026, no longer reorder the channels after the per-head scale; build the model with
+`block_params={"reorder_heads": False}, cls_block_params={"reorder_heads": False}` for weights
+trained with those.
+
     model = build("particlenet", features="kin", num_classes=10)
     load_weaver_state_dict(model, "ParticleNet_kin.pt")            # all tensors, shapes checked
     tuned = build("particlenet", features="kin", num_classes=2)
@@ -30,6 +36,10 @@ PRETRAINED_ENV = "HAI_PRETRAINED_DIR"
 
 # Prefixes that wrappers add in front of the network's own names.
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.", "mod.")
+_RENAMES = (
+    (".attn.in_proj.weight", ".attn.in_proj_weight"),
+    (".attn.in_proj.bias", ".attn.in_proj_bias"),
+)
 
 
 @dataclass
@@ -81,6 +91,10 @@ def weaver_to_local(state: Mapping[str, torch.Tensor], model: nn.Module) -> dict
                     changed = True
         if name.startswith("fc_out."):  # ParticleNet fine-tuning wrapper: the new classifier
             name = f"{head}.{name[len('fc_out.') :]}"
+        # weaver-core ≥ 0.4.x of August 2024 names ParT's packed projection `attn.in_proj.*`
+        for old, new in _RENAMES:
+            if name.endswith(old):
+                name = name[: -len(old)] + new
         if name in out:
             raise ValueError(f"two tensors map to {name!r} (from {key!r})")
         out[name] = value

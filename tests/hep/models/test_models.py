@@ -184,3 +184,16 @@ def test_pick_device(monkeypatch):
             pick_device("cuda")
         with pytest.raises(RuntimeError, match="not available"):
             pick_device("rocm")
+
+
+def test_particlenet_factorised_edge_layer_equals_the_exact_one():
+    torch.manual_seed(6)
+    exact = build("particlenet", features="kin", num_classes=10, exact_edges=True).eval()
+    fast = build("particlenet", features="kin", num_classes=10, exact_edges=False).eval()
+    fast.load_state_dict(exact.state_dict())
+    batch = make_batch(4, 7, lengths=[3, 17, 30, 40])
+    torch.testing.assert_close(run(fast, batch), run(exact, batch), rtol=1e-4, atol=1e-4)
+    # the default: factorised while training, exact in eval
+    model = build("particlenet", features="kin", num_classes=10)
+    block = model.edge_convs[0]
+    assert block.exact is None

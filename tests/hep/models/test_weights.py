@@ -151,6 +151,25 @@ def test_weaver_wrapper_layouts_round_trip():
     )
     assert len(load_weaver_state_dict(target, finetuned).loaded) == len(weaver)
     assert infer_config(finetuned, "part") == {"features": 7, "num_classes": 4}
+    # later weaver-core releases call the packed projection `attn.in_proj.weight`
+    renamed = {k.replace("in_proj_", "in_proj."): v for k, v in weaver.items()}
+    assert any(".attn.in_proj.weight" in k for k in renamed)
+    assert len(load_weaver_state_dict(target, renamed).loaded) == len(weaver)
+    # ...and, from February 2026, keep the channels in (heads, head_dim) order
+    plain = {"reorder_heads": False}
+    other = build(
+        "part",
+        features="kin",
+        num_classes=4,
+        num_layers=2,
+        num_cls_layers=1,
+        block_params=plain,
+        cls_block_params=plain,
+    ).eval()
+    load_weaver_state_dict(other, renamed)
+    with torch.no_grad():
+        c = other(batch[0], batch[1], vectors[:, :4], batch[2])
+    assert c.shape == a.shape and not torch.allclose(a, c)
 
     # ParticleNet's fine-tuning wrapper: `mod.fc` without its last layer, plus `fc_out`
     pn = build("particlenet", features="kin", num_classes=3)
@@ -173,4 +192,4 @@ def test_strict_errors_name_the_problem():
     assert report.missing == ["phi.0.0.bias"] and report.unexpected == ["extra.weight"]
     with pytest.raises(FileNotFoundError):
         load_weaver_state_dict(model, "/nonexistent/ParticleNet.pt")
-    assert math.isfinite(float(model.fc[0][0].weight.sum()))
+    assert math.isfinite(float(model.fc[0][0].weight.detach().sum()))

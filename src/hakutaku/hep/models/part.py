@@ -179,8 +179,10 @@ class Block(nn.Module):
         scale_attn: bool = True,
         scale_heads: bool = True,
         scale_resids: bool = True,
+        reorder_heads: bool = True,
     ) -> None:
         super().__init__()
+        self.reorder_heads = reorder_heads
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
@@ -215,11 +217,14 @@ class Block(nn.Module):
             h = self.pre_attn_norm(x)
             h = self.attn(h, h, bias)
         if self.c_attn is not None:
-            # Scale each head, leaving the channels ordered (head_dim, heads) as the published
-            # network does (its later layers were trained on that order).
+            # Scale each head. The published network (and weaver-core until February 2026)
+            # leaves the channels ordered (head_dim, heads) afterwards, and its later layers
+            # were trained on that order; `reorder_heads=False` keeps (heads, head_dim).
             n, t, _ = h.shape
             h = h.view(n, t, self.num_heads, self.head_dim) * self.c_attn.view(-1, 1)
-            h = h.transpose(2, 3).reshape(n, t, self.embed_dim)
+            if self.reorder_heads:
+                h = h.transpose(2, 3)
+            h = h.reshape(n, t, self.embed_dim)
         if self.post_attn_norm is not None:
             h = self.post_attn_norm(h)
         x = self.dropout(h) + residual
