@@ -12,7 +12,7 @@ from hakutaku.gateway.streaming import SSEUsageTap
 
 
 def _worker(wid: str, inflight: int = 0, limit: int = 2) -> WorkerEntry:
-    entry = WorkerEntry(wid, "m", f"http://{wid}", {"run": {}}, limit, 0, datetime.now(UTC))
+    entry = WorkerEntry(wid, "m", f"http://{wid}", {"run": {}}, limit, datetime.now(UTC))
     entry.inflight = inflight
     return entry
 

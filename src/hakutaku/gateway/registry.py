@@ -49,7 +49,6 @@ class WorkerEntry:
     url: str
     methods: dict[str, dict]
     max_inflight: int
-    reported_inflight: int
     last_beat: datetime
     inflight: int = 0  # calls this replica has open on it
     dead_since_beat: datetime | None = None
@@ -181,14 +180,12 @@ class Registry:
                 url=row.url.rstrip("/"),
                 methods=row.methods or {},
                 max_inflight=row.max_inflight,
-                reported_inflight=row.inflight,
                 last_beat=beat,
             )
         # The same object lives on: calls in flight hold it and decrement its `inflight`.
         old.url = row.url.rstrip("/")
         old.methods = row.methods or {}
         old.max_inflight = row.max_inflight
-        old.reported_inflight = row.inflight
         old.last_beat = beat
         if old.dead_since_beat is not None and beat > old.dead_since_beat:
             old.dead_since_beat = None  # it beat again after we saw it fail
