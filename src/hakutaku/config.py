@@ -61,7 +61,34 @@ class Settings(BaseSettings):
     # demo workers started by `hai up`
     demo_workers: bool = True
 
-    @field_validator("home", mode="before")
+    # compute (hakutaku.compute)
+    compute_backend: str = Field(default="local", description="Where jobs run: local | slurm.")
+    compute_policy: Path | None = Field(
+        default=None,
+        description="TOML file of partitions and QOS loaded into an empty database at start "
+        "(default: one `cpu` partition and a `gpu`/`dcu`/`npu` one per accelerator found).",
+    )
+    scheduler_interval: float = Field(default=0.5, description="Job scheduler tick (s).")
+    local_cpus: int | None = Field(default=None, description="CPUs the local backend may use.")
+    local_mem_mb: int | None = Field(default=None, description="Memory the local backend may use.")
+    accelerators: str | None = Field(
+        default=None,
+        description="Accelerators to use instead of detecting them: "
+        "`KIND:MODEL:ID,ID;...`, e.g. `gpu:a800:0,1,2,3;dcu:k100ai:0,1`.",
+    )
+    slurm_bin: Path | None = Field(default=None, description="Folder of sbatch, squeue, sacct.")
+
+    # storage (hakutaku.storage)
+    storage_root: Path | None = Field(
+        default=None, description="Users' homes and public data; default HAI_HOME/storage."
+    )
+    storage_max_bytes: int = Field(default=500 * 10**9, description="Default per-user quota.")
+    storage_max_files: int = Field(default=300_000, description="Default per-user file quota.")
+    data_admin_group: str = Field(
+        default="data-admins", description="Members (and admins) may write the public area."
+    )
+
+    @field_validator("home", "storage_root", "compute_policy", mode="before")
     @classmethod
     def _expand(cls, value: Any) -> Any:
         return Path(value).expanduser() if isinstance(value, str | Path) else value
@@ -98,6 +125,15 @@ class Settings(BaseSettings):
     @property
     def server_secret_path(self) -> Path:
         return self.home / "server.secret"
+
+    @property
+    def storage_path(self) -> Path:
+        return self.storage_root or self.home / "storage"
+
+    @property
+    def jobs_path(self) -> Path:
+        """Per-job folders (scripts, logs, status) of the compute backends."""
+        return self.home / "jobs"
 
     @property
     def heartbeat_timeout(self) -> float:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import typer
 
+from hakutaku.cli.billing import contributions, prices
 from hakutaku.cli.call import call, usage
+from hakutaku.cli.files import files
 from hakutaku.cli.hep import hep
 from hakutaku.cli.hep_models import evaluate, train
 from hakutaku.cli.identity import keys, users
+from hakutaku.cli.jobs import compute, jobs
 from hakutaku.cli.models import models
 from hakutaku.cli.serve import serve
 from hakutaku.cli.up import up
@@ -28,6 +31,11 @@ app.command("usage")(usage)
 app.add_typer(users, name="users")
 app.add_typer(keys, name="keys")
 app.add_typer(models, name="models")
+app.add_typer(jobs, name="jobs")
+app.add_typer(compute, name="compute")
+app.add_typer(files, name="files")
+app.add_typer(prices, name="prices")
+app.add_typer(contributions, name="contributions")
 hep.command("train")(train)
 hep.command("evaluate")(evaluate)
 app.add_typer(hep, name="hep")

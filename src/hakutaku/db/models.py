@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -169,3 +170,162 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# ----------------------------------------------------------------------------- compute
+
+
+class Partition(Base):
+    """A set of nodes with one kind of accelerator (or none), and its time limits."""
+
+    __tablename__ = "partitions"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    accelerator: Mapped[str] = mapped_column(String(16), default="cpu")  # gpu | dcu | npu | cpu
+    accelerator_models: Mapped[list[str]] = mapped_column(JSON, default=list)  # e.g. ["a800"]
+    nodes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    default_time: Mapped[int] = mapped_column(Integer, default=3600)  # seconds
+    max_time: Mapped[int] = mapped_column(Integer, default=2 * 86400)
+    allowed_qos: Mapped[list[str]] = mapped_column(JSON, default=list)  # empty: any
+    default_qos: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class Qos(Base):
+    """A quality of service: priority and per-user limits (Slurm's names and meaning)."""
+
+    __tablename__ = "qos"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    max_tres_pu: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"cpu": 32, ...}
+    max_wall: Mapped[int | None] = mapped_column(Integer)  # seconds
+    max_submit_pu: Mapped[int | None] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class Job(Base):
+    """A batch job, from submission to its final state; the backend's id is `external_id`."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_state", "state"),
+        Index("ix_jobs_user_state", "user_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    account: Mapped[str | None] = mapped_column(String(64))  # the group billed
+    name: Mapped[str] = mapped_column(String(128), default="")
+    command: Mapped[list[str]] = mapped_column(JSON, default=list)
+    script: Mapped[str | None] = mapped_column(Text)
+    workdir: Mapped[str] = mapped_column(String(1024), default="")
+    env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    partition: Mapped[str] = mapped_column(String(64))
+    qos: Mapped[str] = mapped_column(String(64))
+    cpus: Mapped[int] = mapped_column(Integer, default=1)
+    mem_mb: Mapped[int] = mapped_column(Integer, default=1024)
+    accelerator: Mapped[str] = mapped_column(String(16), default="cpu")  # gpu | dcu | npu | cpu
+    accelerator_model: Mapped[str | None] = mapped_column(String(64))
+    accelerators: Mapped[int] = mapped_column(Integer, default=0)
+    time_limit: Mapped[int] = mapped_column(Integer)  # seconds
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # the QOS priority at submission
+    backend: Mapped[str] = mapped_column(String(16))  # local | slurm
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    node: Mapped[str | None] = mapped_column(String(255))
+    devices: Mapped[list[str]] = mapped_column(JSON, default=list)
+    runner_pid: Mapped[int | None] = mapped_column(Integer)
+    log_path: Mapped[str | None] = mapped_column(String(1024))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    accounted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# ----------------------------------------------------------------------------- storage
+
+
+class StorageQuota(Base):
+    """A user's storage limits where they differ from the defaults."""
+
+    __tablename__ = "storage_quotas"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    max_bytes: Mapped[int] = mapped_column(BigInteger)
+    max_files: Mapped[int] = mapped_column(Integer)
+
+
+class Upload(Base):
+    """A chunked, resumable upload in progress (the bytes sit in a part file)."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    area: Mapped[str] = mapped_column(String(16), default="home")  # home | public
+    path: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open | done | failed
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -------------------------------------------------------------------------- accounting
+
+
+class LedgerEntry(Base):
+    """One measured use of one resource: job card-hours, CPU-hours, model calls or tokens.
+
+    (source, ref, resource) is unique, so recording the same job twice changes nothing.
+    """
+
+    __tablename__ = "ledger"
+    __table_args__ = (
+        UniqueConstraint("source", "ref", "resource", name="uq_ledger_source_ref_resource"),
+        Index("ix_ledger_period_user", "period", "user_id"),
+        Index("ix_ledger_period_account", "period", "account"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ts: Mapped[datetime] = mapped_column(default=utcnow)  # when the use ended
+    period: Mapped[str] = mapped_column(String(7))  # "YYYY-MM" of ts
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    account: Mapped[str | None] = mapped_column(String(64))  # group billed
+    source: Mapped[str] = mapped_column(String(16))  # job | model
+    ref: Mapped[str] = mapped_column(String(128))  # job id, or model/method/day
+    resource: Mapped[str] = mapped_column(String(96))  # "gpu:a800", "cpu", "model:chat:tokens"
+    quantity: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))  # hour | call | 1k-tokens
+
+
+class Price(Base):
+    """Price per unit of a resource (a ledger `resource`, or its type such as `gpu`)."""
+
+    __tablename__ = "prices"
+
+    resource: Mapped[str] = mapped_column(String(96), primary_key=True)
+    unit: Mapped[str] = mapped_column(String(16))
+    price: Mapped[float] = mapped_column(Float)
+    currency: Mapped[str] = mapped_column(String(8), default="CNY")
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class Contribution(Base):
+    """Hardware a group contributed, as credit hours of one resource per month."""
+
+    __tablename__ = "contributions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account: Mapped[str] = mapped_column(String(64), index=True)
+    resource: Mapped[str] = mapped_column(String(96))
+    hours_per_month: Mapped[float] = mapped_column(Float)
+    since: Mapped[str] = mapped_column(String(7))  # first period, "YYYY-MM"
+    until: Mapped[str | None] = mapped_column(String(7))  # last period, or open-ended
+    description: Mapped[str] = mapped_column(Text, default="")

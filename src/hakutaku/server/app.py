@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hakutaku import __version__
-from hakutaku.api import identity, models, usage, workers
+from hakutaku.api import billing, files, identity, jobs, models, usage, workers
 from hakutaku.config import Settings
 from hakutaku.db.session import Database
 from hakutaku.gateway.context import Gateway
@@ -66,7 +66,15 @@ def create_app(settings: Settings) -> FastAPI:
         embeddings_router.routes,
     ):
         app.router.routes.extend(routes)
-    for router in (identity.router, models.router, workers.router, usage.router):
+    for router in (
+        identity.router,
+        models.router,
+        workers.router,
+        usage.router,
+        billing.router,
+        jobs.router,
+        files.router,
+    ):
         app.include_router(router)
     app.add_api_route("/healthz", healthz, include_in_schema=False)
     app.add_api_route("/metrics", metrics, include_in_schema=False)

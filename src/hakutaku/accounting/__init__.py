@@ -1,0 +1,1 @@
+"""Accounting: one ledger of usage (jobs and model calls), prices, contributions, statements."""

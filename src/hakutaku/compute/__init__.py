@@ -1,0 +1,1 @@
+"""Compute: partitions, QOS, jobs, the scheduler loop and its backends (local, Slurm)."""

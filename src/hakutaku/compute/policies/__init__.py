@@ -1,0 +1,1 @@
+"""Compute policies shipped with the package (TOML)."""

@@ -1,0 +1,1 @@
+"""Storage: users' homes and the public data area under the storage root, quotas, uploads."""
