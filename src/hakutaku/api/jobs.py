@@ -2,6 +2,209 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import tomllib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hakutaku.api.deps import admin, caller, db_session, gateway
+from hakutaku.api.job_schemas import JobIn, JobOut, PolicyIn, ResourcesOut
+from hakutaku.compute.capacity import free_after
+from hakutaku.compute.policy import PolicyError, parse_policy
+from hakutaku.compute.policy_store import read_policy, write_policy
+from hakutaku.compute.request import JobSubmission
+from hakutaku.compute.scheduler import Scheduler
+from hakutaku.compute.service import ComputeService, job_record
+from hakutaku.compute.states import JobState
+from hakutaku.db.models import Job, User
+from hakutaku.identity.auth import Principal
+from hakutaku.identity.errors import PlatformError
 
 router = APIRouter(tags=["jobs"])
+
+LOG_CHUNK = 64 * 1024
+LOG_POLL = 0.25  # seconds between looks at a growing log
+
+
+def compute(request: Request) -> ComputeService:
+    return request.app.state.compute
+
+
+def scheduler(request: Request) -> Scheduler:
+    return request.app.state.scheduler
+
+
+def job_out(s: Session, job: Job) -> JobOut:
+    user = s.get(User, job.user_id)
+    return JobOut.model_validate(job_record(job, user.name if user else "?"))
+
+
+@router.post("/api/jobs", response_model=JobOut, status_code=201)
+def submit_job(
+    body: JobIn,
+    request: Request,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> JobOut:
+    job = compute(request).submit(s, who, JobSubmission(**body.model_dump()))
+    out = job_out(s, job)
+    s.commit()
+    scheduler(request).wake()
+    return out
+
+
+@router.get("/api/jobs", response_model=list[JobOut])
+def list_jobs(
+    request: Request,
+    all: bool = False,
+    user: str | None = None,
+    state: str | None = None,
+    limit: int = 200,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> list[JobOut]:
+    states = [x for x in state.split(",") if x] if state else None
+    jobs = compute(request).list(s, who, everyone=all, user=user, states=states, limit=limit)
+    return [job_out(s, j) for j in jobs]
+
+
+@router.get("/api/jobs/{job_id}", response_model=JobOut)
+def show_job(
+    job_id: int,
+    request: Request,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> JobOut:
+    return job_out(s, compute(request).get(s, who, job_id))
+
+
+@router.post("/api/jobs/{job_id}/cancel", response_model=JobOut)
+def cancel_job(
+    job_id: int,
+    request: Request,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> JobOut:
+    job = compute(request).cancel(s, who, job_id)
+    out = job_out(s, job)
+    s.commit()
+    scheduler(request).wake()
+    return out
+
+
+@router.get("/api/jobs/{job_id}/logs", response_class=StreamingResponse)
+def job_logs(
+    job_id: int,
+    request: Request,
+    offset: int = 0,
+    follow: bool = False,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> StreamingResponse:
+    """The job's output (stdout and stderr) from byte `offset`; with `follow`, kept open and
+    sent as it grows until the job ends."""
+    job = compute(request).get(s, who, job_id)
+    path = Path(job.log_path or "")
+    db = gateway(request).db
+
+    def ended() -> bool:
+        with db.session() as fresh:
+            state = fresh.scalar(select(Job.state).where(Job.id == job_id))
+        return state is None or JobState(state).final
+
+    return StreamingResponse(
+        _log_stream(path, offset, follow, ended), media_type="text/plain; charset=utf-8"
+    )
+
+
+async def _log_stream(
+    path: Path, offset: int, follow: bool, ended: Callable[[], bool]
+) -> AsyncIterator[bytes]:
+    position = max(0, offset)
+    while True:
+        # Look at the state before reading, so the last bytes written before the end are sent.
+        done = not follow or await asyncio.to_thread(ended)
+        chunk = await asyncio.to_thread(_read_from, path, position)
+        while chunk:
+            position += len(chunk)
+            yield chunk
+            chunk = await asyncio.to_thread(_read_from, path, position)
+        if done:
+            return
+        await asyncio.sleep(LOG_POLL)
+
+
+def _read_from(path: Path, position: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            f.seek(position)
+            return f.read(LOG_CHUNK)
+    except FileNotFoundError:
+        return b""
+
+
+# ----------------------------------------------------------------------------- /api/compute
+
+
+@router.get("/api/compute/policy", dependencies=[Depends(caller)])
+def get_policy(s: Session = Depends(db_session, scope="function")) -> dict[str, object]:
+    return read_policy(s).to_dict()
+
+
+@router.put("/api/compute/policy", dependencies=[Depends(admin)])
+def put_policy(
+    body: PolicyIn, s: Session = Depends(db_session, scope="function")
+) -> dict[str, object]:
+    """Replace partitions and QOS (admins). Jobs already submitted keep their values."""
+    try:
+        if body.toml is not None:
+            data = tomllib.loads(body.toml)
+        elif body.policy is not None:
+            data = _from_json_shape(body.policy)
+        else:
+            raise PlatformError("Send the policy as `toml` (its file's text) or as `policy`.")
+        policy = parse_policy(data, "the policy sent")
+    except (tomllib.TOMLDecodeError, PolicyError) as exc:
+        raise PlatformError(str(exc), code="invalid_policy") from exc
+    write_policy(s, policy)
+    return policy.to_dict()
+
+
+def _from_json_shape(policy: dict[str, object]) -> dict[str, object]:
+    """Accept what GET returns (lists of partitions and QOS) as well as the file's tables."""
+    data = dict(policy)
+    for key in ("partitions", "qos"):
+        value = data.get(key)
+        if isinstance(value, list):
+            data[key] = {item.pop("name"): item for item in (dict(v) for v in value)}
+    return data
+
+
+@router.get("/api/compute/resources", response_model=ResourcesOut)
+def resources(
+    request: Request,
+    _who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> ResourcesOut:
+    service = compute(request)
+    cap = service.capacity
+    free = None
+    if not service.backend.queues_itself:
+        running = s.scalars(
+            select(Job).where(Job.backend == "local", Job.state == JobState.RUNNING.value)
+        )
+        f = free_after(cap, running)
+        free = {"cpus": f.cpus, "mem_mb": f.mem_mb, "accelerators": [asdict(a) for a in f.cards]}
+    return ResourcesOut(
+        backend=service.backend.name,
+        cpus=cap.cpus,
+        mem_mb=cap.mem_mb,
+        accelerators=[asdict(a) for a in cap.accelerators],
+        free=free,
+    )

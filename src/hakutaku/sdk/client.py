@@ -9,6 +9,7 @@ import httpx
 
 from hakutaku.config import Settings, cli_api_key
 from hakutaku.sdk.errors import ConnectionFailed, from_response
+from hakutaku.sdk.jobs import Jobs
 from hakutaku.sdk.remote import RemoteModelProxy
 
 if TYPE_CHECKING:
@@ -50,6 +51,10 @@ class Client:
     @cached_property
     def models(self) -> Models:
         return Models(self)
+
+    @cached_property
+    def jobs(self) -> Jobs:
+        return Jobs(self)
 
     def remote_model(self, name: str) -> RemoteModelProxy:
         return RemoteModelProxy(self, name)

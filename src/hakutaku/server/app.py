@@ -15,6 +15,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hakutaku import __version__
 from hakutaku.api import billing, files, identity, jobs, models, usage, workers
+from hakutaku.compute.scheduler import Scheduler
+from hakutaku.compute.service import ComputeService
 from hakutaku.config import Settings
 from hakutaku.db.session import Database
 from hakutaku.gateway.context import Gateway
@@ -45,10 +47,14 @@ def create_app(settings: Settings) -> FastAPI:
         auth = KeyAuthenticator(db, prepared.server_secret, settings.key_cache_ttl)
         gw = Gateway(settings, db, registry, auth, box, prepared.worker_token)
         app.state.gateway = gw
+        app.state.compute = compute = ComputeService(settings)
+        app.state.scheduler = scheduler = Scheduler(compute, db, settings.scheduler_interval)
         await gw.start()
+        await scheduler.start()
         try:
             yield
         finally:
+            await scheduler.stop()
             await gw.stop()
             db.dispose()
 

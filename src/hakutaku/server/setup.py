@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hakutaku.compute.policy_store import ensure_policy
 from hakutaku.config import Settings
 from hakutaku.db.migrate import upgrade
 from hakutaku.db.session import Database
@@ -28,6 +29,7 @@ def prepare(settings: Settings) -> Prepared:
     db = Database(settings.sqlalchemy_url)
     try:
         check_server_secret(db, server_secret)
+        ensure_policy(db, settings)
         new_key = ensure_bootstrap_admin(db, settings, server_secret)
     finally:
         db.dispose()

@@ -1,0 +1,114 @@
+"""Runs one local job and records how it ended; started by the local backend, detached.
+
+This file is run by path with the standard library only (no `hakutaku` import), so that it
+starts fast and keeps running when the server stops or restarts. It reads `request.json` in
+the job folder and keeps `status.json` there up to date (written atomically): the server
+re-attaches to a job from that file alone.
+
+    python local_runner.py JOB_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for a job being stopped
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def write_status(job_dir: Path, status: dict[str, Any]) -> None:
+    tmp = job_dir / "status.json.tmp"
+    tmp.write_text(json.dumps(status))
+    os.replace(tmp, job_dir / "status.json")
+
+
+def stop_group(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the job's whole process group, then SIGKILL what is left after the grace."""
+    for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, None)):
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            child.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def main(job_dir: Path) -> int:
+    # A cancel may come at any moment from here on: note it, stop the job in the loop below.
+    cancelled = False
+
+    def on_term(_sig: int, _frame: object) -> None:
+        nonlocal cancelled
+        cancelled = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    request = json.loads((job_dir / "request.json").read_text())
+    status: dict[str, Any] = {"state": "running", "runner_pid": os.getpid(), "started_at": now()}
+    argv = request["command"] or ["bash", str(job_dir / "script.sh")]
+    env = request["env"]  # complete: the server left its own secrets out of it
+    with open(request["log_path"], "ab", buffering=0) as log:
+        try:
+            child = subprocess.Popen(
+                argv,
+                cwd=request["workdir"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: stopping it stops all it started
+            )
+        except OSError as exc:
+            message = f"hai: cannot start {argv[0]!r}: {exc.strerror}\n"
+            log.write(message.encode())
+            status.update(state="failed", exit_code=127, reason=message.strip())
+            status["ended_at"] = now()
+            write_status(job_dir, status)
+            return 0
+        status["child_pid"] = child.pid
+        write_status(job_dir, status)
+        deadline = time.monotonic() + float(request["time_limit"])
+        while True:
+            try:
+                code = child.wait(timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if cancelled:
+                stop_group(child)
+                status.update(state="cancelled", reason="cancelled by request")
+                code = child.returncode
+                break
+            if time.monotonic() >= deadline:
+                log.write(b"hai: time limit reached; stopping the job\n")
+                stop_group(child)
+                status.update(state="timeout", reason="time limit reached")
+                code = child.returncode
+                break
+    if status["state"] == "running":
+        status["state"] = "completed" if code == 0 else "failed"
+        if code != 0:
+            status["reason"] = (
+                f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            )
+    status["exit_code"] = code
+    status["ended_at"] = now()
+    write_status(job_dir, status)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1])))

@@ -1,0 +1,201 @@
+"""The scheduler loop: follows jobs in their backend and, for the local backend, starts them.
+
+Every tick (HAI_SCHEDULER_INTERVAL) it asks the backend about the jobs the database says are
+pending or running and records what changed; nothing else holds job state, so a restarted
+server carries on where the last one stopped. With the local backend it then starts pending
+jobs in order of QOS priority, then age, while the machine has room: a job that does not fit
+yet keeps the ones behind it waiting, so large jobs are not starved by small ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from hakutaku.compute.backends.base import Observed
+from hakutaku.compute.capacity import Free, free_after
+from hakutaku.compute.policy_store import read_policy
+from hakutaku.compute.request import JobRefused
+from hakutaku.compute.service import ComputeService
+from hakutaku.compute.states import ACTIVE_STATES, JobState
+from hakutaku.db.models import Job, User
+from hakutaku.db.session import Database
+
+log = logging.getLogger("hakutaku.compute")
+
+
+class Scheduler:
+    def __init__(self, service: ComputeService, db: Database, interval: float) -> None:
+        self.service = service
+        self.backend = service.backend
+        self.db = db
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._loop_ref: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        self._loop_ref = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._loop(), name="hai-scheduler")
+
+    def wake(self) -> None:
+        """Tick now rather than at the next interval (after a submit or cancel); any thread."""
+        if self._loop_ref is not None:
+            self._loop_ref.call_soon_threadsafe(self._wake.set)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.tick)
+            except Exception:
+                log.exception("scheduler tick failed; trying again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+
+    # -- one tick ----------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        with self.db.session() as s:
+            active = list(
+                s.scalars(
+                    select(Job)
+                    .where(
+                        Job.backend == self.backend.name,
+                        Job.state.in_([st.value for st in ACTIVE_STATES]),
+                    )
+                    .order_by(Job.id)
+                )
+            )
+            handed = [j for j in active if j.external_id is not None]
+            if handed:
+                self._follow(handed)
+            if not self.backend.queues_itself:
+                self._start_pending(s, [j for j in active if j.state == JobState.RUNNING])
+
+    def _follow(self, jobs: list[Job]) -> None:
+        observed = self.backend.poll([j.external_id for j in jobs if j.external_id])
+        for job in jobs:
+            seen = observed.get(job.external_id or "")
+            if seen is None:
+                if not self.backend.queues_itself:
+                    lost = "lost: no record of it here (did the server stop while starting it?)"
+                    _record(job, Observed(JobState.FAILED, reason=lost))
+                continue  # Slurm may not list a job for a moment after sbatch
+            _record(job, seen)
+
+    def _start_pending(self, s: Session, running: list[Job]) -> None:
+        pending = list(
+            s.scalars(
+                select(Job)
+                .where(
+                    Job.backend == self.backend.name,
+                    Job.state == JobState.PENDING.value,
+                    Job.external_id.is_(None),
+                )
+                .order_by(Job.priority.desc(), Job.submitted_at, Job.id)
+            )
+        )
+        if not pending:
+            return
+        free = free_after(self.service.capacity, running)
+        policy = read_policy(s)
+        for job in pending:
+            held = _over_user_tres(job, running, policy.qos.get(job.qos))
+            if held:
+                job.reason = held
+                continue  # other users' jobs may still start
+            if not self._start(s, job, free):
+                job.reason = "waiting for resources (Resources)"
+                break
+            running.append(job)
+
+    def _start(self, s: Session, job: Job, free: Free) -> bool:
+        cards = free.take(job)
+        if cards is None:
+            return False
+        # Claim it and commit before starting it: another replica's scheduler on this machine
+        # cannot start it too, and after a crash mid-start the next tick follows the job
+        # (or finds it never started) instead of starting it twice.
+        claimed = s.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.external_id.is_(None))
+            .values(external_id=str(job.id))
+        )
+        s.commit()
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return True
+        user = s.get(User, job.user_id)
+        try:
+            self.service.hand_over(job, user.name if user else "", cards)
+        except JobRefused as exc:
+            _finish(job, JobState.FAILED, reason=exc.message)
+            return True
+        job.state = JobState.RUNNING.value
+        job.started_at = job.started_at or datetime.now(UTC)
+        job.reason = ""
+        return True
+
+
+def _over_user_tres(job: Job, running: list[Job], qos: object) -> str:
+    """Slurm's QOSMaxTRESPerUser: the user's running jobs in the QOS plus this one."""
+    limits: dict[str, int] = getattr(qos, "max_tres_pu", {}) or {}
+    if not limits:
+        return ""
+    used = {"cpu": job.cpus, "mem": job.mem_mb, f"gres/{job.accelerator}": job.accelerators}
+    for other in running:
+        if other.user_id == job.user_id and other.qos == job.qos:
+            used["cpu"] += other.cpus
+            used["mem"] += other.mem_mb
+            key = f"gres/{other.accelerator}"
+            used[key] = used.get(key, 0) + other.accelerators
+    for name, limit in limits.items():
+        if used.get(name, 0) > limit:
+            return (
+                f"waiting: your running jobs in QOS {job.qos!r} would exceed its MaxTRESPU "
+                f"{name}={limit} (QOSMaxTRESPerUser)"
+            )
+    return ""
+
+
+def _record(job: Job, seen: Observed) -> None:
+    if seen.state.final:
+        _finish(job, seen.state, seen.exit_code, seen.reason, seen.started_at, seen.ended_at)
+        job.node = seen.node or job.node
+        return
+    if seen.state is JobState.RUNNING and job.state != JobState.RUNNING:
+        job.state = JobState.RUNNING.value
+        job.started_at = seen.started_at or datetime.now(UTC)
+        job.reason = ""
+    elif seen.state is JobState.RUNNING and seen.started_at and job.started_at != seen.started_at:
+        job.started_at = seen.started_at  # the backend's own record wins
+    if seen.node:
+        job.node = seen.node
+    if seen.state is JobState.PENDING and seen.reason and not job.reason.startswith("cancel"):
+        job.reason = seen.reason
+
+
+def _finish(
+    job: Job,
+    state: JobState,
+    exit_code: int | None = None,
+    reason: str = "",
+    started_at: datetime | None = None,
+    ended_at: datetime | None = None,
+) -> None:
+    job.state = state.value
+    job.exit_code = exit_code
+    job.reason = reason or job.reason
+    job.started_at = started_at or job.started_at
+    job.ended_at = ended_at or datetime.now(UTC)

@@ -1,0 +1,264 @@
+"""Jobs as users see them: submit (checked against the policy), list, show, cancel."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hakutaku.compute.accelerators import (
+    Accelerator,
+    available_accelerators,
+    total_memory_mb,
+    usable_cpus,
+    visible_devices_env,
+)
+from hakutaku.compute.backends.base import Backend, JobRequest, SubmitRefused
+from hakutaku.compute.backends.local import LocalBackend
+from hakutaku.compute.capacity import Capacity, device_key
+from hakutaku.compute.policy_store import read_policy
+from hakutaku.compute.request import JobRefused, JobSubmission, Resolved, resolve
+from hakutaku.compute.states import ACTIVE_STATES, JobState
+from hakutaku.compute.units import format_duration
+from hakutaku.config import Settings
+from hakutaku.db.models import Group, Job, User
+from hakutaku.identity.auth import Principal
+from hakutaku.identity.errors import Conflict, Forbidden, NotFound, PlatformError
+
+# Variables of the server that a job must not inherit (secrets, the database's password).
+_SERVER_ONLY = ("HAI_SERVER_SECRET", "HAI_WORKER_TOKEN", "HAI_API_KEY", "HAI_DATABASE_URL")
+
+
+def make_backend(settings: Settings) -> Backend:
+    if settings.compute_backend == "local":
+        return LocalBackend(settings.jobs_path)
+    if settings.compute_backend == "slurm":
+        from hakutaku.compute.backends.slurm import SlurmBackend
+
+        return SlurmBackend(settings)
+    raise ValueError(
+        f"HAI_COMPUTE_BACKEND={settings.compute_backend!r}: choose `local` or `slurm`."
+    )
+
+
+def job_environment() -> dict[str, str]:
+    """The environment a local job starts from: the server's, without its secrets."""
+    return {k: v for k, v in os.environ.items() if k not in _SERVER_ONLY}
+
+
+class ComputeService:
+    def __init__(self, settings: Settings, backend: Backend | None = None) -> None:
+        self.settings = settings
+        self.backend = backend or make_backend(settings)
+        self.accelerators: tuple[Accelerator, ...] = tuple(
+            available_accelerators(settings.accelerators)
+        )
+        self.capacity = Capacity(
+            cpus=settings.local_cpus or usable_cpus(),
+            mem_mb=settings.local_mem_mb or total_memory_mb(),
+            accelerators=self.accelerators,
+        )
+
+    # -- submit --------------------------------------------------------------------------------
+
+    def submit(self, s: Session, who: Principal, sub: JobSubmission) -> Job:
+        resolved = resolve(sub, read_policy(s))
+        if not self.backend.queues_itself:
+            why = self.capacity.never_fits(
+                resolved.cpus,
+                resolved.mem_mb,
+                resolved.accelerator,
+                resolved.accelerator_model,
+                resolved.accelerators,
+            )
+            if why:
+                raise JobRefused(
+                    f"This job can never start on the local backend: {why}. Ask for less, or "
+                    "run it on a cluster (HAI_COMPUTE_BACKEND=slurm).",
+                    code="exceeds_machine",
+                )
+            if sub.workdir and not Path(sub.workdir).is_dir():
+                raise JobRefused(
+                    f"The working directory {sub.workdir} does not exist; create it first.",
+                    param="workdir",
+                )
+        # Lock the user's row so that two submissions at once cannot both pass MaxSubmitPU.
+        user = s.scalars(select(User).where(User.id == who.user_id).with_for_update()).one()
+        self._check_submit_limit(s, user, resolved)
+        job = Job(
+            user_id=user.id,
+            account=self._account(s, who, sub.account),
+            name=sub.name or _default_name(sub),
+            command=list(sub.command),
+            script=sub.script,
+            workdir=sub.workdir or str(self.user_home(user.name)),
+            env=dict(sub.env),
+            partition=resolved.partition.name,
+            qos=resolved.qos.name,
+            cpus=resolved.cpus,
+            mem_mb=resolved.mem_mb,
+            accelerator=resolved.accelerator,
+            accelerator_model=resolved.accelerator_model,
+            accelerators=resolved.accelerators,
+            time_limit=resolved.time_limit,
+            priority=resolved.qos.priority,
+            backend=self.backend.name,
+            state=JobState.PENDING.value,
+            submitted_at=datetime.now(UTC),
+        )
+        s.add(job)
+        s.flush()  # the id names the job's folder
+        job.log_path = str(self.job_dir(job.id) / "output.log")
+        if self.backend.queues_itself:
+            self.hand_over(job, user.name, [])
+        return job
+
+    def hand_over(self, job: Job, user: str, devices: list[Accelerator]) -> None:
+        """Give the job to the backend; refusals become a 400 naming the backend's reason."""
+        env = {**job.env, "HAI_JOB_ID": str(job.id), "HAI_URL": self.settings.server_url}
+        if not self.backend.queues_itself:
+            env = {**job_environment(), **visible_devices_env(devices, self.accelerators), **env}
+        request = JobRequest(
+            id=job.id,
+            user=user,
+            account=job.account,
+            name=job.name,
+            command=list(job.command),
+            script=job.script,
+            workdir=job.workdir,
+            env=env,
+            partition=job.partition,
+            qos=job.qos,
+            cpus=job.cpus,
+            mem_mb=job.mem_mb,
+            accelerator=job.accelerator,
+            accelerator_model=job.accelerator_model,
+            accelerators=job.accelerators,
+            time_limit=job.time_limit,
+            job_dir=str(self.job_dir(job.id)),
+            log_path=job.log_path or str(self.job_dir(job.id) / "output.log"),
+            devices=[a.index for a in devices],
+        )
+        self.job_dir(job.id).mkdir(parents=True, exist_ok=True)
+        try:
+            job.external_id = self.backend.submit(request)
+        except SubmitRefused as exc:
+            raise JobRefused(str(exc), code="refused_by_backend") from exc
+        job.devices = [device_key(a) for a in devices]
+
+    def _check_submit_limit(self, s: Session, user: User, resolved: Resolved) -> None:
+        limit = resolved.qos.max_submit_pu
+        if limit is None:
+            return
+        active = s.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(
+                Job.user_id == user.id,
+                Job.qos == resolved.qos.name,
+                Job.state.in_([st.value for st in ACTIVE_STATES]),
+            )
+        )
+        if active is not None and active >= limit:
+            raise JobRefused(
+                f"QOS {resolved.qos.name!r} allows {limit} jobs per user pending or running "
+                f"(MaxSubmitPU); you have {active}. Wait for some to finish, cancel some, or use "
+                "another QOS.",
+                param="qos",
+                code="qos_max_submit_per_user",
+            )
+
+    def _account(self, s: Session, who: Principal, asked: str | None) -> str | None:
+        if asked is None:
+            return min(who.groups) if who.groups else None
+        if s.scalar(select(Group.id).where(Group.name == asked)) is None:
+            raise JobRefused(
+                f"No group {asked!r} to bill; --account takes one of your groups "
+                f"({', '.join(sorted(who.groups)) or 'none'}).",
+                param="account",
+            )
+        if asked not in who.groups and not who.is_admin:
+            raise Forbidden(
+                f"You are not a member of group {asked!r}, so jobs cannot be billed to it; "
+                f"your groups: {', '.join(sorted(who.groups)) or 'none'}."
+            )
+        return asked
+
+    # -- read, cancel ----------------------------------------------------------------------------
+
+    def get(self, s: Session, who: Principal, job_id: int) -> Job:
+        job = s.get(Job, job_id)
+        if job is None or (job.user_id != who.user_id and not who.is_admin):
+            raise NotFound(f"No job {job_id} (that you can see); `hai jobs list` shows yours.")
+        return job
+
+    def list(
+        self,
+        s: Session,
+        who: Principal,
+        *,
+        everyone: bool = False,
+        user: str | None = None,
+        states: list[str] | None = None,
+        limit: int = 200,
+    ) -> list[Job]:
+        query = select(Job).order_by(Job.id.desc()).limit(limit)
+        if user is not None and user != who.user:
+            if not who.is_admin:
+                raise Forbidden("Only admins may list other users' jobs.")
+            query = query.join(User, User.id == Job.user_id).where(User.name == user)
+        elif not (everyone and who.is_admin):
+            query = query.where(Job.user_id == who.user_id)
+        if states:
+            unknown = set(states) - {st.value for st in JobState}
+            if unknown:
+                raise PlatformError(
+                    f"Unknown state(s) {', '.join(sorted(unknown))}; states are "
+                    f"{', '.join(st.value for st in JobState)}."
+                )
+            query = query.where(Job.state.in_(states))
+        return list(s.scalars(query))
+
+    def cancel(self, s: Session, who: Principal, job_id: int) -> Job:
+        job = self.get(s, who, job_id)
+        if JobState(job.state).final:
+            raise Conflict(f"Job {job_id} has already ended ({job.state}); nothing to cancel.")
+        if job.external_id is None:  # still in the platform's own queue
+            job.state = JobState.CANCELLED.value
+            job.ended_at = datetime.now(UTC)
+            job.reason = "cancelled before it started"
+            return job
+        self.backend.cancel(job.external_id)
+        job.reason = "cancel requested"
+        return job
+
+    # -- places ----------------------------------------------------------------------------------
+
+    def job_dir(self, job_id: int) -> Path:
+        return self.settings.jobs_path / str(job_id)
+
+    def user_home(self, user: str) -> Path:
+        home = self.settings.storage_path / "home" / user
+        home.mkdir(parents=True, exist_ok=True)
+        return home
+
+
+def _default_name(sub: JobSubmission) -> str:
+    if sub.command:
+        return Path(sub.command[0]).name[:128]
+    return "script"
+
+
+def job_record(job: Job, user: str) -> dict[str, object]:
+    """A job as the API and `--json` show it."""
+    record = {
+        c.name: getattr(job, c.name)
+        for c in Job.__table__.columns
+        if c.name not in ("env", "runner_pid", "accounted", "user_id")
+    }
+    record["user"] = user
+    record["time_limit_text"] = format_duration(job.time_limit)
+    return record
