@@ -14,11 +14,12 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import String, cast, select, update
 from sqlalchemy.orm import Session
 
+from hakutaku.compute.accelerators import Accelerator
 from hakutaku.compute.backends.base import Observed
-from hakutaku.compute.capacity import Free, free_after
+from hakutaku.compute.capacity import free_after
 from hakutaku.compute.policy_store import read_policy
 from hakutaku.compute.request import JobRefused
 from hakutaku.compute.service import ComputeService
@@ -27,6 +28,10 @@ from hakutaku.db.models import Job, User
 from hakutaku.db.session import Database
 
 log = logging.getLogger("hakutaku.compute")
+
+# Pending jobs looked at per tick, from the front of the queue: more can never start at once
+# on one machine, and reading the whole of a long queue every tick would cost more than it adds.
+PENDING_WINDOW = 512
 
 
 class Scheduler:
@@ -88,6 +93,13 @@ class Scheduler:
         observed = self.backend.poll([j.external_id for j in jobs if j.external_id])
         for job in jobs:
             seen = observed.get(job.external_id or "")
+            if (
+                seen is not None
+                and seen.state is JobState.PENDING
+                and not self.backend.queues_itself
+            ):
+                job.external_id = None  # claimed, never handed over: back in the queue
+                continue
             if seen is None:
                 if not self.backend.queues_itself:
                     lost = "lost: no record of it here (did the server stop while starting it?)"
@@ -105,47 +117,56 @@ class Scheduler:
                     Job.external_id.is_(None),
                 )
                 .order_by(Job.priority.desc(), Job.submitted_at, Job.id)
+                .limit(PENDING_WINDOW)
             )
         )
         if not pending:
             return
         free = free_after(self.service.capacity, running)
         policy = read_policy(s)
+        chosen: list[tuple[Job, list[Accelerator]]] = []
         for job in pending:
             held = _over_user_tres(job, running, policy.qos.get(job.qos))
             if held:
                 job.reason = held
                 continue  # other users' jobs may still start
-            if not self._start(s, job, free):
+            cards = free.take(job)
+            if cards is None:
                 job.reason = "waiting for resources (Resources)"
                 break
+            chosen.append((job, cards))
             running.append(job)
+        if chosen:
+            self._start(s, chosen)
 
-    def _start(self, s: Session, job: Job, free: Free) -> bool:
-        cards = free.take(job)
-        if cards is None:
-            return False
-        # Claim it and commit before starting it: another replica's scheduler on this machine
-        # cannot start it too, and after a crash mid-start the next tick follows the job
-        # (or finds it never started) instead of starting it twice.
-        claimed = s.execute(
-            update(Job)
-            .where(Job.id == job.id, Job.external_id.is_(None))
-            .values(external_id=str(job.id))
+    def _start(self, s: Session, chosen: list[tuple[Job, list[Accelerator]]]) -> None:
+        # Claim them and commit before starting any: another replica's scheduler on this
+        # machine cannot start them too, and after a crash mid-start the next tick finds
+        # which ones never started (and queues them again) instead of starting any twice.
+        claimed = set(
+            s.scalars(
+                update(Job)
+                .where(Job.id.in_([job.id for job, _ in chosen]), Job.external_id.is_(None))
+                .values(external_id=cast(Job.id, String))
+                .returning(Job.id)
+                .execution_options(synchronize_session=False)
+            )
         )
         s.commit()
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            return True
-        user = s.get(User, job.user_id)
-        try:
-            self.service.hand_over(job, user.name if user else "", cards)
-        except JobRefused as exc:
-            _finish(job, JobState.FAILED, reason=exc.message)
-            return True
-        job.state = JobState.RUNNING.value
-        job.started_at = job.started_at or datetime.now(UTC)
-        job.reason = ""
-        return True
+        names = select(User.id, User.name).where(User.id.in_({j.user_id for j, _ in chosen}))
+        users = {user_id: name for user_id, name in s.execute(names)}
+        for job, cards in chosen:
+            if job.id not in claimed:
+                continue
+            try:
+                self.service.hand_over(job, users.get(job.user_id, ""), cards)
+            except JobRefused as exc:
+                job.external_id = str(job.id)
+                _finish(job, JobState.FAILED, reason=exc.message)
+                continue
+            job.state = JobState.RUNNING.value
+            job.started_at = job.started_at or datetime.now(UTC)
+            job.reason = ""
 
 
 def _over_user_tres(job: Job, running: list[Job], qos: object) -> str:

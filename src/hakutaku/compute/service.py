@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,9 +33,10 @@ from hakutaku.identity.errors import Conflict, Forbidden, NotFound, PlatformErro
 _SERVER_ONLY = ("HAI_SERVER_SECRET", "HAI_WORKER_TOKEN", "HAI_API_KEY", "HAI_DATABASE_URL")
 
 
-def make_backend(settings: Settings) -> Backend:
+def make_backend(settings: Settings, on_exit: Callable[[], None] | None = None) -> Backend:
+    """The configured backend; `on_exit` is called when a local job ends (to start the next)."""
     if settings.compute_backend == "local":
-        return LocalBackend(settings.jobs_path)
+        return LocalBackend(settings.jobs_path, on_exit)
     if settings.compute_backend == "slurm":
         from hakutaku.compute.backends.slurm import SlurmBackend
 
@@ -50,9 +52,9 @@ def job_environment() -> dict[str, str]:
 
 
 class ComputeService:
-    def __init__(self, settings: Settings, backend: Backend | None = None) -> None:
+    def __init__(self, settings: Settings, on_job_exit: Callable[[], None] | None = None) -> None:
         self.settings = settings
-        self.backend = backend or make_backend(settings)
+        self.backend = make_backend(settings, on_job_exit)
         self.accelerators: tuple[Accelerator, ...] = tuple(
             available_accelerators(settings.accelerators)
         )

@@ -47,8 +47,9 @@ def create_app(settings: Settings) -> FastAPI:
         auth = KeyAuthenticator(db, prepared.server_secret, settings.key_cache_ttl)
         gw = Gateway(settings, db, registry, auth, box, prepared.worker_token)
         app.state.gateway = gw
-        app.state.compute = compute = ComputeService(settings)
+        app.state.compute = compute = ComputeService(settings, on_job_exit=lambda: wake())
         app.state.scheduler = scheduler = Scheduler(compute, db, settings.scheduler_interval)
+        wake = scheduler.wake
         await gw.start()
         await scheduler.start()
         try:
