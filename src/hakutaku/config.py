@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     )
     slurm_bin: Path | None = Field(default=None, description="Folder of sbatch, squeue, sacct.")
 
+    accounting_interval: float = Field(
+        default=30.0, description="How often finished jobs and model calls enter the ledger (s)."
+    )
+
     # storage (hakutaku.storage)
     storage_root: Path | None = Field(
         default=None, description="Users' homes and public data; default HAI_HOME/storage."

@@ -1,7 +1,343 @@
-"""`/api/prices`, `/api/contributions` and `/api/usage/statements`: billing."""
+"""`/api/prices`, `/api/contributions`, `/api/usage/statements` and `/api/usage/ledger`: billing.
+
+Everyone may read prices; admins set them and record contributions. A user reads their own
+statements and ledger rows and those of the groups (accounts) they belong to; admins read all.
+Quantities and money travel as decimal strings, so no client sees a float's rounding.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from decimal import Decimal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hakutaku.accounting import contributions as contrib
+from hakutaku.accounting import prices as price_table
+from hakutaku.accounting.ledger import collect
+from hakutaku.accounting.periods import check_period, current_period
+from hakutaku.accounting.resources import to_decimal
+from hakutaku.accounting.statements import Statement, statement
+from hakutaku.api.deps import admin, caller, db_session
+from hakutaku.db.models import Contribution, LedgerEntry, Price, User
+from hakutaku.identity.auth import Principal
+from hakutaku.identity.errors import Forbidden
+from hakutaku.identity.service import get_user
 
 router = APIRouter(tags=["billing"])
+
+
+# ---------------------------------------------------------------------------------- schemas
+
+
+class PriceIn(BaseModel):
+    price: Decimal = Field(ge=0, description="Per unit, in `currency`.")
+    unit: str | None = Field(None, description="hour | call | 1k-tokens; follows the resource.")
+    currency: str = "CNY"
+    description: str = ""
+
+
+class PriceOut(BaseModel):
+    resource: str
+    unit: str
+    price: Decimal
+    currency: str
+    description: str
+
+
+class ContributionIn(BaseModel):
+    account: str = Field(description="The group that contributed the hardware.")
+    resource: str = Field(description="A job resource, e.g. gpu:a800 or cpu.")
+    hours_per_month: float = Field(gt=0)
+    since: str = Field(description="First month credited, YYYY-MM.")
+    until: str | None = Field(None, description="Last month credited; open-ended if absent.")
+    description: str = ""
+
+
+class ContributionOut(BaseModel):
+    id: int
+    account: str
+    resource: str
+    hours_per_month: Decimal
+    since: str
+    until: str | None
+    description: str
+
+
+class StatementLineOut(BaseModel):
+    account: str | None
+    resource: str
+    unit: str
+    quantity: Decimal
+    credit: Decimal
+    billable: Decimal
+    unit_price: Decimal
+    price_resource: str | None
+    currency: str | None
+    charge: Decimal
+    priced: bool
+
+
+class CreditOut(BaseModel):
+    account: str
+    resource: str
+    available: Decimal
+    used: Decimal
+
+
+class StatementOut(BaseModel):
+    period: str
+    user: str | None
+    account: str | None
+    credit_applied: bool
+    lines: list[StatementLineOut]
+    credits: list[CreditOut]
+    totals: dict[str, Decimal]
+    unpriced: list[str]
+
+
+class LedgerRowOut(BaseModel):
+    id: int
+    ts: datetime
+    period: str
+    user: str | None
+    account: str | None
+    source: str
+    ref: str
+    resource: str
+    quantity: Decimal
+    unit: str
+
+
+class CollectOut(BaseModel):
+    jobs: int
+    job_entries: int
+    model_entries: int
+
+
+def price_out(row: Price) -> PriceOut:
+    return PriceOut(
+        resource=row.resource,
+        unit=row.unit,
+        price=to_decimal(row.price),
+        currency=row.currency,
+        description=row.description,
+    )
+
+
+def contribution_out(row: Contribution) -> ContributionOut:
+    return ContributionOut(
+        id=row.id,
+        account=row.account,
+        resource=row.resource,
+        hours_per_month=to_decimal(row.hours_per_month),
+        since=row.since,
+        until=row.until,
+        description=row.description,
+    )
+
+
+def statement_out(result: Statement) -> StatementOut:
+    return StatementOut(
+        period=result.period,
+        user=result.user,
+        account=result.account,
+        credit_applied=result.credit_applied,
+        lines=[
+            StatementLineOut(
+                account=line.account,
+                resource=line.resource,
+                unit=line.unit,
+                quantity=line.quantity,
+                credit=line.credit,
+                billable=line.billable,
+                unit_price=line.unit_price,
+                price_resource=line.price_resource,
+                currency=line.currency,
+                charge=line.charge,
+                priced=line.priced,
+            )
+            for line in result.lines
+        ],
+        credits=[
+            CreditOut(account=c.account, resource=c.resource, available=c.available, used=c.used)
+            for c in result.credits
+        ],
+        totals=result.totals,
+        unpriced=result.unpriced,
+    )
+
+
+# ----------------------------------------------------------------------------------- prices
+
+
+@router.get("/api/prices", response_model=list[PriceOut])
+def list_prices(
+    _who: Principal = Depends(caller), s: Session = Depends(db_session, scope="function")
+) -> list[PriceOut]:
+    return [price_out(row) for row in price_table.list_prices(s)]
+
+
+@router.get("/api/prices/{resource:path}", response_model=PriceOut)
+def get_price(
+    resource: str,
+    _who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> PriceOut:
+    return price_out(price_table.get_price(s, resource))
+
+
+@router.put("/api/prices/{resource:path}", response_model=PriceOut, dependencies=[Depends(admin)])
+def put_price(
+    resource: str, body: PriceIn, s: Session = Depends(db_session, scope="function")
+) -> PriceOut:
+    spec = price_table.make_spec(resource, body.price, body.unit, body.currency, body.description)
+    return price_out(price_table.set_price(s, spec))
+
+
+@router.delete(
+    "/api/prices/{resource:path}", response_model=PriceOut, dependencies=[Depends(admin)]
+)
+def delete_price(resource: str, s: Session = Depends(db_session, scope="function")) -> PriceOut:
+    return price_out(price_table.delete_price(s, resource))
+
+
+# ---------------------------------------------------------------------------- contributions
+
+
+@router.get("/api/contributions", response_model=list[ContributionOut])
+def list_contributions(
+    account: str | None = None,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> list[ContributionOut]:
+    """All contributions (admins), or those of your own groups."""
+    if who.is_admin:
+        accounts = None if account is None else [account]
+    elif account is not None:
+        if account not in who.groups:
+            raise Forbidden(f"You are not a member of {account!r}.")
+        accounts = [account]
+    else:
+        accounts = sorted(who.groups)
+    return [contribution_out(row) for row in contrib.list_contributions(s, accounts)]
+
+
+@router.post(
+    "/api/contributions",
+    response_model=ContributionOut,
+    status_code=201,
+    dependencies=[Depends(admin)],
+)
+def add_contribution(
+    body: ContributionIn, s: Session = Depends(db_session, scope="function")
+) -> ContributionOut:
+    row = contrib.add_contribution(
+        s,
+        body.account,
+        body.resource,
+        body.hours_per_month,
+        body.since,
+        body.until,
+        body.description,
+    )
+    return contribution_out(row)
+
+
+@router.delete(
+    "/api/contributions/{contribution_id}",
+    response_model=ContributionOut,
+    dependencies=[Depends(admin)],
+)
+def remove_contribution(
+    contribution_id: int, s: Session = Depends(db_session, scope="function")
+) -> ContributionOut:
+    return contribution_out(contrib.remove_contribution(s, contribution_id))
+
+
+# ------------------------------------------------------------------------ statements, ledger
+
+
+def _scope(who: Principal, user: str | None, account: str | None) -> tuple[str | None, str | None]:
+    """Whose usage the caller may read: admins anything; users themselves and their groups."""
+    if who.is_admin:
+        return user, account
+    if user not in (None, who.user):
+        raise Forbidden("Only admins may read other users' usage.")
+    if account is not None:
+        if account not in who.groups:
+            raise Forbidden(f"You are not a member of {account!r}; ask an admin.")
+        return user, account
+    return who.user, None
+
+
+@router.get("/api/usage/statements", response_model=StatementOut)
+def get_statement(
+    period: str | None = Query(None, description="YYYY-MM (UTC); default this month."),
+    user: str | None = None,
+    account: str | None = Query(None, description="A group; credit is applied."),
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> StatementOut:
+    """A monthly statement: yours by default; a group's with `account`; admins: anyone's, or
+    the whole platform's with neither `user` nor `account`."""
+    user, account = _scope(who, user, account)
+    period = check_period(period) if period else current_period()
+    return statement_out(statement(s, period, user=user, account=account))
+
+
+@router.get("/api/usage/ledger", response_model=list[LedgerRowOut])
+def get_ledger(
+    period: str | None = Query(None, description="YYYY-MM (UTC); default this month."),
+    user: str | None = None,
+    account: str | None = None,
+    source: str | None = Query(None, description="job | model"),
+    limit: int = Query(1000, ge=1, le=100_000),
+    offset: int = Query(0, ge=0),
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> list[LedgerRowOut]:
+    """The raw ledger rows behind a statement, oldest first."""
+    user, account = _scope(who, user, account)
+    e = LedgerEntry
+    query = (
+        select(e, User.name)
+        .outerjoin(User, User.id == e.user_id)
+        .where(e.period == (check_period(period) if period else current_period()))
+        .order_by(e.ts, e.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    if user is not None:
+        query = query.where(e.user_id == get_user(s, user).id)
+    if account is not None:
+        query = query.where(e.account == account)
+    if source is not None:
+        query = query.where(e.source == source)
+    return [
+        LedgerRowOut(
+            id=row.id,
+            ts=row.ts,
+            period=row.period,
+            user=name,
+            account=row.account,
+            source=row.source,
+            ref=row.ref,
+            resource=row.resource,
+            quantity=to_decimal(row.quantity),
+            unit=row.unit,
+        )
+        for row, name in s.execute(query)
+    ]
+
+
+@router.post("/api/usage/collect", response_model=CollectOut, dependencies=[Depends(admin)])
+def collect_now(s: Session = Depends(db_session, scope="function")) -> CollectOut:
+    """Bring the ledger up to date now instead of at the collector's next pass."""
+    counts = collect(s)
+    return CollectOut(
+        jobs=counts.jobs, job_entries=counts.job_entries, model_entries=counts.model_entries
+    )

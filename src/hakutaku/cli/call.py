@@ -1,4 +1,4 @@
-"""`hai call MODEL METHOD --json '{...}'` and `hai usage`."""
+"""`hai call MODEL METHOD --json '{...}'`: call a hosted model from the shell."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from hakutaku import codec
-from hakutaku.cli.common import client, fail, platform_errors, print_json, print_table
+from hakutaku.cli.common import client, fail, platform_errors
 from hakutaku.sdk.errors import from_frame, from_response
 
 
@@ -50,16 +50,3 @@ def call(
                     raise from_frame(item, 502)
                 sys.stdout.write(json.dumps(item) + "\n")
                 sys.stdout.flush()
-
-
-def usage(
-    user: Annotated[str | None, typer.Option(help="Whose usage (admins).")] = None,
-    model: Annotated[str | None, typer.Option()] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Model-call usage: calls, errors and tokens per user, model and method."""
-    params = {k: v for k, v in (("user", user), ("model", model)) if v}
-    with platform_errors():
-        rows = client()._request_json("GET", "/api/usage", params=params)
-    columns = ("user", "model", "method", "calls", "errors", "prompt_tokens", "completion_tokens")
-    print_json(rows) if as_json else print_table(rows, columns)

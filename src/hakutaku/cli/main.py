@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from hakutaku.cli.billing import contributions, prices
-from hakutaku.cli.call import call, usage
+from hakutaku.cli.call import call
 from hakutaku.cli.files import files
 from hakutaku.cli.hep import hep
 from hakutaku.cli.hep_models import evaluate, train
@@ -14,6 +14,7 @@ from hakutaku.cli.jobs import compute, jobs
 from hakutaku.cli.models import models
 from hakutaku.cli.serve import serve
 from hakutaku.cli.up import up
+from hakutaku.cli.usage import usage
 from hakutaku.cli.worker import worker
 
 app = typer.Typer(
@@ -27,7 +28,7 @@ app.command("up")(up)
 app.command("serve")(serve)
 app.command("worker")(worker)
 app.command("call")(call)
-app.command("usage")(usage)
+app.add_typer(usage, name="usage")
 app.add_typer(users, name="users")
 app.add_typer(keys, name="keys")
 app.add_typer(models, name="models")

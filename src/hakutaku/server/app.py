@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hakutaku import __version__
+from hakutaku.accounting.collector import Collector
 from hakutaku.api import billing, files, identity, jobs, models, usage, workers
 from hakutaku.compute.scheduler import Scheduler
 from hakutaku.compute.service import ComputeService
@@ -50,12 +51,15 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.compute = compute = ComputeService(settings, on_job_exit=lambda: wake())
         app.state.scheduler = scheduler = Scheduler(compute, db, settings.scheduler_interval)
         wake = scheduler.wake
+        collector = Collector(db, interval=settings.accounting_interval)
         await gw.start()
         await scheduler.start()
+        collector.start()
         try:
             yield
         finally:
             await scheduler.stop()
+            await collector.stop()
             await gw.stop()
             db.dispose()
 

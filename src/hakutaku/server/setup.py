@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hakutaku.accounting.prices import ensure_default_prices
 from hakutaku.compute.policy_store import ensure_policy
 from hakutaku.config import Settings
 from hakutaku.db.migrate import upgrade
@@ -30,6 +31,7 @@ def prepare(settings: Settings) -> Prepared:
     try:
         check_server_secret(db, server_secret)
         ensure_policy(db, settings)
+        ensure_default_prices(db)
         new_key = ensure_bootstrap_admin(db, settings, server_secret)
     finally:
         db.dispose()

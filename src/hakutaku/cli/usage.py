@@ -1,0 +1,130 @@
+"""`hai usage`: model-call usage; `hai usage statement` and `hai usage ledger`: billing."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from hakutaku.cli.common import client, platform_errors, print_json, print_table
+
+usage = typer.Typer(
+    help="Usage: model calls (no subcommand), monthly statements, the ledger.",
+    invoke_without_command=True,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+PeriodOpt = Annotated[str | None, typer.Option(help="Month, YYYY-MM (UTC); default this month.")]
+SUMMARY_COLUMNS = (
+    "user",
+    "model",
+    "method",
+    "calls",
+    "errors",
+    "prompt_tokens",
+    "completion_tokens",
+)
+LINE_COLUMNS = (
+    "account",
+    "resource",
+    "quantity",
+    "unit",
+    "credit",
+    "billable",
+    "unit_price",
+    "currency",
+    "charge",
+)
+LEDGER_COLUMNS = ("ts", "user", "account", "source", "ref", "resource", "quantity", "unit")
+
+
+@usage.callback()
+def summary(
+    ctx: typer.Context,
+    user: Annotated[str | None, typer.Option(help="Whose usage (admins).")] = None,
+    model: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Model-call usage: calls, errors and tokens per user, model and method."""
+    if ctx.invoked_subcommand is not None:
+        return
+    params = {k: v for k, v in (("user", user), ("model", model)) if v}
+    with platform_errors():
+        rows = client()._request_json("GET", "/api/usage", params=params)
+    print_json(rows) if as_json else print_table(rows, SUMMARY_COLUMNS)
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+@usage.command("statement")
+def usage_statement(
+    period: PeriodOpt = None,
+    user: Annotated[
+        str | None, typer.Option(help="A user's (default: yours; admins: everyone's).")
+    ] = None,
+    account: Annotated[str | None, typer.Option(help="A group's, with its credit.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A monthly statement: resources used, credit, unit prices, charges and totals."""
+    with platform_errors():
+        result = client()._request_json(
+            "GET",
+            "/api/usage/statements",
+            params=_params(period=period, user=user, account=account),
+        )
+    if as_json:
+        print_json(result)
+        return
+    whose = " ".join(
+        part
+        for part in (
+            f"user {result['user']}" if result["user"] else "",
+            f"account {result['account']}" if result["account"] else "",
+        )
+        if part
+    )
+    typer.echo(f"Statement for {result['period']}, {whose or 'all users and accounts'}")
+    print_table(result["lines"], LINE_COLUMNS)
+    for credit in result["credits"]:
+        typer.echo(
+            f"credit {credit['account']} {credit['resource']}: "
+            f"{credit['used']} of {credit['available']} h used"
+        )
+    if not result["credit_applied"]:
+        typer.echo("(a user's statement shows charges before their groups' credit)")
+    if result["unpriced"]:
+        typer.echo(f"unpriced (charged 0): {', '.join(result['unpriced'])}")
+    totals = ", ".join(f"{amount} {currency}" for currency, amount in result["totals"].items())
+    typer.echo(f"total: {totals or '0'}")
+
+
+@usage.command("ledger")
+def usage_ledger(
+    period: PeriodOpt = None,
+    user: Annotated[str | None, typer.Option()] = None,
+    account: Annotated[str | None, typer.Option()] = None,
+    source: Annotated[str | None, typer.Option(help="job or model")] = None,
+    limit: Annotated[int, typer.Option()] = 1000,
+    as_json: JsonOpt = False,
+) -> None:
+    """The raw ledger rows behind a statement."""
+    with platform_errors():
+        rows = client()._request_json(
+            "GET",
+            "/api/usage/ledger",
+            params=_params(period=period, user=user, account=account, source=source, limit=limit),
+        )
+    print_json(rows) if as_json else print_table(rows, LEDGER_COLUMNS)
+
+
+@usage.command("collect")
+def usage_collect() -> None:
+    """Bring the ledger up to date with finished jobs and model calls now (admin)."""
+    with platform_errors():
+        counts = client()._request_json("POST", "/api/usage/collect")
+    typer.echo(
+        f"accounted {counts['jobs']} jobs ({counts['job_entries']} ledger rows), "
+        f"{counts['model_entries']} model-call rows updated"
+    )
