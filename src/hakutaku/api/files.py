@@ -1,7 +1,382 @@
-"""`/api/files`: users' homes and the public data area; chunked, resumable uploads."""
+"""`/api/files`: users' homes and the public data area; chunked, resumable uploads.
+
+GET    /api/files/list?area=&path=&user=     list a folder (or stat a file)
+GET    /api/files/{area}/{path}              download (Range supported)
+PUT    /api/files/{area}/{path}              small upload in one request (body = bytes)
+DELETE /api/files/{area}/{path}              delete (?recursive=true for folders)
+POST   /api/files/uploads                    start (or resume) a chunked upload
+GET    /api/files/uploads[/{id}]             unfinished uploads / one upload's progress
+PUT    /api/files/uploads/{id}?offset=N      append a chunk (body = bytes)
+POST   /api/files/uploads/{id}/complete      verify and move into place
+DELETE /api/files/uploads/{id}               cancel
+GET    /api/files/quota?user=                usage and limits
+PUT    /api/files/quota/{user}               set limits (admin); DELETE resets them
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+from starlette.responses import FileResponse
+
+from hakutaku.api.deps import admin, caller, db_session, gateway
+from hakutaku.db.models import Upload
+from hakutaku.gateway.http import read_body
+from hakutaku.identity.auth import Principal
+from hakutaku.identity.errors import Forbidden
+from hakutaku.identity.service import get_user
+from hakutaku.storage.service import Entry, QuotaReport, Storage
+from hakutaku.storage.uploads import Uploads
 
 router = APIRouter(prefix="/api/files", tags=["files"])
+
+RAW_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+# -- wire schemas ------------------------------------------------------------------------------
+
+
+class EntryOut(BaseModel):
+    name: str
+    path: str = Field(description="Relative to the area.")
+    type: str = Field(description="file | dir | link")
+    size: int
+    modified: datetime
+
+
+class ListingOut(BaseModel):
+    area: str
+    user: str | None = Field(description="Whose home; null for the public area.")
+    path: str
+    type: str = Field(description="dir, or file when `path` names a file")
+    entries: list[EntryOut]
+
+
+class UploadIn(BaseModel):
+    path: str = Field(description="Where the file goes, relative to the area.")
+    size: int = Field(ge=0, description="Total bytes; checked against the quota now.")
+    sha256: str | None = Field(default=None, description="Hex SHA-256, checked on completion.")
+    area: str = "home"
+    overwrite: bool = False
+
+
+class UploadOut(BaseModel):
+    id: str
+    area: str
+    path: str
+    size: int
+    sha256: str | None
+    received: int = Field(description="Bytes received: the offset of the next chunk.")
+    state: str = Field(description="open | done | failed")
+    chunk_size_max: int
+    resumed: bool = Field(default=False, description="An open upload of this file was found.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class CompleteIn(BaseModel):
+    sha256: str | None = None
+    overwrite: bool = Field(default=False, description="Replace an existing file.")
+
+
+class QuotaOut(BaseModel):
+    user: str
+    used_bytes: int
+    used_files: int
+    reserved_bytes: int = Field(description="Declared sizes of unfinished uploads.")
+    reserved_files: int
+    max_bytes: int
+    max_files: int
+    custom: bool = Field(description="True when an admin set this user's limits.")
+
+
+class QuotaIn(BaseModel):
+    max_bytes: int | None = Field(default=None, ge=0, description="Unchanged when null.")
+    max_files: int | None = Field(default=None, ge=0, description="Unchanged when null.")
+
+
+def entry_out(entry: Entry) -> EntryOut:
+    return EntryOut(
+        name=entry.name,
+        path=entry.path,
+        type=entry.type,
+        size=entry.size,
+        modified=entry.modified,
+    )
+
+
+def quota_out(report: QuotaReport) -> QuotaOut:
+    return QuotaOut(
+        user=report.user,
+        used_bytes=report.used.bytes,
+        used_files=report.used.files,
+        reserved_bytes=report.reserved.bytes,
+        reserved_files=report.reserved.files,
+        max_bytes=report.limits.max_bytes,
+        max_files=report.limits.max_files,
+        custom=report.custom,
+    )
+
+
+def upload_out(uploads: Uploads, row: Upload, resumed: bool = False) -> UploadOut:
+    return UploadOut(
+        id=row.id,
+        area=row.area,
+        path=row.path,
+        size=row.size,
+        sha256=row.sha256,
+        received=uploads.received(row) if row.state == "open" else row.received,
+        state=row.state,
+        chunk_size_max=uploads.storage.chunk_size_max,
+        resumed=resumed,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+# -- dependencies ------------------------------------------------------------------------------
+
+
+def uploads_of(request: Request) -> Uploads:
+    """The replica's storage service, made on first use from the server's settings."""
+    state = request.app.state
+    found: Uploads | None = getattr(state, "uploads", None)
+    if found is None:
+        found = state.uploads = Uploads(Storage(gateway(request).settings))
+    return found
+
+
+# -- quotas ------------------------------------------------------------------------------------
+
+
+@router.get("/quota", response_model=QuotaOut)
+def get_quota(
+    request: Request,
+    user: str | None = None,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> QuotaOut:
+    """Your storage usage and limits (admins: any user's)."""
+    if user not in (None, who.user) and not who.is_admin:
+        raise Forbidden("Only admins may read other users' quotas.", param="user")
+    storage = uploads_of(request).storage
+    return quota_out(storage.quota_report(s, get_user(s, user or who.user)))
+
+
+@router.put("/quota/{user}", response_model=QuotaOut, dependencies=[Depends(admin)])
+def set_quota(
+    user: str, body: QuotaIn, request: Request, s: Session = Depends(db_session, scope="function")
+) -> QuotaOut:
+    """Set a user's limits (admin); a limit left out keeps its current value."""
+    storage = uploads_of(request).storage
+    return quota_out(storage.set_quota(s, get_user(s, user), body.max_bytes, body.max_files))
+
+
+@router.delete("/quota/{user}", response_model=QuotaOut, dependencies=[Depends(admin)])
+def reset_quota(
+    user: str, request: Request, s: Session = Depends(db_session, scope="function")
+) -> QuotaOut:
+    """Give a user the default limits again (admin)."""
+    return quota_out(uploads_of(request).storage.reset_quota(s, get_user(s, user)))
+
+
+# -- listing -----------------------------------------------------------------------------------
+
+
+@router.get("/list", response_model=ListingOut)
+def list_files(
+    request: Request,
+    area: str = "home",
+    path: str = "",
+    user: str | None = None,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> ListingOut:
+    """A folder's entries, or the one entry of a file; links are shown, not followed."""
+    storage = uploads_of(request).storage
+    where = storage.area(s, who, area, user, write=False)
+    kind, entries = storage.listing(where, path)
+    return ListingOut(
+        area=where.name,
+        user=where.owner,
+        path=path.strip("/"),
+        type=kind,
+        entries=[entry_out(e) for e in entries],
+    )
+
+
+# -- chunked uploads (declared before /{area}/{path}, which would also match them) -------------
+
+
+@router.get("/uploads", response_model=list[UploadOut])
+def list_uploads(
+    request: Request,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> list[UploadOut]:
+    """Your unfinished uploads."""
+    uploads = uploads_of(request)
+    return [upload_out(uploads, row) for row in uploads.open_uploads(s, who)]
+
+
+@router.post("/uploads", response_model=UploadOut, status_code=201)
+def create_upload(
+    body: UploadIn,
+    request: Request,
+    response: Response,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> UploadOut:
+    """Start an upload; the quota is checked now, with the declared size.
+
+    If you already have an open upload of the same path, size and sha256, that one is returned
+    (200, `resumed: true`) so that you continue from its `received` offset.
+    """
+    uploads = uploads_of(request)
+    where = uploads.storage.area(s, who, body.area, write=True)
+    row, resumed = uploads.create(
+        s, who, where, body.path, body.size, body.sha256, overwrite=body.overwrite
+    )
+    if resumed:
+        response.status_code = 200
+    return upload_out(uploads, row, resumed)
+
+
+@router.get("/uploads/{upload_id}", response_model=UploadOut)
+def get_upload(
+    upload_id: str,
+    request: Request,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> UploadOut:
+    """An upload's progress: send the next chunk at offset `received`."""
+    uploads = uploads_of(request)
+    return upload_out(uploads, uploads.get(s, who, upload_id))
+
+
+@router.put("/uploads/{upload_id}", response_model=UploadOut, openapi_extra=RAW_BODY)
+async def put_chunk(
+    upload_id: str,
+    request: Request,
+    offset: int = Query(ge=0, description="Must equal the upload's `received`."),
+    who: Principal = Depends(caller),
+) -> UploadOut:
+    """Append the request body (raw bytes) at `offset`; 409 `offset_mismatch` says where to
+    resume. A chunk may be at most `chunk_size_max` bytes."""
+    uploads = uploads_of(request)
+    db = gateway(request).db
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit():
+        # Refuse a chunk at the wrong offset or past the declared size before reading it.
+        def precheck() -> None:
+            with db.session() as s:
+                uploads.check_chunk(uploads.get(s, who, upload_id), offset, int(declared))
+
+        await asyncio.to_thread(precheck)
+    data = await read_body(request, uploads.storage.chunk_size_max)
+
+    def write() -> UploadOut:
+        with db.session() as s:
+            return upload_out(uploads, uploads.write_chunk(s, who, upload_id, offset, data))
+
+    return await asyncio.to_thread(write)
+
+
+@router.post("/uploads/{upload_id}/complete", response_model=EntryOut)
+def complete_upload(
+    upload_id: str,
+    request: Request,
+    body: CompleteIn | None = None,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> EntryOut:
+    """Check size and SHA-256 and move the file into place. On `checksum_mismatch` (400) the
+    upload is discarded: start again."""
+    body = body or CompleteIn()
+    uploads = uploads_of(request)
+    entry = uploads.complete(s, who, upload_id, body.sha256, overwrite=body.overwrite)
+    return entry_out(entry)
+
+
+@router.delete("/uploads/{upload_id}", response_model=UploadOut)
+def cancel_upload(
+    upload_id: str,
+    request: Request,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> UploadOut:
+    """Cancel an unfinished upload and free its reservation."""
+    uploads = uploads_of(request)
+    return upload_out(uploads, uploads.cancel(s, who, upload_id))
+
+
+# -- files -------------------------------------------------------------------------------------
+
+
+@router.get("/{area}/{path:path}", response_class=FileResponse)
+def download(
+    area: str,
+    path: str,
+    request: Request,
+    user: str | None = None,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> FileResponse:
+    """The file's bytes, streamed; `Range: bytes=A-B` gets a part (206)."""
+    storage = uploads_of(request).storage
+    where = storage.area(s, who, area, user, write=False)
+    target = storage.file_to_read(where, path)
+    return FileResponse(target, filename=target.name, content_disposition_type="attachment")
+
+
+@router.put("/{area}/{path:path}", response_model=EntryOut, status_code=201, openapi_extra=RAW_BODY)
+async def put_file(
+    area: str,
+    path: str,
+    request: Request,
+    overwrite: bool = False,
+    sha256: str | None = Query(default=None, description="Checked against the body if given."),
+    user: str | None = Query(default=None, description="Refused: admins may only read homes."),
+    who: Principal = Depends(caller),
+) -> EntryOut:
+    """Upload a small file (at most `chunk_size_max` bytes) in one request; same quota check.
+    Use the chunked uploads for anything larger."""
+    uploads = uploads_of(request)
+    db = gateway(request).db
+    data = await read_body(request, uploads.storage.chunk_size_max)
+
+    def put() -> EntryOut:
+        digest = sha256 or hashlib.sha256(data).hexdigest()
+        with db.session() as s:
+            where = uploads.storage.area(s, who, area, user, write=True)
+            entry = uploads.put_small(s, who, where, path, data, digest, overwrite=overwrite)
+            return entry_out(entry)
+
+    return await asyncio.to_thread(put)
+
+
+@router.delete("/{area}/{path:path}", response_model=EntryOut)
+def delete_file(
+    area: str,
+    path: str,
+    request: Request,
+    recursive: bool = False,
+    user: str | None = Query(default=None, description="Refused: admins may only read homes."),
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> EntryOut:
+    """Delete a file, a link, or a folder (`recursive=true` when it is not empty)."""
+    storage = uploads_of(request).storage
+    where = storage.area(s, who, area, user, write=True)
+    return entry_out(storage.delete(where, path, recursive=recursive))

@@ -9,6 +9,7 @@ import httpx
 
 from hakutaku.config import Settings, cli_api_key
 from hakutaku.sdk.errors import ConnectionFailed, from_response
+from hakutaku.sdk.files import Files
 from hakutaku.sdk.jobs import Jobs
 from hakutaku.sdk.remote import RemoteModelProxy
 
@@ -51,6 +52,10 @@ class Client:
     @cached_property
     def models(self) -> Models:
         return Models(self)
+
+    @cached_property
+    def files(self) -> Files:
+        return Files(self)
 
     @cached_property
     def jobs(self) -> Jobs:

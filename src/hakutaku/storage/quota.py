@@ -1,0 +1,126 @@
+"""Quotas: what a home holds (measured from the files), the limits, and the check before upload.
+
+Usage is measured from the disk rather than kept as a counter, so files changed outside the
+API (a job writing into the home, an operator's `rm`) are always counted right. Uploads still
+in progress are counted as reservations of their declared size, so two parallel uploads cannot
+both squeeze under the same remaining room.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from hakutaku.storage.errors import QuotaExceeded
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Bytes and files. Folders are not counted as files; sizes are apparent sizes."""
+
+    bytes: int = 0
+    files: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.bytes + other.bytes, self.files + other.files)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_bytes: int
+    max_files: int
+
+
+def measure(folder: Path) -> Usage:
+    """Total size and number of files under `folder` (an absent folder holds nothing).
+
+    `os.scandir` with an explicit stack: one `stat` per entry at most, no recursion limit, and
+    symlinks are counted as files without being followed (a link cannot inflate the count).
+    """
+    total = files = 0
+    stack = [os.fspath(folder)]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = os.scandir(current)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    else:
+                        files += 1
+                        total += entry.stat(follow_symlinks=False).st_size
+                except FileNotFoundError:  # removed while we walked
+                    continue
+    return Usage(total, files)
+
+
+def check_room(user: str, limits: Limits, used: Usage, reserved: Usage, adding: Usage) -> None:
+    """Raise `QuotaExceeded` unless `used + reserved + adding` fits in `limits`.
+
+    Only growth is refused: replacing a file by a smaller one is always allowed, so a user over
+    quota (after an admin lowered it) can still clean up.
+    """
+    after = used + reserved + adding
+    pending = ""
+    if reserved.files:
+        pending = (
+            f" (of which {format_size(reserved.bytes)} in {reserved.files} unfinished "
+            "uploads; finish or cancel them with `hai files uploads`)"
+        )
+    advice = (
+        "Delete files you no longer need (`hai files rm`), or ask an admin to raise your quota "
+        f"(`hai files quota set {user} ...`)."
+    )
+    if adding.bytes > 0 and after.bytes > limits.max_bytes:
+        raise QuotaExceeded(
+            f"Storage quota exceeded for {user}: this upload needs {format_size(adding.bytes)}, "
+            f"but {format_size(used.bytes + reserved.bytes)} of "
+            f"{format_size(limits.max_bytes)} is already used{pending}. {advice}"
+        )
+    if adding.files > 0 and after.files > limits.max_files:
+        raise QuotaExceeded(
+            f"File quota exceeded for {user}: {used.files + reserved.files} of "
+            f"{limits.max_files} files are already used{pending}, and this upload adds "
+            f"{adding.files}. {advice}"
+        )
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtpe]?)(i?)b?\s*$", re.IGNORECASE)
+_POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5, "e": 6}
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes from `1000`, `10G` / `10GB` (powers of 1000, like the 500 GB default) or `10GiB`.
+
+    >>> parse_size("10G"), parse_size("1.5k"), parse_size("2MiB")
+    (10000000000, 1500, 2097152)
+    """
+    if isinstance(text, int):
+        return text
+    m = _SIZE.match(text)
+    if m is None:
+        raise ValueError(
+            f"Cannot read the size {text!r}: use a number of bytes or e.g. `500G`, `10GB`, "
+            "`1.5T` (powers of 1000) or `64GiB` (powers of 1024)."
+        )
+    number, prefix, binary = m.groups()
+    base = 1024 if binary else 1000
+    if binary and not prefix:
+        raise ValueError(f"Cannot read the size {text!r}: `i` needs a prefix, as in `64GiB`.")
+    return round(float(number) * base ** _POWERS[prefix.lower()])
+
+
+def format_size(n: int) -> str:
+    """A short human size in powers of 1000 (`512 B`, `1.5 kB`, `500 GB`)."""
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if abs(value) < 1000 or unit == "PB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.4g} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
