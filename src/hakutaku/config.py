@@ -77,6 +77,11 @@ class Settings(BaseSettings):
         "`KIND:MODEL:ID,ID;...`, e.g. `gpu:a800:0,1,2,3;dcu:k100ai:0,1`.",
     )
     slurm_bin: Path | None = Field(default=None, description="Folder of sbatch, squeue, sacct.")
+    jobs_dir: Path | None = Field(
+        default=None,
+        description="Per-job folders (scripts, logs); default HAI_HOME/jobs. With Slurm, a "
+        "folder on a filesystem the compute nodes share and the users can reach.",
+    )
 
     accounting_interval: float = Field(
         default=30.0, description="How often finished jobs and model calls enter the ledger (s)."
@@ -92,7 +97,7 @@ class Settings(BaseSettings):
         default="data-admins", description="Members (and admins) may write the public area."
     )
 
-    @field_validator("home", "storage_root", "compute_policy", mode="before")
+    @field_validator("home", "storage_root", "compute_policy", "jobs_dir", mode="before")
     @classmethod
     def _expand(cls, value: Any) -> Any:
         return Path(value).expanduser() if isinstance(value, str | Path) else value
@@ -137,7 +142,7 @@ class Settings(BaseSettings):
     @property
     def jobs_path(self) -> Path:
         """Per-job folders (scripts, logs, status) of the compute backends."""
-        return self.home / "jobs"
+        return self.jobs_dir or self.home / "jobs"
 
     @property
     def heartbeat_timeout(self) -> float:

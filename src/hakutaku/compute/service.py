@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -243,8 +244,12 @@ class ComputeService:
         return self.settings.jobs_path / str(job_id)
 
     def user_home(self, user: str) -> Path:
+        """The user's storage home, where jobs start by default."""
         home = self.settings.storage_path / "home" / user
-        home.mkdir(parents=True, exist_ok=True)
+        if not home.exists():
+            home.mkdir(parents=True, exist_ok=True)
+            if self.backend.queues_itself:
+                _give_to_unix_user(home, user)
         return home
 
 
@@ -264,3 +269,14 @@ def job_record(job: Job, user: str) -> dict[str, object]:
     record["user"] = user
     record["time_limit_text"] = format_duration(job.time_limit)
     return record
+
+
+def _give_to_unix_user(path: Path, user: str) -> None:
+    """Slurm runs jobs as the user: a home the server (root) made must be theirs to write."""
+    if os.geteuid() != 0:
+        return
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return  # no such Unix user: jobs run as the server's user, who owns the folder
+    os.chown(path, entry.pw_uid, entry.pw_gid)
