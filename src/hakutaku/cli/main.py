@@ -9,6 +9,7 @@ from hakutaku.cli.call import call
 from hakutaku.cli.files import files
 from hakutaku.cli.hep import hep
 from hakutaku.cli.hep_models import evaluate, train
+from hakutaku.cli.hub import hub
 from hakutaku.cli.identity import keys, users
 from hakutaku.cli.jobs import compute, jobs
 from hakutaku.cli.models import models
@@ -40,3 +41,4 @@ app.add_typer(contributions, name="contributions")
 hep.command("train")(train)
 hep.command("evaluate")(evaluate)
 app.add_typer(hep, name="hep")
+app.add_typer(hub, name="hub")

@@ -329,3 +329,76 @@ class Contribution(Base):
     since: Mapped[str] = mapped_column(String(7))  # first period, "YYYY-MM"
     until: Mapped[str | None] = mapped_column(String(7))  # last period, or open-ended
     description: Mapped[str] = mapped_column(Text, default="")
+
+
+# --------------------------------------------------------------------------------- hub
+
+
+class HubArchitecture(Base):
+    """A user-registered model architecture: an importable `module:callable` builder.
+
+    The server only records the builder; clients import and call it (the server never does).
+    The built-in taggers (pfn, pcnn, particlenet, part) are not rows: every client has them.
+    """
+
+    __tablename__ = "hub_architectures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    builder: Mapped[str] = mapped_column(String(512))
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    owner: Mapped[User] = relationship()
+
+
+class HubWeights(Base):
+    """One version of an architecture's weights; the file lives under the storage root."""
+
+    __tablename__ = "hub_weights"
+    __table_args__ = (
+        UniqueConstraint("architecture", "version", name="uq_hub_weights_architecture_version"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    architecture: Mapped[str] = mapped_column(String(128), index=True)  # built-in or registered
+    version: Mapped[str] = mapped_column(String(128))
+    file: Mapped[str] = mapped_column(String(1024))  # relative to the storage root
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # builder keywords
+    training_data: Mapped[str] = mapped_column(Text, default="")
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    licence: Mapped[str] = mapped_column(String(128), default="")
+    author: Mapped[str] = mapped_column(String(255), default="")  # who made them (free text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    public: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    created_by: Mapped[User] = relationship()
+
+
+class HubDataset(Base):
+    """One version of a dataset's card: where its files are, their checksums and splits."""
+
+    __tablename__ = "hub_datasets"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_hub_datasets_name_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(Text, default="")
+    licence: Mapped[str] = mapped_column(String(128), default="")
+    citation: Mapped[str] = mapped_column(Text, default="")
+    format: Mapped[str] = mapped_column(String(64), default="")
+    # [{path, sha256, bytes, split}]: paths as registered (the public area, a shared disk)
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    splits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # split → number of jets
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    public: Mapped[bool] = mapped_column(Boolean, default=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    owner: Mapped[User] = relationship()

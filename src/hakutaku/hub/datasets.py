@@ -1,11 +1,17 @@
-"""The dataset registry: `hub.datasets.register/list/get`."""
+"""The dataset registry: `hub.datasets.register/list/get/verify`.
+
+A card records where a dataset's files are, with checksums; the files themselves stay where
+they are. On a server, register files others can reach (the platform's public area, a shared
+file system): the paths are recorded as given.
+"""
 
 from __future__ import annotations
 
 import builtins
 from pathlib import Path
 
-from hakutaku.hub.store import DatasetCard, DatasetFile, FolderHub, sha256_of
+from hakutaku.hub.backend import HubStore, current
+from hakutaku.hub.store import DatasetCard, DatasetFile, sha256_of
 
 
 def register(
@@ -20,9 +26,13 @@ def register(
     splits: dict[str, int] | None = None,
     public: bool = True,
     owner: str = "",
-    hub: FolderHub | None = None,
+    hub: HubStore | None = None,
 ) -> DatasetCard:
-    """Record a dataset: its files (with checksums; a dict maps split name → files)."""
+    """Record a dataset: its files (with checksums; a dict maps split name → files).
+
+    `public=False` shows it on a server only to you and the admins; there the owner is the
+    user of the API key, whatever `owner` says.
+    """
     by_split = files if isinstance(files, dict) else {"": files}
     entries = []
     for split, paths in by_split.items():
@@ -43,23 +53,15 @@ def register(
         public=public,
         owner=owner,
     )
-    return (hub or FolderHub.default()).add_dataset(card)
+    return current(hub).add_dataset(card)
 
 
-def list(hub: FolderHub | None = None) -> builtins.list[DatasetCard]:
-    return (hub or FolderHub.default()).datasets()
+def list(hub: HubStore | None = None) -> builtins.list[DatasetCard]:
+    return current(hub).datasets()
 
 
-def get(name: str, version: str = "latest", hub: FolderHub | None = None) -> DatasetCard:
-    cards = [c for c in list(hub) if c.name == name]
-    if not cards:
-        raise LookupError(f"no dataset named {name!r}; hub.datasets.list() shows them")
-    if version == "latest":
-        return max(cards, key=lambda c: c.created_at)
-    for card in cards:
-        if card.version == version:
-            return card
-    raise LookupError(f"dataset {name!r} has no version {version!r}")
+def get(name: str, version: str = "latest", hub: HubStore | None = None) -> DatasetCard:
+    return current(hub).find_dataset(name, version)
 
 
 def verify(card: DatasetCard) -> builtins.list[str]:

@@ -1,32 +1,39 @@
-"""Architectures and their versioned weights."""
+"""Architectures and their versioned weights.
+
+Every function takes `hub=` (a FolderHub or RemoteHub); without it the store is chosen by
+hakutaku.hub.backend (a folder, or the platform after `hub.use_server()` / `HAI_HUB=server`).
+torch is imported only when a module is built: the server imports this package (for the
+store's names and checks) and must not pay for torch, and `import hakutaku.hub` stays quick.
+"""
 
 from __future__ import annotations
 
 import builtins
 import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+from hakutaku.hub.backend import HubStore, current
+from hakutaku.hub.store import WeightsCard
 
-from hakutaku.hub.store import FolderHub, WeightsCard
+if TYPE_CHECKING:
+    from torch import nn
 
 BUILTIN_DOCS_HINT = "features='kin'|'kinpid'|'full' (or a channel count), num_classes=N"
 
 
-def _hub(hub: FolderHub | None) -> FolderHub:
-    return hub or FolderHub.default()
+def _hub(hub: HubStore | None) -> HubStore:
+    return current(hub)
 
 
-def list(hub: FolderHub | None = None) -> builtins.list[str]:
+def list(hub: HubStore | None = None) -> builtins.list[str]:
     """Names of every architecture: the built-in taggers and those registered here."""
     from hakutaku.hep.models import ARCHITECTURES
 
     return sorted({*ARCHITECTURES, *_hub(hub).user_architectures()})
 
 
-def docs(name: str, hub: FolderHub | None = None) -> str:
+def docs(name: str, hub: HubStore | None = None) -> str:
     from hakutaku.hep.models import ARCHITECTURES
 
     if name in ARCHITECTURES:
@@ -49,9 +56,17 @@ def docs(name: str, hub: FolderHub | None = None) -> str:
 
 
 def register_architecture(
-    name: str, builder: str, docs: str = "", hub: FolderHub | None = None
+    name: str, builder: str, docs: str = "", hub: HubStore | None = None
 ) -> None:
-    """Register `module:callable` (returning an nn.Module from keyword config) under `name`."""
+    """Register `module:callable` (returning an nn.Module from keyword config) under `name`.
+
+    On a server the builder is recorded, not run there: every client that loads it must be
+    able to import it.
+    """
+    from hakutaku.hep.models import ARCHITECTURES
+
+    if name.lower() in ARCHITECTURES:
+        raise ValueError(f"{name!r} is a built-in architecture; register yours under another name")
     _resolve(builder)  # fail now, not at the first load
     _hub(hub).add_architecture(name, builder, docs)
 
@@ -67,12 +82,15 @@ def register_weights(
     licence: str = "",
     author: str = "",
     description: str = "",
-    hub: FolderHub | None = None,
+    public: bool = True,
+    hub: HubStore | None = None,
 ) -> WeightsCard:
     """Store a weights file under `architecture`/`version` with its card; returns the card.
 
     `config` is what `load` passes to the builder for these weights (features, num_classes…).
-    The weights must load into that build: this is checked before anything is stored.
+    The weights must load into that build: this is checked before anything is stored (here,
+    also when the store is a server, which never runs model code). `public=False` shows them
+    on a server only to you and the admins.
     """
     if architecture not in list(hub):
         raise LookupError(f"unknown architecture {architecture!r}; hub.list() shows the known ones")
@@ -90,18 +108,19 @@ def register_weights(
         licence=licence,
         author=author,
         description=description,
+        public=public,
     )
     return _hub(hub).add_weights(card, Path(path))
 
 
-def list_weights(architecture: str, hub: FolderHub | None = None) -> builtins.list[WeightsCard]:
+def list_weights(architecture: str, hub: HubStore | None = None) -> builtins.list[WeightsCard]:
     return _hub(hub).weights(architecture)
 
 
 def load(
     name: str,
     weights: str | Path | None = None,
-    hub: FolderHub | None = None,
+    hub: HubStore | None = None,
     **config: Any,
 ) -> nn.Module:
     """A ready `torch.nn.Module` (eval mode when weights are given) with `.config`.
@@ -109,13 +128,14 @@ def load(
     `weights` is a registered version (or "latest"), or a path to a state_dict — the
     platform's own or a weaver-core checkpoint (parameter names starting with `mod.`).
     """
+    store = _hub(hub)
     card = None
     if weights is not None and not Path(weights).exists():
-        card = _hub(hub).find_weights(name, str(weights))
+        card = store.find_weights(name, str(weights))
         config = {**card.config, **config}
-    module = _build(name, config, hub)
+    module = _build(name, config, store)
     if weights is not None:
-        path = Path(card.file) if card is not None else Path(weights)
+        path = store.weights_file(card) if card is not None else Path(weights)
         _load_state(module, path)
         module.eval()
     module.config = {"architecture": name, **config}  # type: ignore[assignment]
@@ -125,7 +145,9 @@ def load(
     return module
 
 
-def _build(name: str, config: dict[str, Any], hub: FolderHub | None) -> nn.Module:
+def _build(name: str, config: dict[str, Any], hub: HubStore | None) -> nn.Module:
+    from torch import nn
+
     from hakutaku.hep.models import ARCHITECTURES, build
 
     if name in ARCHITECTURES:
@@ -151,6 +173,8 @@ def _resolve(builder: str) -> Any:
 
 
 def _load_state(module: nn.Module, path: Path) -> None:
+    import torch
+
     if not path.exists():
         raise FileNotFoundError(f"weights file {path} does not exist")
     state = torch.load(path, map_location="cpu", weights_only=True)

@@ -53,6 +53,9 @@ class WeightsCard:
     author: str = ""
     description: str = ""
     created_at: str = ""
+    size: int = 0
+    public: bool = True  # on a server: False shows them to their creator and admins only
+    created_by: str = ""  # on a server: the platform user who registered them
 
 
 @dataclass
@@ -123,6 +126,7 @@ class FolderHub:
         shutil.copyfile(source, target)
         card.file = str(target)
         card.sha256 = sha256_of(target)
+        card.size = target.stat().st_size
         card.created_at = card.created_at or datetime.now(UTC).isoformat()
         (folder / "card.json").write_text(json.dumps(asdict(card), indent=2))
         return card
@@ -146,6 +150,10 @@ class FolderHub:
         known = ", ".join(c.version for c in cards)
         raise LookupError(f"{architecture!r} has no weights {version!r} (it has: {known})")
 
+    def weights_file(self, card: WeightsCard) -> Path:
+        """Where the weights of `card` can be read on this machine."""
+        return Path(card.file)
+
     # -- datasets -------------------------------------------------------------------------
 
     def add_dataset(self, card: DatasetCard) -> DatasetCard:
@@ -162,6 +170,17 @@ class FolderHub:
 
     def datasets(self) -> list[DatasetCard]:
         return [_dataset(p) for p in sorted((self.root / "datasets").glob("*/*/card.json"))]
+
+    def find_dataset(self, name: str, version: str = "latest") -> DatasetCard:
+        cards = [c for c in self.datasets() if c.name == name]
+        if not cards:
+            raise LookupError(f"no dataset named {name!r}; hub.datasets.list() shows them")
+        if version == "latest":
+            return max(cards, key=lambda c: c.created_at)
+        for card in cards:
+            if card.version == version:
+                return card
+        raise LookupError(f"dataset {name!r} has no version {version!r}")
 
 
 def _dataset(path: Path) -> DatasetCard:

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hakutaku import __version__
 from hakutaku.accounting.collector import Collector
-from hakutaku.api import billing, files, identity, jobs, models, usage, workers
+from hakutaku.api import billing, files, hub, identity, jobs, models, usage, workers
 from hakutaku.compute.scheduler import Scheduler
 from hakutaku.compute.service import ComputeService
 from hakutaku.config import Settings
@@ -85,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
         billing.router,
         jobs.router,
         files.router,
+        hub.router,
     ):
         app.include_router(router)
     app.add_api_route("/healthz", healthz, include_in_schema=False)
