@@ -1,24 +1,46 @@
 #!/usr/bin/env bash
-# Install the database servers the integration tests start (PostgreSQL), from Debian's packages.
+# Install the services the integration tests start, from Debian's packages: PostgreSQL, and Slurm
+# with accounting (slurmctld, slurmd, slurmdbd, munge, MariaDB; see deploy/slurm/install.sh).
 # Needs root; without it, say what is missing and go on (those tests then skip, saying why).
+# The packages' own daemons are never started: the tests start and stop private instances.
 set -euo pipefail
 
-have_postgres() { compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null; }
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-if have_postgres; then
+have_postgres() { compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null; }
+have_slurm() {
+  local binary
+  for binary in slurmctld slurmd slurmdbd sbatch sacctmgr munged mariadbd; do
+    command -v "$binary" > /dev/null || [ -x "/usr/sbin/$binary" ] || return 1
+  done
+}
+
+if have_postgres && have_slurm; then
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install-services: PostgreSQL server binaries are missing and this is not root;" \
-       "PostgreSQL tests will be skipped (as root: apt-get install postgresql)." >&2
+  have_postgres || echo "install-services: PostgreSQL server binaries are missing and this is" \
+    "not root; PostgreSQL tests will be skipped (as root: apt-get install postgresql)." >&2
+  have_slurm || echo "install-services: Slurm is missing and this is not root; Slurm tests" \
+    "will be skipped (as root: bash deploy/slurm/install.sh)." >&2
   exit 0
 fi
-echo "install-services: installing PostgreSQL from Debian's packages" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# policy-rc.d stops the package from starting its own cluster; the tests run private ones.
-printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-chmod +x /usr/sbin/policy-rc.d
-trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-apt-get install -y -qq postgresql > /dev/null
-have_postgres
+
+if ! have_postgres; then
+  echo "install-services: installing PostgreSQL from Debian's packages" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # policy-rc.d stops the package from starting its own cluster; the tests run private ones.
+  # An existing one (container images ship it) is left in place.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  apt-get install -y -qq postgresql > /dev/null
+  have_postgres
+fi
+if ! have_slurm; then
+  bash "$HERE/../slurm/install.sh"
+  have_slurm
+fi
