@@ -45,6 +45,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 FINAL = {"completed", "failed", "cancelled", "timeout"}
+SLURM_USER = "alice"  # a Unix user deploy/slurm/start.sh creates, in account `physics`
 
 
 def free_port() -> int:
@@ -177,11 +178,21 @@ def bench_slurm(jobs: int, policy: Path) -> dict[str, Any]:
     if sbatch is None:
         raise RuntimeError("sbatch not found: start Slurm first (deploy/slurm/start.sh)")
     out = Path(tempfile.mkdtemp(prefix="hai-bench-sbatch-"))
+    out.chmod(0o1777)  # the jobs run as USER and write their output here
+    as_user = [f"--uid={SLURM_USER}", f"--gid={SLURM_USER}"] if os.geteuid() == 0 else []
     t0 = time.perf_counter()
     plain_ids = []
     for _ in range(jobs):
         r = subprocess.run(
-            [sbatch, "--parsable", "--partition=cpu", f"--output={out}/%j.out", "--wrap=true"],
+            [
+                sbatch,
+                "--parsable",
+                *as_user,
+                "--partition=cpu",
+                "--account=physics",
+                f"--output={out}/%j.out",
+                "--wrap=true",
+            ],
             capture_output=True,
             text=True,
             check=True,
@@ -192,10 +203,20 @@ def bench_slurm(jobs: int, policy: Path) -> dict[str, Any]:
     plain_total = time.perf_counter() - t0
 
     env = {"HAI_COMPUTE_BACKEND": "slurm", "HAI_COMPUTE_POLICY": str(policy)}
-    with server(env) as h:
+    env["HAI_JOBS_DIR"] = str(out / "platform")
+    with server(env) as admin:
+        # Slurm runs jobs as their user: submit as a platform user with a Unix account.
+        admin.post("/api/users", json={"name": SLURM_USER, "groups": ["physics"]})
+        key = admin.post("/api/keys", json={"user": SLURM_USER}).json()["key"]
+        h = httpx.Client(
+            base_url=admin.base_url, headers={"authorization": f"Bearer {key}"}, timeout=60
+        )
         t1 = time.perf_counter()
         for _ in range(jobs):
-            r = h.post("/api/jobs", json={"command": ["true"], "partition": "cpu"})
+            r = h.post(
+                "/api/jobs",
+                json={"command": ["true"], "partition": "cpu", "workdir": str(out)},
+            )
             r.raise_for_status()
         platform_submit = time.perf_counter() - t1
 

@@ -29,9 +29,13 @@ from hakutaku.db.session import Database
 
 log = logging.getLogger("hakutaku.compute")
 
-# Pending jobs looked at per tick, from the front of the queue: more can never start at once
-# on one machine, and reading the whole of a long queue every tick would cost more than it adds.
-PENDING_WINDOW = 512
+# Pending jobs looked at per tick beyond one per free CPU, from the front of the queue (some may
+# be held by a per-user limit): reading the whole of a long queue every tick would cost more
+# than it adds, since no more jobs than free CPUs can start.
+PENDING_WINDOW = 64
+# Quiet time after a tick before the next, so that a burst of submissions or ending jobs is
+# handled in one tick instead of one each.
+SETTLE = 0.02
 
 
 class Scheduler:
@@ -65,6 +69,7 @@ class Scheduler:
                 await asyncio.to_thread(self.tick)
             except Exception:
                 log.exception("scheduler tick failed; trying again")
+            await asyncio.sleep(SETTLE)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             self._wake.clear()
@@ -73,21 +78,22 @@ class Scheduler:
 
     def tick(self) -> None:
         with self.db.session() as s:
-            active = list(
+            handed = list(
                 s.scalars(
                     select(Job)
                     .where(
                         Job.backend == self.backend.name,
                         Job.state.in_([st.value for st in ACTIVE_STATES]),
+                        Job.external_id.is_not(None),
                     )
                     .order_by(Job.id)
                 )
             )
-            handed = [j for j in active if j.external_id is not None]
             if handed:
                 self._follow(handed)
             if not self.backend.queues_itself:
-                self._start_pending(s, [j for j in active if j.state == JobState.RUNNING])
+                running = [j for j in handed if j.state == JobState.RUNNING]
+                self._start_pending(s, running)
 
     def _follow(self, jobs: list[Job]) -> None:
         observed = self.backend.poll([j.external_id for j in jobs if j.external_id])
@@ -108,6 +114,9 @@ class Scheduler:
             _record(job, seen)
 
     def _start_pending(self, s: Session, running: list[Job]) -> None:
+        free = free_after(self.service.capacity, running)
+        if free.cpus <= 0:
+            return  # every job needs a CPU: none can start before one ends
         pending = list(
             s.scalars(
                 select(Job)
@@ -117,12 +126,11 @@ class Scheduler:
                     Job.external_id.is_(None),
                 )
                 .order_by(Job.priority.desc(), Job.submitted_at, Job.id)
-                .limit(PENDING_WINDOW)
+                .limit(PENDING_WINDOW + free.cpus)
             )
         )
         if not pending:
             return
-        free = free_after(self.service.capacity, running)
         policy = read_policy(s)
         chosen: list[tuple[Job, list[Accelerator]]] = []
         for job in pending:

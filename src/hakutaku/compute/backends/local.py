@@ -108,6 +108,10 @@ class LocalBackend:
             node=os.uname().nodename,
         )
         if state is JobState.RUNNING and not _runner_alive(status.get("runner_pid")):
+            # It may have written its last word between our read and the check: read again.
+            final = _read_status(job_dir)
+            if final is not None and final.get("state") != JobState.RUNNING:
+                return self._observe(external_id)
             # The runner went away without writing how the job ended (machine rebooted,
             # runner killed by hand): the job's outcome is unknown, so it counts as failed.
             return Observed(
