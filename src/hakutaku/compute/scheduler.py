@@ -36,6 +36,7 @@ PENDING_WINDOW = 64
 # Quiet time after a tick before the next, so that a burst of submissions or ending jobs is
 # handled in one tick instead of one each.
 SETTLE = 0.02
+WAITING = "waiting for resources (Resources)"
 
 
 class Scheduler:
@@ -115,8 +116,19 @@ class Scheduler:
 
     def _start_pending(self, s: Session, running: list[Job]) -> None:
         free = free_after(self.service.capacity, running)
-        if free.cpus <= 0:
-            return  # every job needs a CPU: none can start before one ends
+        if free.cpus <= 0:  # every job needs a CPU: none can start before one ends
+            s.execute(
+                update(Job)
+                .where(
+                    Job.backend == self.backend.name,
+                    Job.state == JobState.PENDING.value,
+                    Job.external_id.is_(None),
+                    Job.reason == "",
+                )
+                .values(reason=WAITING)
+                .execution_options(synchronize_session=False)
+            )
+            return
         pending = list(
             s.scalars(
                 select(Job)
@@ -140,7 +152,7 @@ class Scheduler:
                 continue  # other users' jobs may still start
             cards = free.take(job)
             if cards is None:
-                job.reason = "waiting for resources (Resources)"
+                job.reason = WAITING
                 break
             chosen.append((job, cards))
             running.append(job)
