@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -26,6 +25,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import FileResponse
 
 from hakutaku.api.deps import admin, caller, db_session, gateway
+from hakutaku.api.schemas import RAW_BODY
 from hakutaku.db.models import Upload
 from hakutaku.gateway.http import read_body
 from hakutaku.identity.auth import Principal
@@ -35,14 +35,6 @@ from hakutaku.storage.service import Entry, QuotaReport, Storage
 from hakutaku.storage.uploads import Uploads
 
 router = APIRouter(prefix="/api/files", tags=["files"])
-
-RAW_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-    }
-}
-
 
 # -- wire schemas ------------------------------------------------------------------------------
 

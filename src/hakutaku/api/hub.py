@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import FileResponse
 
 from hakutaku.api.deps import caller, db_session, gateway
+from hakutaku.api.schemas import RAW_BODY
 from hakutaku.db.models import HubArchitecture, HubDataset, HubWeights
 from hakutaku.gateway.http import read_body
 from hakutaku.hub.server_store import BUILTIN_ARCHITECTURES, DatasetMeta, ServerHub, WeightsMeta
@@ -35,14 +36,6 @@ from hakutaku.identity.auth import Principal
 from hakutaku.identity.errors import PlatformError
 
 router = APIRouter(prefix="/api/hub", tags=["hub"])
-
-RAW_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-    }
-}
-
 
 # -- wire schemas ------------------------------------------------------------------------------
 

@@ -125,3 +125,12 @@ class UsageRow(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     mean_latency_ms: float
+
+
+# For endpoints that read the raw body themselves (uploads): how OpenAPI should describe it.
+RAW_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
