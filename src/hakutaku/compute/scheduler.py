@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from hakutaku.compute.accelerators import Accelerator
 from hakutaku.compute.backends.base import Observed
 from hakutaku.compute.capacity import free_after
+from hakutaku.compute.policy import QosSpec
 from hakutaku.compute.policy_store import read_policy
 from hakutaku.compute.request import JobRefused
 from hakutaku.compute.service import ComputeService
@@ -189,9 +190,9 @@ class Scheduler:
             job.reason = ""
 
 
-def _over_user_tres(job: Job, running: list[Job], qos: object) -> str:
+def _over_user_tres(job: Job, running: list[Job], qos: QosSpec | None) -> str:
     """Slurm's QOSMaxTRESPerUser: the user's running jobs in the QOS plus this one."""
-    limits: dict[str, int] = getattr(qos, "max_tres_pu", {}) or {}
+    limits = qos.max_tres_pu if qos is not None else {}
     if not limits:
         return ""
     used = {"cpu": job.cpus, "mem": job.mem_mb, f"gres/{job.accelerator}": job.accelerators}

@@ -381,6 +381,12 @@ class MultiheadAttention(nn.Module):
         else:
             q = F.linear(query, self.in_proj_weight[:e], self.in_proj_bias[:e])
             k, v = F.linear(key, self.in_proj_weight[e:], self.in_proj_bias[e:]).chunk(2, dim=-1)
+        return self.out_proj(self._attend(q, k, v, bias))
+
+    def _attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Multi-head scaled dot-product attention, (N, L, E) in and out; `bias` is additive."""
         if bias is not None and bias.dtype != q.dtype:
             bias = bias.to(q.dtype)
         out = F.scaled_dot_product_attention(
@@ -390,7 +396,7 @@ class MultiheadAttention(nn.Module):
             attn_mask=bias,
             dropout_p=self.dropout if self.training else 0.0,
         )
-        return self.out_proj(out.transpose(1, 2).flatten(2))
+        return out.transpose(1, 2).flatten(2)
 
     def packed(
         self, rows: torch.Tensor, packing: Packing, biases: Sequence[torch.Tensor]
@@ -401,16 +407,7 @@ class MultiheadAttention(nn.Module):
         outs = []
         for dense, bias in zip(packing.to_buckets(qkv), biases, strict=True):
             q, k, v = dense.chunk(3, dim=-1)
-            if bias.dtype != q.dtype:
-                bias = bias.to(q.dtype)
-            out = F.scaled_dot_product_attention(
-                self._heads(q),
-                self._heads(k),
-                self._heads(v),
-                attn_mask=bias,
-                dropout_p=self.dropout if self.training else 0.0,
-            )
-            outs.append(out.transpose(1, 2).flatten(2))
+            outs.append(self._attend(q, k, v, bias))
         return self.out_proj(packing.from_buckets(outs))
 
     def class_attention(
@@ -428,16 +425,7 @@ class MultiheadAttention(nn.Module):
         w, b = self.in_proj_weight[e:], self.in_proj_bias[e:]
         kv = packing.with_class_token(F.linear(token, w, b), F.linear(rows, w, b))
         k, v = kv.chunk(2, dim=-1)
-        if bias.dtype != q.dtype:
-            bias = bias.to(q.dtype)
-        out = F.scaled_dot_product_attention(
-            self._heads(q),
-            self._heads(k),
-            self._heads(v),
-            attn_mask=bias,
-            dropout_p=self.dropout if self.training else 0.0,
-        )
-        return self.out_proj(out.transpose(1, 2).flatten(2))
+        return self.out_proj(self._attend(q, k, v, bias))
 
 
 class Block(nn.Module):
