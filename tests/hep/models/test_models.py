@@ -197,3 +197,52 @@ def test_particlenet_factorised_edge_layer_equals_the_exact_one():
     model = build("particlenet", features="kin", num_classes=10)
     block = model.edge_convs[0]
     assert block.exact is None
+
+
+@pytest.mark.parametrize("use_fusion", (False, True))
+def test_packed_particlenet_equals_the_dense_one_in_eval(use_fusion):
+    torch.manual_seed(7)
+    dense = build("particlenet", features="kinpid", num_classes=10, use_fusion=use_fusion)
+    packed = build("particlenet", features="kinpid", num_classes=10, use_fusion=use_fusion)
+    dense.packed = False
+    packed.load_state_dict(dense.state_dict())
+    # jets shorter than k + 1 = 17 have padded neighbours: both must treat them alike
+    batch = make_batch(5, 13, lengths=[0, 3, 16, 29, 40])
+    for exact in (True, False):
+        for model in (dense, packed):
+            for block in model.edge_convs:
+                block.exact = exact
+        torch.testing.assert_close(
+            run(packed.eval(), batch), run(dense.eval(), batch), rtol=1e-4, atol=1e-4
+        )
+
+
+def test_packed_particlenet_trains_like_the_dense_one_without_padding():
+    # with every slot real, both normalise over the same edges: same outputs and gradients
+    torch.manual_seed(8)
+    dense = build("particlenet", features="kin", num_classes=2, packed=False).train()
+    packed = build("particlenet", features="kin", num_classes=2).train()
+    packed.load_state_dict(dense.state_dict())
+    points, features, vectors, mask = make_batch(3, 7, lengths=[40, 40, 40])
+    grads = []
+    for model in (dense, packed):
+        torch.manual_seed(9)  # the same dropout mask
+        out = model(points, features, vectors, mask)
+        torch.nn.functional.cross_entropy(out, torch.tensor([0, 1, 1])).backward()
+        grads.append((out, [p.grad for p in model.parameters()]))
+    (out_d, grad_d), (out_p, grad_p) = grads
+    torch.testing.assert_close(out_p, out_d, rtol=1e-4, atol=1e-4)
+    for gp, gd in zip(grad_p, grad_d, strict=True):
+        torch.testing.assert_close(gp, gd, rtol=1e-3, atol=1e-4)
+
+
+def test_packed_particlenet_training_ignores_how_much_padding_a_batch_has():
+    torch.manual_seed(10)
+    model = build("particlenet", features="kin", num_classes=2, trim=False).train()
+    short = make_batch(3, 7, lengths=[5, 20, 30], length=30)
+    longer = tuple(torch.nn.functional.pad(t, (0, 50)) for t in short)
+    outs = []
+    for batch in (short, longer):
+        torch.manual_seed(11)
+        outs.append(model(*batch))
+    torch.testing.assert_close(outs[1], outs[0], rtol=1e-5, atol=1e-5)

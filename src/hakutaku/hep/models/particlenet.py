@@ -11,6 +11,14 @@ the original paper's configuration.
 Module and parameter names follow weaver-core's `ParticleNet` (`bn_fts`, `edge_convs.N.convs`,
 `.bns`, `.sc`, `.sc_bn`, `fusion_block`, `fc`), so weaver's state_dicts load by stripping the
 wrapper's `mod.` prefix (see `hakutaku.hep.weights`). In eval mode the outputs equal weaver's.
+
+By default the network runs "packed": every per-particle and per-edge layer acts on the real
+particles only, as rows, instead of on every slot up to the batch's longest jet. Jets vary in
+size (generated top and QCD jets: 64 particles on average, up to 128), so about half of a dense
+batch's edges belong to padding, and the EdgeConv layers are nearly all of the cost. Only the
+neighbour search stays dense (it is a small part of the work). In training, the batch norms
+then normalise over real particles and their edges only (weaver's also count padded slots, so
+its statistics depend on how much padding a batch has).
 """
 
 from __future__ import annotations
@@ -56,6 +64,26 @@ def edge_features(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     neighbours = gather_neighbours(x, idx)
     centre = x.unsqueeze(-1).expand(-1, -1, -1, idx.size(-1))
     return torch.cat((centre, neighbours - centre), dim=1)
+
+
+def _bias(conv: nn.Module, dtype: torch.dtype) -> torch.Tensor | None:
+    return None if conv.bias is None else conv.bias.to(dtype)
+
+
+def _pointwise(conv: nn.Conv1d | nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """A 1×1 convolution applied to rows x (..., C_in) → (..., C_out)."""
+    return nn.functional.linear(x, conv.weight.flatten(1).to(x.dtype), _bias(conv, x.dtype))
+
+
+def knn_rows(dense: torch.Tensor, rows: torch.Tensor, slot_to_row: torch.Tensor, k: int):
+    """Neighbour rows (R, k) of the real particles: `dense` (N, D, P) holds every jet's
+    coordinates with padded slots far away, `rows` (R,) the real particles' flat slots
+    (jet · P + position), `slot_to_row` (N · P,) each slot's row, R for padded slots."""
+    length = dense.size(-1)
+    idx = knn_indices(dense, k)  # (N, P, k) positions within the jet
+    idx = idx.reshape(-1, idx.size(-1)).index_select(0, rows)  # (R, k)
+    jet_start = torch.div(rows, length, rounding_mode="floor").mul_(length)
+    return slot_to_row[idx + jet_start.unsqueeze(1)]
 
 
 class EdgeConvBlock(nn.Module):
@@ -118,6 +146,35 @@ class EdgeConvBlock(nn.Module):
         shortcut = features if self.sc is None else self.sc_bn(self.sc(features))
         return self.sc_act(shortcut + x)
 
+    def forward_rows(self, x: torch.Tensor, neighbours: torch.Tensor) -> torch.Tensor:
+        """The same block on packed rows: x (R, C), one row per real particle; neighbours
+        (R, k) row indices into x, where R (one past the last row) stands for a padded slot,
+        whose features are zero (jets with fewer than k + 1 particles have such neighbours, as
+        in the dense computation). Returns (R, out)."""
+        rows, channels = x.shape
+        k = neighbours.size(1)
+        padded = torch.cat((x, x.new_zeros(1, channels)))
+        first = self.convs[0]
+        exact = self.exact if self.exact is not None else not self.training
+        if exact:
+            centre = x.unsqueeze(1).expand(rows, k, channels)
+            edges = torch.cat((centre, padded[neighbours] - centre), dim=2)
+            h = _pointwise(first, edges)
+        else:  # factorised, as `_factorised_first_layer`
+            weight = first.weight.flatten(1).to(x.dtype)  # (out, 2C)
+            w_centre, w_edge = weight[:, :channels], weight[:, channels:]
+            centre = nn.functional.linear(x, w_centre - w_edge, _bias(first, x.dtype))
+            h = centre.unsqueeze(1) + nn.functional.linear(padded, w_edge)[neighbours]
+        for i, (bn, act) in enumerate(zip(self.bns, self.acts, strict=True)):
+            if i:
+                h = _pointwise(self.convs[i], h)
+            width = h.size(-1)
+            # (R·k, C, 1, 1): the 2-d batch norm's own statistics and buffers, over edges
+            h = act(bn(h.reshape(rows * k, width, 1, 1))).view(rows, k, width)
+        h = h.mean(dim=1)
+        shortcut = x if self.sc is None else self.sc_bn(_pointwise(self.sc, x))
+        return self.sc_act(shortcut + h)
+
     def _factorised_first_layer(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         conv = self.convs[0]
         channels = x.size(1)
@@ -138,7 +195,9 @@ class ParticleNet(nn.Module):
 
     `trim` drops the padding after the batch's longest jet (no change to the outputs);
     `exact_edges` see `EdgeConvBlock` (by default: factorised first edge layer in training, the
-    reference's exact arithmetic in eval).
+    reference's exact arithmetic in eval); `packed` (default) computes on the real particles
+    only (see the module's doc; the same outputs in eval, up to float rounding), False on every
+    slot as weaver-core does.
     """
 
     def __init__(
@@ -152,6 +211,7 @@ class ParticleNet(nn.Module):
         use_counts: bool = True,
         trim: bool = True,
         exact_edges: bool | None = None,
+        packed: bool = True,
     ) -> None:
         super().__init__()
         conv_params = [(int(k), tuple(channels)) for k, channels in conv_params]
@@ -159,6 +219,7 @@ class ParticleNet(nn.Module):
         self.use_counts = use_counts
         self.use_fusion = use_fusion
         self.trim = trim
+        self.packed = packed
         self.max_k = max(k for k, _ in conv_params)
         if use_fts_bn:
             self.bn_fts = nn.BatchNorm1d(input_dims)
@@ -189,6 +250,8 @@ class ParticleNet(nn.Module):
         mask = as_mask(mask, features)
         if self.trim:
             mask, points, features = trim_padding(mask, points, features, min_length=self.max_k + 1)
+        if self.packed:
+            return self._forward_packed(points, features, mask)
         padding = ~mask
         fts = features.masked_fill(padding, 0)
         if self.use_fts_bn:
@@ -206,3 +269,47 @@ class ParticleNet(nn.Module):
         else:
             x = fts.mean(dim=-1)
         return self.fc(x)
+
+    def _forward_packed(
+        self, points: torch.Tensor, features: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        batch, channels, length = features.shape
+        real = mask.reshape(-1)
+        rows = real.nonzero().squeeze(1)  # (R,) flat slots jet · P + position
+        n_rows = rows.numel()
+        jet = torch.div(rows, length, rounding_mode="floor")
+        slot_to_row = torch.full((batch * length,), n_rows, dtype=torch.long, device=rows.device)
+        slot_to_row[rows] = torch.arange(n_rows, device=rows.device)
+        padding = ~mask
+
+        fts = features.transpose(1, 2).reshape(-1, channels).index_select(0, rows)  # (R, C)
+        if self.use_fts_bn:
+            fts = self.bn_fts(fts)
+        outputs = []
+        for idx, conv in enumerate(self.edge_convs):
+            if idx == 0:
+                coords = points.masked_fill(padding, PADDING_COORDINATE)
+            else:
+                coords = self._dense(fts, rows, batch, length, PADDING_COORDINATE)
+            neighbours = knn_rows(coords, rows, slot_to_row, conv.k)
+            fts = conv.forward_rows(fts, neighbours)
+            outputs.append(fts)
+        if self.use_fusion:
+            fused = torch.cat(outputs, dim=1)
+            fts = self.fusion_block(fused.unsqueeze(-1)).squeeze(-1)
+        pooled = fts.new_zeros(batch, fts.size(1)).index_add_(0, jet, fts)
+        if self.use_counts:
+            counts = mask.sum(dim=-1).clamp(min=1).to(fts.dtype)  # (N, 1)
+            x = pooled / counts
+        else:
+            x = pooled / length
+        return self.fc(x)
+
+    @staticmethod
+    def _dense(
+        rows_fts: torch.Tensor, rows: torch.Tensor, batch: int, length: int, fill: float
+    ) -> torch.Tensor:
+        """Rows (R, C) back into (N, C, P), `fill` in the padded slots."""
+        dense = rows_fts.new_full((batch * length, rows_fts.size(1)), fill)
+        dense = dense.index_copy(0, rows, rows_fts)
+        return dense.view(batch, length, -1).transpose(1, 2)
