@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from typer.testing import CliRunner
 
-from hakutaku.accounting.periods import current_period
-from hakutaku.cli.billing import prices
+from hakutaku.accounting.periods import current_period, next_period
+from hakutaku.cli.billing import contributions, prices
 from hakutaku.cli.usage import usage
 from hakutaku.db.models import Job
 from hakutaku.db.session import Database
@@ -43,12 +43,14 @@ def test_prices_contributions_and_statements_over_http(platform: Platform) -> No
     alice_key = platform.add_user_key("alice", ("cms",))
     carol_key = platform.add_user_key("carol", ("atlas",))
     period = current_period()
+    next_month = next_period(period)
     with platform.http() as admin, platform.http(alice_key) as alice:
         for resource, price in (("gpu:a800", "7.5"), ("cpu", "0.05")):
             r = admin.put(f"/api/prices/{resource}", json={"price": price})
             assert r.status_code == 200, r.text
         assert r.json() == {
             "resource": "cpu",
+            "since": period,
             "unit": "hour",
             "price": "0.05",
             "currency": "CNY",
@@ -71,6 +73,21 @@ def test_prices_contributions_and_statements_over_http(platform: Platform) -> No
             admin.post("/api/contributions", json={**credit, "account": "atlas"}).status_code == 201
         )
         assert [c["account"] for c in alice.get("/api/contributions").json()] == ["cms"]
+        # a price set from next month on leaves this month's alone
+        upcoming = admin.put("/api/prices/gpu:a800", json={"price": "9", "since": next_month})
+        assert upcoming.status_code == 200 and upcoming.json()["since"] == next_month
+        now = {p["resource"]: p["price"] for p in alice.get("/api/prices").json()}
+        later = alice.get("/api/prices", params={"period": next_month}).json()
+        assert now["gpu:a800"] == "7.5"
+        assert {p["resource"]: p["price"] for p in later}["gpu:a800"] == "9"
+        history = alice.get("/api/prices", params={"history": "true"}).json()
+        assert [p["since"] for p in history if p["resource"] == "gpu:a800"] == [
+            "0001-01",  # the shipped example table, from the start
+            period,
+            next_month,
+        ]
+        bad_month = admin.put("/api/prices/cpu", json={"price": "1", "since": "2026-13"})
+        assert bad_month.status_code == 400 and bad_month.json()["error"]["param"] == "since"
 
         db = Database(f"sqlite:///{platform.home / 'hakutaku.db'}")
         try:
@@ -106,6 +123,15 @@ def test_prices_contributions_and_statements_over_http(platform: Platform) -> No
         everyone = admin.get("/api/usage/statements").json()
         assert everyone["totals"] == {"CNY": "7.95"}  # cms 7.80 + atlas 0.15 (no atlas a800)
 
+        # cms's hardware is withdrawn: ending the contribution keeps this month's credit
+        contribution = alice.get("/api/contributions").json()[0]["id"]
+        early = admin.post(f"/api/contributions/{contribution}/end", json={"until": "2020-01"})
+        assert early.status_code == 400 and "remove it instead" in early.text
+        ended = admin.post(f"/api/contributions/{contribution}/end")
+        assert ended.status_code == 200 and ended.json()["until"] == period
+        again = alice.get("/api/usage/statements", params={"account": "cms"}).json()
+        assert again["totals"] == {"CNY": "7.80"}
+
         rows = alice.get("/api/usage/ledger").json()
         assert {(r["user"], r["resource"], r["quantity"]) for r in rows} == {
             ("alice", "cpu", "6"),
@@ -125,6 +151,12 @@ def test_prices_contributions_and_statements_over_http(platform: Platform) -> No
     admin_env = {**env, "HAI_API_KEY": platform.admin_key}
     result = runner.invoke(prices, ["remove", "cpu"], env=admin_env)
     assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        contributions, ["end", str(contribution), "--until", "2020-01"], env=admin_env
+    )
+    assert result.exit_code != 0 and "remove it instead" in result.output
+    result = runner.invoke(prices, ["list", "--history"], env=env)
+    assert result.exit_code == 0 and "(removed)" in result.stdout, result.output
     with platform.http(carol_key) as carol_http:
         assert carol_http.get("/api/prices/cpu").status_code == 404
         # Without a price, carol's core-hours are flagged and charged nothing.

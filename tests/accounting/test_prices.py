@@ -6,19 +6,24 @@ from decimal import Decimal
 
 import pytest
 
+from hakutaku.accounting.periods import current_period, next_period
 from hakutaku.accounting.prices import (
     DEFAULT_PRICE_FILE,
+    FROM_THE_START,
     PriceTable,
     apply_prices,
+    delete_price,
     ensure_default_prices,
+    get_price,
     list_prices,
     make_spec,
     parse_price_file,
+    price_history,
     set_price,
 )
 from hakutaku.accounting.resources import kind_of
 from hakutaku.db.session import Database
-from hakutaku.identity.errors import PlatformError
+from hakutaku.identity.errors import NotFound, PlatformError
 
 
 def test_kinds() -> None:
@@ -96,3 +101,61 @@ description = "core-hour"
     for bad in ("", "[[price]]\nresource = 'cpu'", "price = 3", "[[price]\n"):
         with pytest.raises(PlatformError):
             parse_price_file(bad)
+
+
+def test_a_price_applies_from_its_month_until_the_next_change(db: Database) -> None:
+    def at(period: str) -> float | None:
+        with db.session() as s:
+            row = PriceTable.load(s, period).lookup("gpu:a800")
+            return None if row is None else row.price
+
+    with db.session() as s:
+        set_price(s, make_spec("gpu:a800", "7"), "2025-01")
+        set_price(s, make_spec("gpu:a800", "9"), "2025-04")
+        set_price(s, make_spec("gpu", "4"), "2025-01")
+    assert (at("2024-12"), at("2025-01"), at("2025-03"), at("2025-04"), at("2030-01")) == (
+        None,
+        7,
+        7,
+        9,
+        9,
+    )
+    with db.session() as s:
+        removed = delete_price(s, "gpu:a800", "2025-06")
+        assert removed.price == 9
+        # unpriced from June: the kind's price applies again; May keeps its own
+        assert PriceTable.load(s, "2025-06").lookup("gpu:a800").resource == "gpu"  # type: ignore[union-attr]
+        assert [(r.since, r.price) for r in price_history(s, "gpu:a800")] == [
+            ("2025-01", 7),
+            ("2025-04", 9),
+            ("2025-06", None),
+        ]
+        with pytest.raises(NotFound):
+            delete_price(s, "gpu:a800", "2025-07")  # nothing left to remove
+        with pytest.raises(NotFound):
+            get_price(s, "gpu:a800", "2025-06")
+        # removing from April drops the scheduled changes after it too
+        delete_price(s, "gpu:a800", "2025-04")
+        assert [(r.since, r.price) for r in price_history(s, "gpu:a800")] == [
+            ("2025-01", 7),
+            ("2025-04", None),
+        ]
+        # removing the only price leaves nothing behind
+        delete_price(s, "gpu", "2025-01")
+        assert price_history(s, "gpu") == []
+        with pytest.raises(PlatformError, match="YYYY-MM"):
+            set_price(s, make_spec("cpu", "1"), "2025-4")
+    assert at("2025-05") is None
+
+
+def test_changes_default_to_this_month_and_the_shipped_table_to_all_months(db: Database) -> None:
+    ensure_default_prices(db)
+    now, later = current_period(), next_period(current_period())
+    with db.session() as s:
+        assert {r.since for r in price_history(s)} == {FROM_THE_START}
+        shipped = get_price(s, "cpu").price
+        assert set_price(s, make_spec("cpu", "1")).since == now
+        assert get_price(s, "cpu", "2020-01").price == shipped  # earlier months keep theirs
+        apply_prices(s, [make_spec("gpu", "5")], replace=True, since=later)
+        assert [r.resource for r in list_prices(s, later)] == ["gpu"]
+        assert len(list_prices(s)) > 1  # this month is untouched

@@ -11,9 +11,13 @@ from fractions import Fraction
 import pytest
 from sqlalchemy import select
 
-from hakutaku.accounting.contributions import add_contribution
+from hakutaku.accounting.contributions import (
+    add_contribution,
+    end_contribution,
+    remove_contribution,
+)
 from hakutaku.accounting.ledger import collect
-from hakutaku.accounting.prices import make_spec, set_price
+from hakutaku.accounting.prices import PriceTable, delete_price, make_spec, set_price
 from hakutaku.accounting.resources import to_decimal
 from hakutaku.accounting.statements import Statement, statement
 from hakutaku.db.models import LedgerEntry
@@ -24,10 +28,10 @@ from tests.accounting.conftest import T0, add_call, add_job
 PERIOD = "2025-03"
 
 
-def prices(db: Database, **table: str) -> None:
+def prices(db: Database, since: str = "2025-01", **table: str) -> None:
     with db.session() as s:
         for resource, price in table.items():
-            set_price(s, make_spec(resource.replace("__", ":").replace("_", "-"), price))
+            set_price(s, make_spec(resource.replace("__", ":").replace("_", "-"), price), since)
 
 
 def lines(result: Statement) -> dict[tuple[str | None, str], tuple[Decimal, ...]]:
@@ -207,3 +211,30 @@ def _hours(unit_seconds: Fraction) -> Fraction:
     """Unit-seconds as hours kept to a millionth, as the ledger keeps them."""
     hours = Decimal(unit_seconds.numerator) / Decimal(unit_seconds.denominator) / 3600
     return Fraction(hours.quantize(Decimal("0.000001"), ROUND_HALF_EVEN))
+
+
+def test_a_billed_month_keeps_its_prices_and_credit(db: Database) -> None:
+    prices(db, gpu__a800="7")
+    with db.session() as s:
+        add_job(s, "alice", account="cms", accelerator="gpu", model="a800", cards=2, seconds=7200)
+        credit = add_contribution(s, "cms", "gpu:a800", 1, "2025-01").id
+        mistake = add_contribution(s, "cms", "gpu:a800", 2, "2025-02").id
+    march = run(db, account="cms")
+    assert lines(march)[("cms", "gpu:a800")] == (4, 3, 7, Decimal("7.00"))
+
+    # April: the price rises, the hardware is withdrawn, a price is removed
+    prices(db, since="2025-04", gpu__a800="9")
+    with db.session() as s:
+        end_contribution(s, credit, "2025-03")
+        end_contribution(s, credit, "2025-06")  # a later end never extends an earlier one
+        delete_price(s, "gpu:a800", "2025-05")
+    assert run(db, account="cms") == march
+    with db.session() as s:
+        assert statement(s, "2025-04", account="cms").credits[0].available == 2
+        assert PriceTable.load(s, "2025-04").lookup("gpu:a800").price == 9  # type: ignore[union-attr]
+        assert PriceTable.load(s, "2025-05").lookup("gpu:a800") is None
+        with pytest.raises(PlatformError, match="remove it instead"):
+            end_contribution(s, mistake, "2025-01")
+        # removing erases a contribution from every month: for one recorded by mistake
+        remove_contribution(s, mistake)
+    assert lines(run(db, account="cms"))[("cms", "gpu:a800")] == (4, 1, 7, Decimal("21.00"))

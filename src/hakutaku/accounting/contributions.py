@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from hakutaku.accounting.periods import check_period
+from hakutaku.accounting.periods import check_period, current_period
 from hakutaku.accounting.resources import HOUR, check_resource, default_unit, to_decimal
 from hakutaku.db.models import Contribution
 from hakutaku.identity.errors import NotFound, PlatformError
@@ -70,10 +70,33 @@ def list_contributions(s: Session, accounts: list[str] | None = None) -> list[Co
     return list(s.scalars(query))
 
 
-def remove_contribution(s: Session, contribution_id: int) -> Contribution:
+def get_contribution(s: Session, contribution_id: int) -> Contribution:
     row = s.get(Contribution, contribution_id)
     if row is None:
         raise NotFound(f"no contribution with id {contribution_id}", param="id")
+    return row
+
+
+def end_contribution(s: Session, contribution_id: int, until: str | None = None) -> Contribution:
+    """Make `until` (default: this month) the contribution's last credited month; the months
+    before keep their credit. An already earlier end is kept."""
+    row = get_contribution(s, contribution_id)
+    until = current_period() if until is None else check_period(until, "until")
+    if until < row.since:
+        raise PlatformError(
+            f"contribution {contribution_id} starts in {row.since}, after {until}; to erase "
+            "it from every month, remove it instead",
+            param="until",
+        )
+    if row.until is None or until < row.until:
+        row.until = until
+        s.flush()
+    return row
+
+
+def remove_contribution(s: Session, contribution_id: int) -> Contribution:
+    """Erase a contribution from every month (for one recorded by mistake)."""
+    row = get_contribution(s, contribution_id)
     s.delete(row)
     s.flush()
     return row

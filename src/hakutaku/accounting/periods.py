@@ -36,3 +36,8 @@ def month_bounds(period: str) -> tuple[datetime, datetime]:
     start = datetime(year, month, 1, tzinfo=UTC)
     end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
     return start, end
+
+
+def next_period(period: str) -> str:
+    """The month after `period`."""
+    return period_of(month_bounds(period)[1])

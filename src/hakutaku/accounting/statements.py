@@ -5,8 +5,9 @@ How the numbers are made (and why they add up):
 - in a group's statement (or the platform's), that group's credit hours of a resource are
   deducted from its hours of that resource, never below zero; a user's statement shows list
   charges with no credit, because credit belongs to the group and is shared by its members;
-- a line's charge is billable quantity x unit price, computed exactly and rounded once, half
-  up, to the cent; a statement's total per currency is the sum of its lines' charges.
+- a line's charge is billable quantity x the unit price in effect in that month (see
+  `prices`: later price changes leave it alone), computed exactly and rounded once, half up,
+  to the cent; a statement's total per currency is the sum of its lines' charges.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def statement(
     credit = (
         credit_hours(s, period, None if account is None else [account]) if credit_applied else {}
     )
-    prices = PriceTable.load(s)
+    prices = PriceTable.load(s, period)  # the prices in effect in that month
     lines: list[StatementLine] = []
     used_credit: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for (line_account, resource, unit), quantity in sorted(usage.items(), key=_line_order):

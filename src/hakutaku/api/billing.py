@@ -33,17 +33,26 @@ router = APIRouter(tags=["billing"])
 # ---------------------------------------------------------------------------------- schemas
 
 
+MONTH = "YYYY-MM"
+
+
 class PriceIn(BaseModel):
     price: Decimal = Field(ge=0, description="Per unit, in `currency`.")
     unit: str | None = Field(None, description="hour | call | 1k-tokens; follows the resource.")
     currency: str = "CNY"
     description: str = ""
+    since: str | None = Field(
+        None,
+        description=f"First month ({MONTH}) the price applies to; default this month. Earlier "
+        "months keep their prices unless `since` reaches back to them.",
+    )
 
 
 class PriceOut(BaseModel):
     resource: str
+    since: str = Field(description="First month the price applies to (0001-01: all usage).")
     unit: str
-    price: Decimal
+    price: Decimal | None = Field(description="None: the price was removed from `since` on.")
     currency: str
     description: str
 
@@ -55,6 +64,10 @@ class ContributionIn(BaseModel):
     since: str = Field(description="First month credited, YYYY-MM.")
     until: str | None = Field(None, description="Last month credited; open-ended if absent.")
     description: str = ""
+
+
+class ContributionEnd(BaseModel):
+    until: str | None = Field(None, description=f"Last month credited ({MONTH}); default now.")
 
 
 class ContributionOut(BaseModel):
@@ -121,8 +134,9 @@ class CollectOut(BaseModel):
 def price_out(row: Price) -> PriceOut:
     return PriceOut(
         resource=row.resource,
+        since=row.since,
         unit=row.unit,
-        price=to_decimal(row.price),
+        price=None if row.price is None else to_decimal(row.price),
         currency=row.currency,
         description=row.description,
     )
@@ -176,33 +190,45 @@ def statement_out(result: Statement) -> StatementOut:
 
 @router.get("/api/prices", response_model=list[PriceOut])
 def list_prices(
-    _who: Principal = Depends(caller), s: Session = Depends(db_session, scope="function")
+    period: str | None = Query(None, description=f"The month ({MONTH}); default this month."),
+    history: bool = Query(False, description="Every change of every price, removals included."),
+    _who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
 ) -> list[PriceOut]:
-    return [price_out(row) for row in price_table.list_prices(s)]
+    """The prices in effect in a month, or (`history`) every price change."""
+    rows = price_table.price_history(s) if history else price_table.list_prices(s, period)
+    return [price_out(row) for row in rows]
 
 
 @router.get("/api/prices/{resource:path}", response_model=PriceOut)
 def get_price(
     resource: str,
+    period: str | None = Query(None, description=f"The month ({MONTH}); default this month."),
     _who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> PriceOut:
-    return price_out(price_table.get_price(s, resource))
+    return price_out(price_table.get_price(s, resource, period))
 
 
 @router.put("/api/prices/{resource:path}", response_model=PriceOut, dependencies=[Depends(admin)])
 def put_price(
     resource: str, body: PriceIn, s: Session = Depends(db_session, scope="function")
 ) -> PriceOut:
+    """Set a price from a month (`since`, default this month) on."""
     spec = price_table.make_spec(resource, body.price, body.unit, body.currency, body.description)
-    return price_out(price_table.set_price(s, spec))
+    return price_out(price_table.set_price(s, spec, body.since))
 
 
 @router.delete(
     "/api/prices/{resource:path}", response_model=PriceOut, dependencies=[Depends(admin)]
 )
-def delete_price(resource: str, s: Session = Depends(db_session, scope="function")) -> PriceOut:
-    return price_out(price_table.delete_price(s, resource))
+def delete_price(
+    resource: str,
+    since: str | None = Query(None, description=f"First month unpriced ({MONTH}); default now."),
+    s: Session = Depends(db_session, scope="function"),
+) -> PriceOut:
+    """Remove a price from a month on (earlier months keep it); returns the price removed."""
+    return price_out(price_table.delete_price(s, resource, since))
 
 
 # ---------------------------------------------------------------------------- contributions
@@ -247,6 +273,22 @@ def add_contribution(
     return contribution_out(row)
 
 
+@router.post(
+    "/api/contributions/{contribution_id}/end",
+    response_model=ContributionOut,
+    dependencies=[Depends(admin)],
+)
+def end_contribution(
+    contribution_id: int,
+    body: ContributionEnd | None = None,
+    s: Session = Depends(db_session, scope="function"),
+) -> ContributionOut:
+    """End a contribution (hardware withdrawn): no credit after `until`, earlier months keep
+    theirs."""
+    until = body.until if body is not None else None
+    return contribution_out(contrib.end_contribution(s, contribution_id, until))
+
+
 @router.delete(
     "/api/contributions/{contribution_id}",
     response_model=ContributionOut,
@@ -255,6 +297,8 @@ def add_contribution(
 def remove_contribution(
     contribution_id: int, s: Session = Depends(db_session, scope="function")
 ) -> ContributionOut:
+    """Erase a contribution from every month, past statements included (for one recorded by
+    mistake; to withdraw hardware, end it)."""
     return contribution_out(contrib.remove_contribution(s, contribution_id))
 
 

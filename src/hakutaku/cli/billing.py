@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
@@ -14,7 +14,14 @@ prices = typer.Typer(help="The price table per resource.", no_args_is_help=True)
 contributions = typer.Typer(help="Hardware contributed by groups, as credit.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-PRICE_COLUMNS = ("resource", "price", "currency", "unit", "description")
+PRICE_COLUMNS = ("resource", "price", "currency", "unit", "since", "description")
+Month = str | None
+
+
+def month_option(text: str) -> Any:
+    return typer.Option(metavar="YYYY-MM", help=text)
+
+
 CONTRIBUTION_COLUMNS = (
     "id",
     "account",
@@ -31,11 +38,21 @@ def _price_path(resource: str) -> str:
 
 
 @prices.command("list")
-def prices_list(as_json: JsonOpt = False) -> None:
+def prices_list(
+    period: Annotated[Month, month_option("The prices of that month (default now).")] = None,
+    history: Annotated[bool, typer.Option(help="Every change, removals included.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """The price table (everyone may read it)."""
+    params: dict[str, str] = {"history": "true"} if history else {}
+    if period is not None:
+        params["period"] = period
     with platform_errors():
-        rows = client()._request_json("GET", "/api/prices")
-    print_json(rows) if as_json else print_table(rows, PRICE_COLUMNS)
+        rows = client()._request_json("GET", "/api/prices", params=params)
+    if as_json:
+        print_json(rows)
+    else:
+        print_table([{**r, "price": r["price"] or "(removed)"} for r in rows], PRICE_COLUMNS)
 
 
 @prices.command("set")
@@ -44,24 +61,35 @@ def prices_set(
     price: Annotated[str, typer.Argument(help="Per unit (card-hour, core-hour, call, 1k tokens).")],
     currency: Annotated[str, typer.Option(help="ISO code.")] = "CNY",
     description: Annotated[str, typer.Option(help="What the price is for.")] = "",
+    since: Annotated[Month, month_option("First month it applies to (default now).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Set (or change) the price of a resource or a kind of resource (admin)."""
-    body = {"price": price, "currency": currency, "description": description}
+    """Set (or change) the price of a resource or a kind of resource from a month on (admin).
+
+    Earlier months keep the prices they had, unless --since reaches back to them."""
+    body = {"price": price, "currency": currency, "description": description, "since": since}
     with platform_errors():
         row = client()._request_json("PUT", _price_path(resource), json=body)
     if as_json:
         print_json(row)
     else:
-        typer.echo(f"{row['resource']}: {row['price']} {row['currency']} per {row['unit']}")
+        typer.echo(
+            f"{row['resource']}: {row['price']} {row['currency']} per {row['unit']} "
+            f"from {row['since']}"
+        )
 
 
 @prices.command("remove")
-def prices_remove(resource: str) -> None:
-    """Remove a price; the resource falls back to its kind's price, or becomes unpriced."""
+def prices_remove(
+    resource: str,
+    since: Annotated[Month, month_option("First month without it (default now).")] = None,
+) -> None:
+    """Remove a price from a month on (earlier months keep it); the resource falls back to its
+    kind's price, or becomes unpriced (admin)."""
+    params = {} if since is None else {"since": since}
     with platform_errors():
-        client()._request_json("DELETE", _price_path(resource))
-    typer.echo(f"removed the price of {resource}")
+        client()._request_json("DELETE", _price_path(resource), params=params)
+    typer.echo(f"removed the price of {resource}" + (f" from {since}" if since else ""))
 
 
 @prices.command("apply")
@@ -70,8 +98,10 @@ def prices_apply(
     replace: Annotated[
         bool, typer.Option(help="Also remove prices the file does not list.")
     ] = False,
+    since: Annotated[Month, month_option("First month they apply to (default now).")] = None,
 ) -> None:
-    """Set every price in a TOML file (see src/hakutaku/accounting/prices.toml) (admin)."""
+    """Set every price in a TOML file (see src/hakutaku/accounting/prices.toml) from a month
+    on (admin)."""
     # Imported here: the database layer it brings is not needed by the other commands.
     from hakutaku.accounting.prices import parse_price_file
     from hakutaku.identity.errors import PlatformError
@@ -88,14 +118,17 @@ def prices_apply(
                 "unit": spec.unit,
                 "currency": spec.currency,
                 "description": spec.description,
+                "since": since,
             }
             c._request_json("PUT", _price_path(spec.resource), json=body)
         removed = 0
         if replace:
             listed = {spec.resource for spec in specs}
-            for row in c._request_json("GET", "/api/prices"):
+            month = {} if since is None else {"period": since}
+            for row in c._request_json("GET", "/api/prices", params=month):
                 if row["resource"] not in listed:
-                    c._request_json("DELETE", _price_path(row["resource"]))
+                    removal = {} if since is None else {"since": since}
+                    c._request_json("DELETE", _price_path(row["resource"]), params=removal)
                     removed += 1
     typer.echo(f"set {len(specs)} prices" + (f", removed {removed}" if replace else ""))
 
@@ -143,9 +176,24 @@ def contributions_add(
         )
 
 
+@contributions.command("end")
+def contributions_end(
+    contribution_id: Annotated[int, typer.Argument(metavar="ID")],
+    until: Annotated[Month, month_option("Last month credited (default now).")] = None,
+) -> None:
+    """End a contribution when its hardware is withdrawn: the months before keep their credit
+    (admin)."""
+    with platform_errors():
+        row = client()._request_json(
+            "POST", f"/api/contributions/{contribution_id}/end", json={"until": until}
+        )
+    typer.echo(f"contribution {row['id']} ends after {row['until']}")
+
+
 @contributions.command("remove")
 def contributions_remove(contribution_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
-    """Remove a contribution by id (its credit disappears from every statement)."""
+    """Erase a contribution recorded by mistake: its credit disappears from every statement,
+    past months too (to withdraw hardware, use `end`) (admin)."""
     with platform_errors():
         client()._request_json("DELETE", f"/api/contributions/{contribution_id}")
     typer.echo(f"removed contribution {contribution_id}")

@@ -306,15 +306,20 @@ class LedgerEntry(Base):
 
 
 class Price(Base):
-    """Price per unit of a resource (a ledger `resource`, or its type such as `gpu`)."""
+    """Price per unit of a resource (a ledger `resource`, or its type such as `gpu`) from a
+    month on. A month is priced by each resource's row with the latest `since` at or before
+    it, so a change never reprices months already billed; `price` None marks the resource
+    unpriced from `since` (its price was removed)."""
 
     __tablename__ = "prices"
 
     resource: Mapped[str] = mapped_column(String(96), primary_key=True)
+    since: Mapped[str] = mapped_column(String(7), primary_key=True)  # "YYYY-MM"
     unit: Mapped[str] = mapped_column(String(16))
-    price: Mapped[float] = mapped_column(Float)
+    price: Mapped[float | None] = mapped_column(Float)
     currency: Mapped[str] = mapped_column(String(8), default="CNY")
     description: Mapped[str] = mapped_column(Text, default="")
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Contribution(Base):
