@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     )
     registry_refresh: float = Field(default=1.0, description="Replica refresh of models/workers.")
     key_cache_ttl: float = Field(default=5.0, description="How long a checked key is trusted.")
+    rate_limit: int = Field(
+        default=0,
+        ge=0,
+        description="Model calls per minute per API key on each server (0: unlimited); a "
+        "key's own limit (`hai keys limit`) replaces it.",
+    )
     usage_flush_interval: float = 1.0
     usage_batch_size: int = 1000
     log_level: str = Field(default="warning", description="uvicorn's log level for `hai serve`.")

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from hakutaku.api.deps import admin, caller, db_session, gateway
-from hakutaku.api.schemas import CreatedKeyOut, KeyIn, KeyOut, UserIn, UserOut, UserPatch
+from hakutaku.api.schemas import CreatedKeyOut, KeyIn, KeyOut, KeyPatch, UserIn, UserOut, UserPatch
 from hakutaku.db.models import ApiKey, User
 from hakutaku.identity import service
 from hakutaku.identity.auth import Principal
@@ -37,6 +37,7 @@ def key_out(row: ApiKey) -> KeyOut:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
         last_used_at=row.last_used_at,
+        rate_limit=row.rate_limit,
     )
 
 
@@ -106,9 +107,23 @@ def create_key(
     owner = body.user or who.user
     if owner != who.user and not who.is_admin:
         raise Forbidden("Only admins may create keys for other users.")
+    if body.rate_limit is not None and not who.is_admin:
+        raise Forbidden("Only admins may give a key its own rate limit.")
     secret = gateway(request).auth.server_secret
-    created = service.create_key(s, secret, owner, name=body.name, expires_at=body.expires_at)
+    created = service.create_key(
+        s, secret, owner, name=body.name, expires_at=body.expires_at, rate_limit=body.rate_limit
+    )
     return CreatedKeyOut(**key_out(created.row).model_dump(), key=created.secret)
+
+
+@router.patch("/keys/{key}", response_model=KeyOut, dependencies=[Depends(admin)])
+def patch_key(
+    key: str, body: KeyPatch, request: Request, s: Session = Depends(db_session, scope="function")
+) -> KeyOut:
+    """Set a key's own rate limit (admins); it applies on this server at once."""
+    row = service.set_key_rate_limit(s, key, body.rate_limit)
+    gateway(request).auth.forget_key(row.id)
+    return key_out(row)
 
 
 @router.delete("/keys/{key}", response_model=KeyOut)

@@ -35,6 +35,15 @@ class KeyIn(BaseModel):
     user: str | None = Field(None, description="Whose key; admins only for other users.")
     name: str = ""
     expires_at: datetime | None = None
+    rate_limit: int | None = Field(
+        None, ge=1, description="Model calls per minute (admins only); default: the platform's."
+    )
+
+
+class KeyPatch(BaseModel):
+    rate_limit: int | None = Field(
+        description="Model calls per minute; null: the platform's default (HAI_RATE_LIMIT)."
+    )
 
 
 class KeyOut(BaseModel):
@@ -48,6 +57,7 @@ class KeyOut(BaseModel):
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    rate_limit: int | None = Field(description="Calls per minute; null: the platform's default.")
 
 
 class CreatedKeyOut(KeyOut):

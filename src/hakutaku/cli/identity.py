@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hakutaku.cli.common import client, platform_errors, print_json, print_table
+from hakutaku.cli.common import client, fail, platform_errors, print_json, print_table
 
 users = typer.Typer(help="Manage users (admin).", no_args_is_help=True)
 keys = typer.Typer(help="Manage API keys.", no_args_is_help=True)
@@ -23,6 +23,7 @@ KEY_COLUMNS = (
     "expires_at",
     "revoked_at",
     "last_used_at",
+    "rate_limit",
 )
 
 
@@ -75,16 +76,19 @@ def keys_create(
     user: Annotated[str | None, typer.Argument(help="Owner (default: yourself).")] = None,
     name: Annotated[str, typer.Option(help="A label for the key.")] = "",
     expires_in_days: Annotated[float | None, typer.Option(help="Expire after N days.")] = None,
+    rate_limit: Annotated[
+        int | None,
+        typer.Option(min=1, help="Model calls per minute (admins; default: HAI_RATE_LIMIT)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API key. The secret is printed once; store it now."""
     expires = None
     if expires_in_days is not None:
         expires = (datetime.now(UTC) + timedelta(days=expires_in_days)).isoformat()
+    body = {"user": user, "name": name, "expires_at": expires, "rate_limit": rate_limit}
     with platform_errors():
-        created = client()._request_json(
-            "POST", "/api/keys", json={"user": user, "name": name, "expires_at": expires}
-        )
+        created = client()._request_json("POST", "/api/keys", json=body)
     if as_json:
         print_json(created)
     else:
@@ -101,6 +105,27 @@ def keys_list(
     with platform_errors():
         rows = client()._request_json("GET", "/api/keys", params={"user": user} if user else None)
     print_json(rows) if as_json else print_table(rows, KEY_COLUMNS)
+
+
+@keys.command("limit")
+def keys_limit(
+    key: Annotated[str, typer.Argument(help="Key id or prefix.")],
+    per_minute: Annotated[
+        str, typer.Argument(metavar="CALLS_PER_MINUTE", help="A number, or 'default'.")
+    ],
+) -> None:
+    """Set a key's own rate limit on model calls, or return it to the platform's default
+    (HAI_RATE_LIMIT) (admin)."""
+    if per_minute == "default":
+        limit = None
+    elif per_minute.isdigit() and int(per_minute) >= 1:
+        limit = int(per_minute)
+    else:
+        fail(f"give calls per minute as a whole number >= 1, or 'default', not {per_minute!r}", 2)
+    with platform_errors():
+        row = client()._request_json("PATCH", f"/api/keys/{key}", json={"rate_limit": limit})
+    shown = row["rate_limit"] or "the platform's default"
+    typer.echo(f"key {row['id']} (hai-{row['prefix']}…): {shown} calls per minute")
 
 
 @keys.command("revoke")

@@ -101,6 +101,8 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
     last_used_at: Mapped[datetime | None] = mapped_column()
+    # calls per minute through the gateway; None: the platform's default (HAI_RATE_LIMIT)
+    rate_limit: Mapped[int | None] = mapped_column(Integer)
 
     user: Mapped[User] = relationship()
 

@@ -17,6 +17,7 @@ from hakutaku.gateway.registry import Registry
 from hakutaku.gateway.workerclient import WorkerPool
 from hakutaku.identity.auth import KeyAuthenticator, Principal
 from hakutaku.identity.secrets import SecretBox
+from hakutaku.metering.ratelimit import RateLimiter
 from hakutaku.metering.usage import Usage, UsageRecorder, now
 
 log = logging.getLogger("hakutaku.gateway")
@@ -53,6 +54,7 @@ class Gateway:
         self.box = box
         self.worker_token = worker_token
         self.metrics = GatewayMetrics()
+        self.limiter = RateLimiter()
         self.usage = UsageRecorder(
             db,
             flush_interval=settings.usage_flush_interval,

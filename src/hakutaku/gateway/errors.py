@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import orjson
 from starlette.responses import Response
 
@@ -19,10 +21,12 @@ class GatewayError(PlatformError):
         type: str = "invalid_request_error",
         code: str | None = None,
         param: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message, param=param, code=code)
         self.status = status
         self.type = type
+        self.headers = headers
 
 
 def error_body(message: str, type: str, code: str | None, param: str | None = None) -> bytes:
@@ -34,6 +38,7 @@ def error_response(exc: PlatformError) -> Response:
         error_body(exc.message, exc.type, exc.code, exc.param),
         status_code=exc.status,
         media_type="application/json",
+        headers=getattr(exc, "headers", None),
     )
 
 
@@ -92,6 +97,18 @@ def overloaded(model: str) -> GatewayError:
         f"The model '{model}' is at its concurrency limit. Retry after a short backoff.",
         type="rate_limit_error",
         code="model_overloaded",
+    )
+
+
+def rate_limited(limit: int, wait: float) -> GatewayError:
+    seconds = max(1, math.ceil(wait))
+    return GatewayError(
+        429,
+        f"Rate limit reached for this API key: {limit} model calls per minute. Try again in "
+        f"{wait:.1f} s, or ask an admin to raise the key's limit (`hai keys limit`).",
+        type="rate_limit_error",
+        code="rate_limit_exceeded",
+        headers={"retry-after": str(seconds)},
     )
 
 

@@ -1,8 +1,8 @@
 """The one request skeleton every /v1 call endpoint shares.
 
-Check the key, read the bounded body, let the endpoint parse it into (model, method, serve),
-run it, and meter the outcome exactly once — here for whole responses, at the end of the
-stream for streams.
+Check the key and its rate limit, read the bounded body, let the endpoint parse it into
+(model, method, serve), run it, and meter the outcome exactly once — here for whole
+responses, at the end of the stream for streams.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from hakutaku.gateway.context import Call, Gateway
-from hakutaku.gateway.errors import error_response
+from hakutaku.gateway.errors import error_response, rate_limited
 from hakutaku.gateway.http import authenticate, gateway_of, new_request_id, read_body
 from hakutaku.gateway.streaming import ProxyStream
 from hakutaku.identity.errors import PlatformError
@@ -39,6 +39,9 @@ async def handle_call(
     gw = gateway_of(request)
     try:
         who = await authenticate(gw, request)
+        limit = who.rate_limit or gw.settings.rate_limit
+        if limit and (wait := gw.limiter.take(who.key_id, limit)):
+            raise rate_limited(limit, wait)
         parsed = parse(request, await read_body(request, gw.settings.max_body_bytes))
     except PlatformError as exc:
         model = request.path_params.get("model", "-")

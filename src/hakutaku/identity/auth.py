@@ -30,6 +30,7 @@ class Principal:
     user: str
     role: str
     groups: frozenset[str]
+    rate_limit: int | None = None  # the key's own calls per minute, if it has one
 
     @property
     def is_admin(self) -> bool:
@@ -119,4 +120,5 @@ class KeyAuthenticator:
                 user=user.name,
                 role=user.role,
                 groups=frozenset(g.name for g in user.groups),
+                rate_limit=row.rate_limit,
             )

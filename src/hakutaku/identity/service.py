@@ -94,12 +94,14 @@ def create_key(
     *,
     name: str = "",
     expires_at: datetime | None = None,
+    rate_limit: int | None = None,
 ) -> CreatedKey:
     user = get_user(s, user_name)
     if user.disabled:
         raise PlatformError(f"user {user_name!r} is disabled; enable it before creating keys")
     if expires_at is not None and expires_at <= utcnow():
         raise PlatformError("expires_at is in the past; give a future time", param="expires_at")
+    check_rate_limit(rate_limit)
     new = generate_key()
     row = ApiKey(
         prefix=new.prefix,
@@ -107,6 +109,7 @@ def create_key(
         user_id=user.id,
         name=name,
         expires_at=expires_at,
+        rate_limit=rate_limit,
     )
     s.add(row)
     s.flush()
@@ -129,6 +132,24 @@ def get_key(s: Session, ident: str) -> ApiKey:
     row = s.scalar(query)
     if row is None:
         raise NotFound(f"no API key {ident!r}; list keys with `hai keys list`", param="key")
+    return row
+
+
+def check_rate_limit(rate_limit: int | None) -> int | None:
+    if rate_limit is not None and (isinstance(rate_limit, bool) or rate_limit < 1):
+        raise PlatformError(
+            f"invalid rate_limit {rate_limit!r}: give calls per minute >= 1, or none for the "
+            "platform's default",
+            param="rate_limit",
+        )
+    return rate_limit
+
+
+def set_key_rate_limit(s: Session, ident: str, rate_limit: int | None) -> ApiKey:
+    """Give a key its own calls-per-minute limit; None returns it to the platform's default."""
+    row = get_key(s, ident)
+    row.rate_limit = check_rate_limit(rate_limit)
+    s.flush()
     return row
 
 
