@@ -141,6 +141,24 @@ def test_a_job_over_its_time_limit_is_stopped_as_timeout(lab: Platform) -> None:
     assert done["state"] == "timeout" and done["time_limit"] == 2
 
 
+def test_a_job_over_its_memory_is_stopped_and_one_within_it_is_not(lab: Platform) -> None:
+    # the memory is held by a child of the job's shell: the whole session counts
+    grow = (
+        f'{sys.executable} -c \'import time; b = bytearray(b"x") * (300 << 20); '
+        "time.sleep(60)' & wait"
+    )
+    fits = f"{sys.executable} -c 'b = bytearray(b\"x\") * (50 << 20); print(len(b) >> 20)'"
+    with lab.http() as h:
+        hungry = submit(h, ["bash", "-c", grow], mem="128M")
+        modest = submit(h, ["bash", "-c", fits], mem="256M")
+        done = wait_state(h, hungry["id"], FINAL, timeout=30)
+        fine = wait_state(h, modest["id"], FINAL, timeout=30)
+        assert done["state"] == "failed", done
+        assert "out of memory" in done["reason"] and "128 MiB" in done["reason"]
+        assert "out of memory" in logs(h, hungry["id"])
+        assert fine["state"] == "completed" and logs(h, modest["id"]).strip() == "50"
+
+
 def test_limits_are_refused_at_submission_naming_the_limit(lab: Platform) -> None:
     with lab.http() as h:
         error = refused(h, command=["true"], qos="debug", time="1:00:00")

@@ -51,6 +51,7 @@ class LocalBackend:
             "workdir": request.workdir,
             "env": request.env,
             "time_limit": request.time_limit,
+            "mem_mb": request.mem_mb,
             "log_path": request.log_path,
         }
         (job_dir / "request.json").write_text(json.dumps(spec))

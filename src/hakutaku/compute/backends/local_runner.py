@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for a job being stopped
+MEMORY_CHECK_INTERVAL = 1.0  # seconds between two sums of the job's resident memory
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+MIB = 1024 * 1024
 
 
 def now() -> str:
@@ -45,6 +48,26 @@ def stop_group(child: subprocess.Popen[bytes]) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def session_rss(session: int) -> int:
+    """Resident bytes of every process in a session (the job and all it started, unless they
+    left the session on purpose), from /proc: what Slurm's OverMemoryKill sums without
+    cgroups."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:  # ended meanwhile, or not ours to read
+            continue
+        # fields after the command name, which may itself hold spaces and parentheses
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if int(fields[3]) == session:  # field 6: session id
+            total += int(fields[21]) * PAGE_SIZE  # field 24: resident pages
+    return total
 
 
 def main(job_dir: Path) -> int:
@@ -81,6 +104,8 @@ def main(job_dir: Path) -> int:
         status["child_pid"] = child.pid
         write_status(job_dir, status)
         deadline = time.monotonic() + float(request["time_limit"])
+        mem_limit = int(request.get("mem_mb") or 0) * MIB
+        next_memory_check = time.monotonic() + MEMORY_CHECK_INTERVAL
         while True:
             try:
                 code = child.wait(timeout=0.1)
@@ -98,6 +123,19 @@ def main(job_dir: Path) -> int:
                 status.update(state="timeout", reason="time limit reached")
                 code = child.returncode
                 break
+            if mem_limit and time.monotonic() >= next_memory_check:
+                next_memory_check = time.monotonic() + MEMORY_CHECK_INTERVAL
+                used = session_rss(child.pid)
+                if used > mem_limit:
+                    reason = (
+                        f"out of memory: the job used {used // MIB} MiB, more than its "
+                        f"{mem_limit // MIB} MiB (--mem); ask for more"
+                    )
+                    log.write(f"hai: {reason}; stopping the job\n".encode())
+                    stop_group(child)
+                    status.update(state="failed", reason=reason)
+                    code = child.returncode
+                    break
     if status["state"] == "running":
         status["state"] = "completed" if code == 0 else "failed"
         if code != 0:
