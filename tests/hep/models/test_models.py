@@ -246,3 +246,12 @@ def test_packed_particlenet_training_ignores_how_much_padding_a_batch_has():
         torch.manual_seed(11)
         outs.append(model(*batch))
     torch.testing.assert_close(outs[1], outs[0], rtol=1e-5, atol=1e-5)
+
+
+def test_packed_particlenet_trains_on_a_batch_of_one_particle():
+    # batch norm over real particles alone would have one value per channel: the dense
+    # computation (which also sees the padded slots) takes over
+    model = build("particlenet", features="kin", num_classes=2).train()
+    points, features, vectors, mask = make_batch(2, 7, lengths=[1, 0])
+    out = model(points, features, vectors, mask)
+    assert out.shape == (2, 2) and torch.isfinite(out).all()

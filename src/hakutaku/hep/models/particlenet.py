@@ -75,7 +75,9 @@ def _pointwise(conv: nn.Conv1d | nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     return nn.functional.linear(x, conv.weight.flatten(1).to(x.dtype), _bias(conv, x.dtype))
 
 
-def knn_rows(dense: torch.Tensor, rows: torch.Tensor, slot_to_row: torch.Tensor, k: int):
+def knn_rows(
+    dense: torch.Tensor, rows: torch.Tensor, slot_to_row: torch.Tensor, k: int
+) -> torch.Tensor:
     """Neighbour rows (R, k) of the real particles: `dense` (N, D, P) holds every jet's
     coordinates with padded slots far away, `rows` (R,) the real particles' flat slots
     (jet · P + position), `slot_to_row` (N · P,) each slot's row, R for padded slots."""
@@ -251,7 +253,16 @@ class ParticleNet(nn.Module):
         if self.trim:
             mask, points, features = trim_padding(mask, points, features, min_length=self.max_k + 1)
         if self.packed:
-            return self._forward_packed(points, features, mask)
+            rows = mask.reshape(-1).nonzero().squeeze(1)  # (R,) flat slots jet · P + position
+            # batch norm in training needs two values per channel; a batch of at most one
+            # particle has them only among the padded slots of the dense computation
+            if rows.numel() > 1 or not self.training:
+                return self._forward_packed(points, features, mask, rows)
+        return self._forward_dense(points, features, mask)
+
+    def _forward_dense(
+        self, points: torch.Tensor, features: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
         padding = ~mask
         fts = features.masked_fill(padding, 0)
         if self.use_fts_bn:
@@ -271,11 +282,9 @@ class ParticleNet(nn.Module):
         return self.fc(x)
 
     def _forward_packed(
-        self, points: torch.Tensor, features: torch.Tensor, mask: torch.Tensor
+        self, points: torch.Tensor, features: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor
     ) -> torch.Tensor:
         batch, channels, length = features.shape
-        real = mask.reshape(-1)
-        rows = real.nonzero().squeeze(1)  # (R,) flat slots jet · P + position
         n_rows = rows.numel()
         jet = torch.div(rows, length, rounding_mode="floor")
         slot_to_row = torch.full((batch * length,), n_rows, dtype=torch.long, device=rows.device)
