@@ -14,7 +14,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import String, cast, select, update
+from sqlalchemy import ColumnElement, String, cast, select, update
 from sqlalchemy.orm import Session
 
 from hakutaku.compute.accelerators import Accelerator
@@ -115,17 +115,20 @@ class Scheduler:
                 continue  # Slurm may not list a job for a moment after sbatch
             _record(job, seen)
 
+    def _queued(self) -> tuple[ColumnElement[bool], ...]:
+        """Pending jobs of this backend not yet handed to it: the queue the platform orders."""
+        return (
+            Job.backend == self.backend.name,
+            Job.state == JobState.PENDING.value,
+            Job.external_id.is_(None),
+        )
+
     def _start_pending(self, s: Session, running: list[Job]) -> None:
         free = free_after(self.service.capacity, running)
         if free.cpus <= 0:  # every job needs a CPU: none can start before one ends
             s.execute(
                 update(Job)
-                .where(
-                    Job.backend == self.backend.name,
-                    Job.state == JobState.PENDING.value,
-                    Job.external_id.is_(None),
-                    Job.reason == "",
-                )
+                .where(*self._queued(), Job.reason == "")
                 .values(reason=WAITING)
                 .execution_options(synchronize_session=False)
             )
@@ -133,11 +136,7 @@ class Scheduler:
         pending = list(
             s.scalars(
                 select(Job)
-                .where(
-                    Job.backend == self.backend.name,
-                    Job.state == JobState.PENDING.value,
-                    Job.external_id.is_(None),
-                )
+                .where(*self._queued())
                 .order_by(Job.priority.desc(), Job.submitted_at, Job.id)
                 .limit(PENDING_WINDOW + free.cpus)
             )

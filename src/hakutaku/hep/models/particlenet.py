@@ -162,10 +162,9 @@ class EdgeConvBlock(nn.Module):
             centre = x.unsqueeze(1).expand(rows, k, channels)
             edges = torch.cat((centre, padded[neighbours] - centre), dim=2)
             h = _pointwise(first, edges)
-        else:  # factorised, as `_factorised_first_layer`
-            weight = first.weight.flatten(1).to(x.dtype)  # (out, 2C)
-            w_centre, w_edge = weight[:, :channels], weight[:, channels:]
-            centre = nn.functional.linear(x, w_centre - w_edge, _bias(first, x.dtype))
+        else:
+            w_centre, w_edge = self._factorised_weights(channels, x.dtype)
+            centre = nn.functional.linear(x, w_centre, _bias(first, x.dtype))
             h = centre.unsqueeze(1) + nn.functional.linear(padded, w_edge)[neighbours]
         for i, (bn, act) in enumerate(zip(self.bns, self.acts, strict=True)):
             if i:
@@ -177,12 +176,19 @@ class EdgeConvBlock(nn.Module):
         shortcut = x if self.sc is None else self.sc_bn(_pointwise(self.sc, x))
         return self.sc_act(shortcut + h)
 
+    def _factorised_weights(
+        self, channels: int, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first layer's weight W = (W₁, W₂) on (x_i, x_j − x_i) as (W₁ − W₂, W₂): the
+        maps applied to x_i and, gathered, to x_j."""
+        weight = self.convs[0].weight.flatten(1).to(dtype)  # (out, 2C)
+        w_centre, w_edge = weight[:, :channels], weight[:, channels:]
+        return w_centre - w_edge, w_edge
+
     def _factorised_first_layer(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         conv = self.convs[0]
-        channels = x.size(1)
-        weight = conv.weight.flatten(1).to(x.dtype)  # (out, 2C)
-        w_centre, w_edge = weight[:, :channels], weight[:, channels:]
-        centre = torch.matmul(w_centre - w_edge, x)  # (N, out, P)
+        w_centre, w_edge = self._factorised_weights(x.size(1), x.dtype)
+        centre = torch.matmul(w_centre, x)  # (N, out, P)
         if conv.bias is not None:
             centre = centre + conv.bias.to(x.dtype).view(1, -1, 1)
         return centre.unsqueeze(-1) + gather_neighbours(torch.matmul(w_edge, x), idx)
