@@ -88,6 +88,10 @@ def test_prices_contributions_and_statements_over_http(platform: Platform) -> No
         ]
         bad_month = admin.put("/api/prices/cpu", json={"price": "1", "since": "2026-13"})
         assert bad_month.status_code == 400 and bad_month.json()["error"]["param"] == "since"
+        bad_period = alice.get("/api/prices", params={"period": "2026-1"})
+        assert bad_period.status_code == 400 and bad_period.json()["error"]["param"] == "period"
+        gone = admin.delete("/api/prices/gpu:h20")
+        assert gone.status_code == 404 and "no price for 'gpu:h20'" in gone.text
 
         db = Database(f"sqlite:///{platform.home / 'hakutaku.db'}")
         try:
@@ -127,7 +131,13 @@ def test_prices_contributions_and_statements_over_http(platform: Platform) -> No
         contribution = alice.get("/api/contributions").json()[0]["id"]
         early = admin.post(f"/api/contributions/{contribution}/end", json={"until": "2020-01"})
         assert early.status_code == 400 and "remove it instead" in early.text
-        ended = admin.post(f"/api/contributions/{contribution}/end")
+        for missing in (
+            admin.post("/api/contributions/9999/end"),
+            admin.delete("/api/contributions/9999"),
+        ):
+            assert missing.status_code == 404 and "no contribution" in missing.text
+        assert admin.post(f"/api/contributions/{contribution}/end").status_code == 200
+        ended = admin.post(f"/api/contributions/{contribution}/end")  # again: nothing changes
         assert ended.status_code == 200 and ended.json()["until"] == period
         again = alice.get("/api/usage/statements", params={"account": "cms"}).json()
         assert again["totals"] == {"CNY": "7.80"}
