@@ -15,6 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from hakutaku.compute.backends.base import JobRequest
+from hakutaku.compute.backends.local import LocalBackend
+from hakutaku.compute.states import JobState
 from tests.support.processes import Platform, wait_until
 
 FAKE_CARDS = "gpu:a800:0,1,2,3;dcu:k100ai:0,1;npu:ascend910b:0,1"
@@ -349,3 +352,40 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().rpartition(")")[2].split()[0] != "Z"
+
+
+def test_a_cancel_between_claim_and_runner_start_is_not_lost(tmp_path: Path) -> None:
+    # The scheduler commits its claim (the job's backend id) before the runner exists; a cancel
+    # in that window has no process to signal. It must still stop the job.
+    backend = LocalBackend(tmp_path / "jobs")
+    proof = tmp_path / "ran"
+    request = JobRequest(
+        id=7,
+        user="alice",
+        account=None,
+        name="late",
+        command=["bash", "-c", f"touch {proof}; sleep 30"],
+        script=None,
+        workdir=str(tmp_path),
+        env={"PATH": os.environ["PATH"]},
+        partition="cpu",
+        qos="normal",
+        cpus=1,
+        mem_mb=256,
+        accelerator="cpu",
+        accelerator_model=None,
+        accelerators=0,
+        time_limit=60,
+        job_dir=str(tmp_path / "jobs" / "7"),
+        log_path=str(tmp_path / "jobs" / "7" / "output.log"),
+    )
+    backend.cancel("7")  # claimed, not yet handed over
+    assert backend.submit(request) == "7"
+
+    def final() -> object:
+        seen = backend.poll(["7"]).get("7")
+        return seen if seen is not None and seen.state.final else None
+
+    seen = wait_until(final, 20, "the runner to record the cancel")
+    assert seen.state is JobState.CANCELLED and "before it started" in seen.reason
+    assert not proof.exists()

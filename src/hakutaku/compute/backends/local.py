@@ -21,6 +21,7 @@ from hakutaku.compute.backends.base import JobRequest, Observed, SubmitRefused
 from hakutaku.compute.states import JobState
 
 RUNNER = Path(__file__).with_name("local_runner.py")
+CANCEL_MARKER = "cancel"  # a file in the job folder: the job is to be cancelled (the runner's name)
 _APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND
 
 
@@ -124,7 +125,13 @@ class LocalBackend:
         return observed
 
     def cancel(self, external_id: str) -> None:
-        status = _read_status(self.job_dir(external_id)) or {}
+        # The marker first: a cancel can arrive after the scheduler claimed the job but before
+        # its runner exists (no pid to signal yet); the runner honours the marker when it
+        # starts and while it runs, so the cancel is never lost.
+        job_dir = self.job_dir(external_id)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        (job_dir / CANCEL_MARKER).touch()
+        status = _read_status(job_dir) or {}
         pid = status.get("runner_pid")
         pid = pid or self._children.get(external_id)
         if pid is not None and _runner_alive(pid):

@@ -24,6 +24,7 @@ KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for a job being stopped
 MEMORY_CHECK_INTERVAL = 1.0  # seconds between two sums of the job's resident memory
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 MIB = 1024 * 1024
+CANCEL_MARKER = "cancel"  # written by the server's cancel (LocalBackend.CANCEL_MARKER)
 
 
 def now() -> str:
@@ -81,6 +82,12 @@ def main(job_dir: Path) -> int:
     signal.signal(signal.SIGTERM, on_term)
     request = json.loads((job_dir / "request.json").read_text())
     status: dict[str, Any] = {"state": "running", "runner_pid": os.getpid(), "started_at": now()}
+    marker = job_dir / CANCEL_MARKER
+    if cancelled or marker.exists():  # cancelled before this runner could be signalled
+        status.update(state="cancelled", reason="cancelled before it started", exit_code=None)
+        status["ended_at"] = now()
+        write_status(job_dir, status)
+        return 0
     argv = request["command"] or ["bash", str(job_dir / "script.sh")]
     env = request["env"]  # complete: the server left its own secrets out of it
     with open(request["log_path"], "ab", buffering=0) as log:
@@ -112,7 +119,7 @@ def main(job_dir: Path) -> int:
                 break
             except subprocess.TimeoutExpired:
                 pass
-            if cancelled:
+            if cancelled or marker.exists():
                 stop_group(child)
                 status.update(state="cancelled", reason="cancelled by request")
                 code = child.returncode
