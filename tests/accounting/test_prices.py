@@ -23,7 +23,7 @@ from hakutaku.accounting.prices import (
 )
 from hakutaku.accounting.resources import kind_of
 from hakutaku.db.session import Database
-from hakutaku.identity.errors import NotFound, PlatformError
+from hakutaku.errors import NotFound, PlatformError
 
 
 def test_kinds() -> None:

@@ -22,7 +22,7 @@ from hakutaku.accounting.resources import to_decimal
 from hakutaku.accounting.statements import Statement, statement
 from hakutaku.db.models import LedgerEntry
 from hakutaku.db.session import Database
-from hakutaku.identity.errors import PlatformError
+from hakutaku.errors import PlatformError
 from tests.accounting.conftest import T0, add_call, add_job
 
 PERIOD = "2025-03"

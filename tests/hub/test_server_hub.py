@@ -16,12 +16,12 @@ import torch
 from hakutaku import hub
 from hakutaku.db.migrate import upgrade
 from hakutaku.db.session import Database
+from hakutaku.errors import Conflict, Forbidden, NotFound, PlatformError
 from hakutaku.hub import backend
 from hakutaku.hub.server_store import BUILTIN_ARCHITECTURES, DatasetMeta, ServerHub, WeightsMeta
 from hakutaku.hub.store import FolderHub
 from hakutaku.identity import service
 from hakutaku.identity.auth import Principal
-from hakutaku.identity.errors import Conflict, Forbidden, NotFound, PlatformError
 from tests.support.processes import Platform
 
 PFN_CONFIG = {"features": "kin", "num_classes": 2}

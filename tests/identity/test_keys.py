@@ -11,9 +11,9 @@ from sqlalchemy import select
 from hakutaku.db.migrate import upgrade
 from hakutaku.db.models import ApiKey
 from hakutaku.db.session import Database
+from hakutaku.errors import Conflict, NotFound, PlatformError, Unauthorized
 from hakutaku.identity import service
 from hakutaku.identity.auth import KeyAuthenticator
-from hakutaku.identity.errors import Conflict, NotFound, PlatformError, Unauthorized
 from hakutaku.identity.keys import generate_key, hash_key, split_prefix, verify_key
 
 SECRET = b"server-secret-for-tests"

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from hakutaku.accounting.periods import check_period, current_period
 from hakutaku.accounting.resources import HOUR, check_resource, default_unit, to_decimal
 from hakutaku.db.models import Contribution
-from hakutaku.identity.errors import NotFound, PlatformError
+from hakutaku.errors import NotFound, PlatformError
 from hakutaku.identity.service import NAME_RE
 
 CreditKey = tuple[str, str]  # (account, resource)

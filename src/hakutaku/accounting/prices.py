@@ -35,7 +35,7 @@ from hakutaku.accounting.resources import (
 from hakutaku.accounting.sql import insert_on_conflict
 from hakutaku.db.models import Price
 from hakutaku.db.session import Database
-from hakutaku.identity.errors import NotFound, PlatformError
+from hakutaku.errors import NotFound, PlatformError
 
 DEFAULT_PRICE_FILE = Path(__file__).with_name("prices.toml")
 DEFAULT_CURRENCY = "CNY"

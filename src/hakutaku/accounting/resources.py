@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from hakutaku.identity.errors import PlatformError
+from hakutaku.errors import PlatformError
 
 HOUR = "hour"
 CALL = "call"

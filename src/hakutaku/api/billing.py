@@ -23,8 +23,8 @@ from hakutaku.accounting.resources import to_decimal
 from hakutaku.accounting.statements import Statement, statement
 from hakutaku.api.deps import admin, caller, db_session
 from hakutaku.db.models import Contribution, LedgerEntry, Price, User
+from hakutaku.errors import Forbidden
 from hakutaku.identity.auth import Principal
-from hakutaku.identity.errors import Forbidden
 from hakutaku.identity.service import get_user
 
 router = APIRouter(tags=["billing"])

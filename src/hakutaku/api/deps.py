@@ -9,10 +9,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from hakutaku.errors import Forbidden, Unauthorized
 from hakutaku.gateway.context import Gateway
 from hakutaku.gateway.http import authenticate
 from hakutaku.identity.auth import Principal
-from hakutaku.identity.errors import Forbidden, Unauthorized
 
 
 def gateway(request: Request) -> Gateway:

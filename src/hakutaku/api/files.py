@@ -27,9 +27,9 @@ from starlette.responses import FileResponse
 from hakutaku.api.deps import admin, caller, db_session, gateway
 from hakutaku.api.schemas import RAW_BODY
 from hakutaku.db.models import Upload
+from hakutaku.errors import Forbidden
 from hakutaku.gateway.http import read_body
 from hakutaku.identity.auth import Principal
-from hakutaku.identity.errors import Forbidden
 from hakutaku.identity.service import get_user
 from hakutaku.storage.service import Entry, QuotaReport, Storage
 from hakutaku.storage.uploads import Uploads

@@ -30,10 +30,10 @@ from starlette.responses import FileResponse
 from hakutaku.api.deps import caller, db_session, gateway
 from hakutaku.api.schemas import RAW_BODY
 from hakutaku.db.models import HubArchitecture, HubDataset, HubWeights
+from hakutaku.errors import PlatformError
 from hakutaku.gateway.http import read_body
 from hakutaku.hub.server_store import BUILTIN_ARCHITECTURES, DatasetMeta, ServerHub, WeightsMeta
 from hakutaku.identity.auth import Principal
-from hakutaku.identity.errors import PlatformError
 
 router = APIRouter(prefix="/api/hub", tags=["hub"])
 

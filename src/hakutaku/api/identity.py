@@ -8,9 +8,9 @@ from sqlalchemy.orm import Session
 from hakutaku.api.deps import admin, caller, db_session, gateway
 from hakutaku.api.schemas import CreatedKeyOut, KeyIn, KeyOut, KeyPatch, UserIn, UserOut, UserPatch
 from hakutaku.db.models import ApiKey, User
+from hakutaku.errors import Forbidden, PlatformError
 from hakutaku.identity import service
 from hakutaku.identity.auth import Principal
-from hakutaku.identity.errors import Forbidden, PlatformError
 
 router = APIRouter(prefix="/api", tags=["identity"])
 

@@ -23,8 +23,8 @@ from hakutaku.compute.scheduler import Scheduler
 from hakutaku.compute.service import ComputeService, job_record
 from hakutaku.compute.states import JobState
 from hakutaku.db.models import Job, User
+from hakutaku.errors import PlatformError
 from hakutaku.identity.auth import Principal
-from hakutaku.identity.errors import PlatformError
 
 router = APIRouter(tags=["jobs"])
 

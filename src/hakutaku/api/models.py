@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 from hakutaku.api.deps import admin, db_session, gateway
 from hakutaku.api.schemas import ModelOut, ModelPatch, UpstreamIn
 from hakutaku.db.models import Model
+from hakutaku.errors import Conflict, NotFound, PlatformError
 from hakutaku.gateway.catalog import check_model_name, check_upstream_url
-from hakutaku.identity.errors import Conflict, NotFound, PlatformError
 
 router = APIRouter(prefix="/api/models", tags=["models"], dependencies=[Depends(admin)])
 

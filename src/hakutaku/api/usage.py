@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from hakutaku.api.deps import caller, db_session
 from hakutaku.api.schemas import UsageRow
 from hakutaku.db.models import UsageEvent, User
+from hakutaku.errors import Forbidden
 from hakutaku.identity.auth import Principal
-from hakutaku.identity.errors import Forbidden
 from hakutaku.identity.service import get_user
 
 router = APIRouter(prefix="/api/usage", tags=["usage"])

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 from hakutaku.api.deps import admin, db_session, gateway, worker_auth
 from hakutaku.api.schemas import Heartbeat, WorkerOut, WorkerRegistration
 from hakutaku.db.models import Worker
+from hakutaku.errors import NotFound
 from hakutaku.gateway import catalog
-from hakutaku.identity.errors import NotFound
 
 router = APIRouter(prefix="/api/workers", tags=["workers"])
 

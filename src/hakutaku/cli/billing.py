@@ -104,7 +104,7 @@ def prices_apply(
     on (admin)."""
     # Imported here: the database layer it brings is not needed by the other commands.
     from hakutaku.accounting.prices import parse_price_file
-    from hakutaku.identity.errors import PlatformError
+    from hakutaku.errors import PlatformError
 
     try:
         specs = parse_price_file(file.read_text(), str(file))

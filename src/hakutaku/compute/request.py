@@ -8,7 +8,7 @@ from typing import Any
 
 from hakutaku.compute.policy import PartitionSpec, Policy, QosSpec
 from hakutaku.compute.units import format_duration, format_mem_mb, parse_duration, parse_mem_mb
-from hakutaku.identity.errors import PlatformError
+from hakutaku.errors import PlatformError
 
 
 class JobRefused(PlatformError):

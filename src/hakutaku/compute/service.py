@@ -27,8 +27,8 @@ from hakutaku.compute.states import ACTIVE_STATES, JobState
 from hakutaku.compute.units import format_duration
 from hakutaku.config import Settings
 from hakutaku.db.models import Group, Job, User
+from hakutaku.errors import Conflict, Forbidden, NotFound, PlatformError
 from hakutaku.identity.auth import Principal
-from hakutaku.identity.errors import Conflict, Forbidden, NotFound, PlatformError
 
 # Variables of the server that a job must not inherit (secrets, the database's password).
 _SERVER_ONLY = ("HAI_SERVER_SECRET", "HAI_WORKER_TOKEN", "HAI_API_KEY", "HAI_DATABASE_URL")

@@ -11,7 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from hakutaku.db.models import Model, Worker
-from hakutaku.identity.errors import PlatformError
+from hakutaku.errors import PlatformError
 
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 
-import orjson
 from starlette.responses import Response
 
-from hakutaku.identity.errors import PlatformError
+from hakutaku.errors import PlatformError
 
 
 class GatewayError(PlatformError):
-    """A refusal or failure on /v1; carries its own status and OpenAI error type."""
+    """A refusal or failure on /v1: a PlatformError whose status is given per instance."""
 
     def __init__(
         self,
@@ -23,22 +22,12 @@ class GatewayError(PlatformError):
         param: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message, param=param, code=code)
-        self.status = status
-        self.type = type
-        self.headers = headers
-
-
-def error_body(message: str, type: str, code: str | None, param: str | None = None) -> bytes:
-    return orjson.dumps({"error": {"message": message, "type": type, "param": param, "code": code}})
+        super().__init__(message, param=param, code=code, status=status, type=type, headers=headers)
 
 
 def error_response(exc: PlatformError) -> Response:
     return Response(
-        error_body(exc.message, exc.type, exc.code, exc.param),
-        status_code=exc.status,
-        media_type="application/json",
-        headers=getattr(exc, "headers", None),
+        exc.body(), status_code=exc.status, media_type="application/json", headers=exc.headers
     )
 
 

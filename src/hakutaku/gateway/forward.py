@@ -15,7 +15,6 @@ from hakutaku import codec
 from hakutaku.gateway.context import Call, Gateway
 from hakutaku.gateway.errors import (
     GatewayError,
-    error_body,
     no_worker,
     overloaded,
     worker_failed,
@@ -146,11 +145,11 @@ def _relay_stream(
                 status, code = 499, "client_closed"  # nginx's code for a caller who left
             elif isinstance(exc, TimeoutError):
                 status, code = 504, "worker_timeout"
-                yield _error_frame(media, worker_timeout(call.model, gw.settings.worker_timeout))
+                yield worker_timeout(call.model, gw.settings.worker_timeout).frame(media)
             else:
                 gw.registry.mark_dead(worker)
                 status, code = 502, "worker_failed"
-                yield _error_frame(media, worker_failed(call.model, _describe(exc)))
+                yield worker_failed(call.model, _describe(exc)).frame(media)
         finally:
             if stream.client_gone and status == 200:
                 status, code = 499, "client_closed"
@@ -165,14 +164,6 @@ def _relay_stream(
 
     stream = ProxyStream(200, media, chunks(), call.request_id, on_disconnect=response.close)
     return stream
-
-
-def _error_frame(media: str, exc: GatewayError) -> bytes:
-    """An error inside a stream that has already started, in the stream's own framing."""
-    if media.startswith(codec.SSE):
-        return b"data: " + error_body(exc.message, exc.type, exc.code) + b"\n\n"
-    frame = {codec.ERROR_KEY: {"message": exc.message, "type": exc.type, "code": exc.code}}
-    return codec.encode_frame(frame, codec.MSGPACK if "msgpack" in media else codec.JSON)
 
 
 def _describe(exc: BaseException) -> str:

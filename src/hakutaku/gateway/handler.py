@@ -16,11 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
+from hakutaku.errors import PlatformError
 from hakutaku.gateway.context import Call, Gateway
 from hakutaku.gateway.errors import error_response, rate_limited
 from hakutaku.gateway.http import authenticate, gateway_of, new_request_id, read_body
 from hakutaku.gateway.streaming import ProxyStream
-from hakutaku.identity.errors import PlatformError
 
 Serve = Callable[[Gateway, Call], Awaitable[Response | ProxyStream]]
 

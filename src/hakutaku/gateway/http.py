@@ -7,10 +7,10 @@ import os
 
 from starlette.requests import Request
 
+from hakutaku.errors import Unauthorized
 from hakutaku.gateway.context import Gateway
 from hakutaku.gateway.errors import GatewayError
 from hakutaku.identity.auth import Principal
-from hakutaku.identity.errors import Unauthorized
 
 
 def gateway_of(request: Request) -> Gateway:

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from hakutaku import codec
 from hakutaku.gateway.context import Call, Gateway
-from hakutaku.gateway.errors import GatewayError, error_body, upstream_failed
+from hakutaku.gateway.errors import GatewayError, upstream_failed
 from hakutaku.gateway.registry import ModelEntry
 from hakutaku.gateway.streaming import ProxyStream, SSEUsageTap
 
@@ -94,7 +94,7 @@ def _relay_stream(
                     else upstream_failed(call.model, type(exc).__name__)
                 )
                 status, code = failure.status, failure.code
-                yield b"data: " + error_body(failure.message, failure.type, failure.code) + b"\n\n"
+                yield failure.frame(codec.SSE)
         finally:
             if stream.client_gone and status == 200:
                 status, code = 499, "client_closed"

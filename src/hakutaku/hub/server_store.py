@@ -26,9 +26,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hakutaku.db.models import HubArchitecture, HubDataset, HubWeights
+from hakutaku.errors import Conflict, Forbidden, NotFound, PlatformError
 from hakutaku.hub.store import check_name
 from hakutaku.identity.auth import Principal
-from hakutaku.identity.errors import Conflict, Forbidden, NotFound, PlatformError
 
 # The architectures every client has (hakutaku.hep.models.ARCHITECTURES; a test keeps the two
 # equal). Named here so that the server need not import torch to know them.

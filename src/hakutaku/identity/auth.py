@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from hakutaku.db.models import ApiKey
 from hakutaku.db.session import Database
-from hakutaku.identity.errors import Unauthorized
+from hakutaku.errors import Unauthorized
 from hakutaku.identity.keys import split_prefix, verify_key
 
 MAX_CACHE = 50_000

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hakutaku.db.models import ApiKey, Group, User, utcnow
-from hakutaku.identity.errors import Conflict, NotFound, PlatformError
+from hakutaku.errors import Conflict, NotFound, PlatformError
 from hakutaku.identity.keys import KEY_SCHEME, generate_key, hash_key
 
 ROLES = ("admin", "user")

@@ -20,16 +20,16 @@ from hakutaku.compute.scheduler import Scheduler
 from hakutaku.compute.service import ComputeService
 from hakutaku.config import Settings
 from hakutaku.db.session import Database
+from hakutaku.errors import PlatformError, error_body
 from hakutaku.gateway.context import Gateway
 from hakutaku.gateway.embeddings import router as embeddings_router
-from hakutaku.gateway.errors import error_body, error_response
+from hakutaku.gateway.errors import error_response
 from hakutaku.gateway.http import too_large
 from hakutaku.gateway.models import router as models_router
 from hakutaku.gateway.openai_chat import router as chat_router
 from hakutaku.gateway.registry import Registry
 from hakutaku.gateway.remote import router as remote_router
 from hakutaku.identity.auth import KeyAuthenticator
-from hakutaku.identity.errors import PlatformError
 from hakutaku.identity.secrets import SecretBox
 from hakutaku.server.setup import prepare
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hakutaku.identity.errors import Conflict, PlatformError
+from hakutaku.errors import Conflict, PlatformError
 
 
 class UnsafePath(PlatformError):

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from hakutaku.config import Settings
 from hakutaku.db.models import StorageQuota, Upload, User
+from hakutaku.errors import Conflict, Forbidden, NotFound, PlatformError
 from hakutaku.identity.auth import Principal
-from hakutaku.identity.errors import Conflict, Forbidden, NotFound, PlatformError
 from hakutaku.identity.service import get_user
 from hakutaku.storage.paths import AREAS, clean_path, inside, relative_to_area
 from hakutaku.storage.quota import Limits, Usage, measure

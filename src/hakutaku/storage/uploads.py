@@ -21,8 +21,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from hakutaku.db.models import Upload, User, utcnow
+from hakutaku.errors import Conflict, NotFound, PlatformError
 from hakutaku.identity.auth import Principal
-from hakutaku.identity.errors import Conflict, NotFound, PlatformError
 from hakutaku.storage.errors import (
     ChecksumMismatch,
     InsufficientStorage,

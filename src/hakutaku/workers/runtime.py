@@ -34,7 +34,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hakutaku.codec import (
-    ERROR_KEY,
     JSON,
     MSGPACK,
     NDJSON,
@@ -48,6 +47,7 @@ from hakutaku.codec import (
     encode_frame,
     media_type,
 )
+from hakutaku.errors import error_body, error_frame
 from hakutaku.workers.remote import MethodInfo, remote_methods
 
 log = logging.getLogger("hakutaku.worker")
@@ -55,13 +55,6 @@ log = logging.getLogger("hakutaku.worker")
 _END = object()  # what a generator step returns when the generator is exhausted
 
 # ---------------------------------------------------------------------------- errors
-
-
-def error_body(message: str, type_: str, code: str, param: str | None = None) -> bytes:
-    """An OpenAI-shaped error body."""
-    return orjson.dumps(
-        {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    )
 
 
 def _error(status: int, message: str, type_: str, code: str, param: str | None = None) -> Response:
@@ -378,11 +371,7 @@ class _StreamResponse(Response):
 
 
 def _error_frame(message: str, media: str) -> bytes:
-    if media == SSE:
-        err = {"message": message, "type": "server_error", "param": None, "code": "model_error"}
-        return encode_frame({"error": err}, SSE)
-    err = {"message": message, "type": "server_error", "code": "model_error"}
-    return encode_frame({ERROR_KEY: err}, media)
+    return error_frame(media, message, "server_error", "model_error")
 
 
 _STREAM_TYPES = {SSE: SSE, JSON: NDJSON, MSGPACK: MSGPACK}

@@ -46,7 +46,7 @@ from hakutaku.compute.backends.slurm_status import (
     parse_squeue_text,
 )
 from hakutaku.config import Settings
-from hakutaku.identity.errors import PlatformError
+from hakutaku.errors import PlatformError
 
 COMMAND_TIMEOUT = 60.0  # seconds; a slurmctld that answers slower than this is in trouble
 _PASSED_FROM_SERVER = ("PATH", "LANG", "LC_ALL", "TZ", "SLURM_CONF")

@@ -7,11 +7,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from hakutaku.errors import PlatformError
 from hakutaku.gateway.access import permitted_model
 from hakutaku.gateway.errors import error_response
 from hakutaku.gateway.http import authenticate, gateway_of
 from hakutaku.gateway.registry import ModelEntry, Registry
-from hakutaku.identity.errors import PlatformError
 
 
 def model_object(entry: ModelEntry, registry: Registry) -> dict:
