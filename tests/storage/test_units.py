@@ -7,6 +7,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from hakutaku.compute.units import parse_mem_mb
 from hakutaku.storage.errors import QuotaExceeded, UnsafePath
 from hakutaku.storage.paths import clean_path, inside
 from hakutaku.storage.quota import Limits, Usage, check_room, format_size, measure, parse_size
@@ -103,7 +104,7 @@ def test_check_room() -> None:
         check_room("u", limits, Usage(400, 1), Usage(300, 1), Usage(301, 1))
     message = caught.value.message
     assert caught.value.status == 413 and caught.value.code == "quota_exceeded"
-    assert "700 B of 1 kB" in message and "1 unfinished uploads" in message
+    assert "700 B of 1000 B" in message and "1 unfinished uploads" in message
     assert "hai files quota set u" in message
     with pytest.raises(QuotaExceeded, match="3 of 3 files"):
         check_room("u", limits, Usage(0, 2), Usage(0, 1), Usage(1, 1))
@@ -115,16 +116,23 @@ def test_check_room() -> None:
     ("text", "size"),
     [
         ("1000", 1000),
-        ("10G", 10 * 10**9),
-        ("10GB", 10 * 10**9),
-        ("1.5T", 1_500_000_000_000),
+        ("10G", 10 * 2**30),  # Slurm's meaning, the same as a job's --mem 10G
+        ("10GB", 10 * 2**30),
+        ("10GiB", 10 * 2**30),
+        ("1.5T", 3 * 2**39),
         ("64GiB", 64 * 2**30),
         ("2 mib", 2 * 2**20),
-        ("500g", 500 * 10**9),
+        ("500g", 500 * 2**30),
+        ("8M", 8 * 2**20),  # an upload chunk size
     ],
 )
 def test_parse_size(text: str, size: int) -> None:
     assert parse_size(text) == size
+
+
+def test_storage_and_job_memory_read_sizes_alike() -> None:
+    for text in ("4G", "512M", "1T", "1.5g", "640GB", "64GiB"):
+        assert parse_size(text) == parse_mem_mb(text) * 2**20
 
 
 @pytest.mark.parametrize("text", ["", "ten", "10X", "1iB", "-5G"])
@@ -135,5 +143,6 @@ def test_parse_size_refuses(text: str) -> None:
 
 def test_format_size() -> None:
     assert format_size(512) == "512 B"
-    assert format_size(1500) == "1.5 kB"
-    assert format_size(500 * 10**9) == "500 GB"
+    assert format_size(1536) == "1.5 KiB"
+    assert format_size(500 * 2**30) == "500 GiB"
+    assert format_size(parse_size("10G")) == "10 GiB"  # what you write is what you read back

@@ -1,12 +1,24 @@
-"""Slurm's spellings of durations, memory sizes and TRES, parsed and printed."""
+"""Slurm's spellings of durations, sizes (memory, storage) and TRES, parsed and printed.
+
+Sizes have one meaning across the platform — jobs' `--mem`, QOS `mem=` limits, storage quotas
+and upload chunk sizes: Slurm's, where `K`, `M`, `G`, `T` are powers of 1024. `10G`, `10GB` and
+`10GiB` all mean 10 × 1024³ bytes.
+"""
 
 from __future__ import annotations
 
+import math
 import re
+from fractions import Fraction
 
 _DURATION = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
-_MEM = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGTP]?)B?$", re.IGNORECASE)
-_MEM_FACTOR = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024**2, "P": 1024**3}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([KMGTPE])(I?B)?|(B))?\s*$", re.IGNORECASE)
+_POWER = {"K": 1, "M": 2, "G": 3, "T": 4, "P": 5, "E": 6}
+KIB, MIB, GIB, TIB = 1024, 1024**2, 1024**3, 1024**4
+SIZE_SPELLINGS = (
+    "K, M, G, T, P, E are powers of 1024, as in Slurm: `10G`, `10GB` and `10GiB` all mean "
+    "10 × 1024³ bytes"
+)
 
 
 def parse_duration(text: str | int) -> int:
@@ -44,15 +56,49 @@ def format_duration(seconds: int) -> str:
     return f"{days}-{hms}" if days else hms
 
 
-def parse_mem_mb(text: str | int) -> int:
-    """Megabytes from `4G`, `512M`, `640G`, `1T` or a plain number of megabytes (Slurm's)."""
-    if isinstance(text, int):
-        return text
-    m = _MEM.match(text.strip())
+def parse_bytes(text: str | int, *, unit: int = 1, what: str = "size") -> int:
+    """Bytes from a size written the Slurm way: a number with an optional binary suffix.
+
+    `K`, `M`, `G`, `T`, `P`, `E` (any case) are powers of 1024; `GB` and `GiB` are accepted
+    spellings of `G` with the same meaning, and `B` alone means bytes. A number without a
+    suffix is counted in units of `unit` bytes (1 for storage sizes, 1024² for memory, as in
+    Slurm's `--mem`); an `int` is taken as such a count. A fraction of a byte is rounded up.
+
+    >>> parse_bytes("10G"), parse_bytes("10GB"), parse_bytes("1.5k"), parse_bytes("2 MiB")
+    (10737418240, 10737418240, 1536, 2097152)
+    """
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text < 0:
+            raise ValueError(f"Cannot read the {what} {text!r}: it must not be negative.")
+        return text * unit
+    m = _SIZE.match(text) if isinstance(text, str) else None
     if m is None:
-        raise ValueError(f"Cannot read the memory size {text!r}: use e.g. `512M`, `4G`, `1T`.")
-    value, unit = float(m.group(1)), m.group(2).upper()
-    return max(1, round(value * _MEM_FACTOR[unit]))
+        named = "bytes" if unit == 1 else "megabytes" if unit == MIB else f"{unit}-byte units"
+        raise ValueError(
+            f"Cannot read the {what} {text!r}: use e.g. `512M`, `4G`, `1.5T` or a plain "
+            f"number of {named}. {SIZE_SPELLINGS}."
+        )
+    number, prefix, _suffix, only_b = m.groups()
+    factor = 1024 ** _POWER[prefix.upper()] if prefix else 1 if only_b else unit
+    return math.ceil(Fraction(number) * factor)
+
+
+def format_bytes(n: int) -> str:
+    """A short size in powers of 1024, labelled unambiguously (`512 B`, `1.5 KiB`, `500 GiB`)."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(value) < 1024 or unit == "PiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.4g} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def parse_mem_mb(text: str | int) -> int:
+    """Megabytes (MiB) from `4G`, `512M`, `640G`, `1T` or a plain number of megabytes (Slurm's).
+
+    The same reading as every other size (`parse_bytes`), rounded up to whole megabytes.
+    """
+    return max(1, math.ceil(parse_bytes(text, unit=MIB, what="memory size") / MIB))
 
 
 def format_mem_mb(mb: int) -> str:

@@ -9,10 +9,10 @@ both squeeze under the same remaining room.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from hakutaku.compute.units import format_bytes, parse_bytes
 from hakutaku.storage.errors import QuotaExceeded
 
 
@@ -91,36 +91,18 @@ def check_room(user: str, limits: Limits, used: Usage, reserved: Usage, adding: 
         )
 
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtpe]?)(i?)b?\s*$", re.IGNORECASE)
-_POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5, "e": 6}
-
-
 def parse_size(text: str | int) -> int:
-    """Bytes from `1000`, `10G` / `10GB` (powers of 1000, like the 500 GB default) or `10GiB`.
+    """Bytes from `1000`, `10G`, `10GB` or `10GiB` (all 10 × 1024³), `1.5T`, `8M`.
+
+    The platform's one reading of sizes (`hakutaku.compute.units.parse_bytes`, Slurm's binary
+    suffixes), so a quota of `10G` is the same amount as a job's `--mem 10G`.
 
     >>> parse_size("10G"), parse_size("1.5k"), parse_size("2MiB")
-    (10000000000, 1500, 2097152)
+    (10737418240, 1536, 2097152)
     """
-    if isinstance(text, int):
-        return text
-    m = _SIZE.match(text)
-    if m is None:
-        raise ValueError(
-            f"Cannot read the size {text!r}: use a number of bytes or e.g. `500G`, `10GB`, "
-            "`1.5T` (powers of 1000) or `64GiB` (powers of 1024)."
-        )
-    number, prefix, binary = m.groups()
-    base = 1024 if binary else 1000
-    if binary and not prefix:
-        raise ValueError(f"Cannot read the size {text!r}: `i` needs a prefix, as in `64GiB`.")
-    return round(float(number) * base ** _POWERS[prefix.lower()])
+    return parse_bytes(text)
 
 
 def format_size(n: int) -> str:
-    """A short human size in powers of 1000 (`512 B`, `1.5 kB`, `500 GB`)."""
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
-        if abs(value) < 1000 or unit == "PB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.4g} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
+    """A short human size in powers of 1024 (`512 B`, `1.5 KiB`, `500 GiB`), as sizes are read."""
+    return format_bytes(n)
