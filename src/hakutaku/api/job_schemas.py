@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core.core_schema import CoreSchema
+
+from hakutaku.compute.policy import PartitionSpec, Policy, QosSpec
 
 
 class JobIn(BaseModel):
@@ -58,11 +62,49 @@ class JobOut(BaseModel):
     ended_at: datetime | None
 
 
-class PolicyIn(BaseModel):
-    """The policy as its TOML text, or as the same structure in JSON."""
+class PolicyOut(BaseModel):
+    """Partitions and QOS as `GET /api/compute/policy` returns them: times in seconds, TRES
+    `mem` in megabytes. `PUT` takes the same JSON as its `policy`."""
 
-    toml: str | None = None
-    policy: dict[str, Any] | None = None
+    default_partition: str | None = Field(description="The partition of jobs that name none.")
+    partitions: list[PartitionSpec]
+    qos: list[QosSpec]
+
+    @classmethod
+    def of(cls, policy: Policy) -> PolicyOut:
+        return cls(
+            default_partition=policy.default_partition,
+            partitions=list(policy.partitions.values()),
+            qos=list(policy.qos.values()),
+        )
+
+
+class _DocumentedAs:
+    """Validate as a JSON object, but describe it in the OpenAPI document as `model`: the route
+    checks it itself (`parse_policy`), so its mistakes get the policy's own messages (400
+    `invalid_policy`, naming the partition or QOS and the setting) whether sent as TOML or JSON."""
+
+    def __init__(self, model: type[BaseModel], title: str) -> None:
+        self.model = model
+        self.title = title
+
+    def __get_pydantic_json_schema__(
+        self, _schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        described = handler(self.model.__pydantic_core_schema__)
+        return {**described, "title": self.title}
+
+
+class PolicyIn(BaseModel):
+    """The policy as its TOML text, or as the same structure in JSON (give one)."""
+
+    toml: str | None = Field(default=None, description="The policy file's text.")
+    policy: Annotated[dict[str, Any], _DocumentedAs(PolicyOut, "Policy")] | None = Field(
+        default=None,
+        description="The JSON that GET returns (partitions and QOS as lists, each with its "
+        "`name`); tables keyed by name, as in the file, are accepted too. Times and sizes may "
+        "be written as in the file (`1:00:00`, `mem=640G`).",
+    )
 
 
 class ResourcesOut(BaseModel):

@@ -41,7 +41,7 @@ def read_policy(s: Session) -> Policy:
         for q in s.scalars(select(Qos).order_by(Qos.name))
     }
     meta = s.get(Meta, DEFAULT_PARTITION_KEY)
-    return Policy(partitions, qos, meta.value if meta else None)
+    return Policy(partitions=partitions, qos=qos, default_partition=meta.value if meta else None)
 
 
 def write_policy(s: Session, policy: Policy) -> None:
