@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         "(default: one `cpu` partition and a `gpu`/`dcu`/`npu` one per accelerator found).",
     )
     scheduler_interval: float = Field(default=0.5, description="Job scheduler tick (s).")
+    scheduler_lease_ttl: float = Field(
+        default=10.0,
+        description="With Slurm, one replica per database follows the jobs (squeue/sacct) under "
+        "a lease of this many seconds (at least 3 ticks), renewed while it runs; when it dies "
+        "another takes over within this plus one tick.",
+    )
     local_cpus: int | None = Field(default=None, description="CPUs the local backend may use.")
     local_mem_mb: int | None = Field(default=None, description="Memory the local backend may use.")
     accelerators: str | None = Field(

@@ -5,6 +5,17 @@ pending or running and records what changed; nothing else holds job state, so a 
 server carries on where the last one stopped. With the local backend it then starts pending
 jobs in order of QOS priority, then age, while the machine has room: a job that does not fit
 yet keeps the ones behind it waiting, so large jobs are not starved by small ones.
+
+Replicas. Every server replica runs this loop. The local backend's jobs are processes on the
+replica's own machine, so each replica follows its own. A backend that queues itself (Slurm) is
+one cluster for all replicas of a database: asking it once per tick per replica would multiply
+the load on slurmctld by the number of replicas. There, one replica at a time follows the jobs,
+under the lease `scheduler:<backend>` (hakutaku.db.lease, HAI_SCHEDULER_LEASE_TTL); the others
+only submit and cancel (straight to the backend, from the request) and read the states the
+follower records. A follower that dies stops renewing its lease; another replica takes over
+within the lease's time to live plus one tick. Its writes are fenced by its term: a replica
+that lost the lease while it polled (a stall, a slow squeue) discards what it saw instead of
+overwriting what the new follower recorded.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, String, cast, select, update
 from sqlalchemy.orm import Session
@@ -25,6 +37,7 @@ from hakutaku.compute.policy_store import read_policy
 from hakutaku.compute.request import JobRefused
 from hakutaku.compute.service import ComputeService
 from hakutaku.compute.states import ACTIVE_STATES, JobState
+from hakutaku.db.lease import LeaseHolder
 from hakutaku.db.models import Job, User
 from hakutaku.db.session import Database
 
@@ -38,10 +51,22 @@ PENDING_WINDOW = 64
 # handled in one tick instead of one each.
 SETTLE = 0.02
 WAITING = "waiting for resources (Resources)"
+# The follower's lease lives at least this many ticks: it is renewed on a tick once half of it
+# has gone, so a shorter one would lapse between two ticks of a live follower.
+LEASE_MIN_TICKS = 3
 
 
 class Scheduler:
-    def __init__(self, service: ComputeService, db: Database, interval: float) -> None:
+    def __init__(
+        self,
+        service: ComputeService,
+        db: Database,
+        interval: float,
+        *,
+        lease_ttl: float | None = None,
+    ) -> None:
+        """`lease_ttl`: the follower's lease (s), default HAI_SCHEDULER_LEASE_TTL; it is
+        raised to LEASE_MIN_TICKS ticks. Only backends that queue themselves take a lease."""
         self.service = service
         self.backend = service.backend
         self.db = db
@@ -49,6 +74,37 @@ class Scheduler:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._loop_ref: asyncio.AbstractEventLoop | None = None
+        self.lease: LeaseHolder | None = None
+        if self.backend.queues_itself:
+            ttl = service.settings.scheduler_lease_ttl if lease_ttl is None else lease_ttl
+            if ttl < LEASE_MIN_TICKS * interval:
+                log.warning(
+                    "HAI_SCHEDULER_LEASE_TTL=%s is under %d scheduler ticks; using %s s",
+                    ttl,
+                    LEASE_MIN_TICKS,
+                    LEASE_MIN_TICKS * interval,
+                )
+                ttl = LEASE_MIN_TICKS * interval
+            self.lease = LeaseHolder(db, f"scheduler:{self.backend.name}", ttl)
+
+    @property
+    def is_poller(self) -> bool:
+        """Whether this replica follows the backend's jobs now: always for the local backend
+        (each replica follows its own machine's jobs); for Slurm, while it holds the lease."""
+        return self.lease is None or self.lease.held
+
+    def polling(self) -> dict[str, Any]:
+        """What /healthz may show about who follows the jobs, from this replica's own state
+        (no database read): {"backend", "polls", "lease", "holder", "term", "ttl"}."""
+        lease = self.lease
+        return {
+            "backend": self.backend.name,
+            "polls": self.is_poller,
+            "lease": lease.name if lease else None,
+            "holder": lease.id if lease else None,
+            "term": lease.term if lease else None,
+            "ttl": lease.ttl if lease else None,
+        }
 
     async def start(self) -> None:
         self._loop_ref = asyncio.get_running_loop()
@@ -64,6 +120,13 @@ class Scheduler:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self.lease is not None:
+            # Handing the lease back lets another replica follow at its next tick, instead of
+            # after the lease expires.
+            try:
+                await asyncio.to_thread(self.lease.close)
+            except Exception:
+                log.exception("could not release %s; it expires by itself", self.lease.name)
 
     async def _loop(self) -> None:
         while True:
@@ -79,6 +142,8 @@ class Scheduler:
     # -- one tick ----------------------------------------------------------------------------
 
     def tick(self) -> None:
+        if self.lease is not None and not self.lease.hold():
+            return  # another replica follows the jobs; their states are in the database
         with self.db.session() as s:
             handed = list(
                 s.scalars(
@@ -93,6 +158,11 @@ class Scheduler:
             )
             if handed:
                 self._follow(handed)
+            if self.lease is not None and _changed(s) and not self.lease.renew(s):
+                # The lease expired while we polled and another replica follows now: what we
+                # saw may be older than what it records.
+                s.rollback()
+                return
             if not self.backend.queues_itself:
                 running = [j for j in handed if j.state == JobState.RUNNING]
                 self._start_pending(s, running)
@@ -187,6 +257,11 @@ class Scheduler:
             job.state = JobState.RUNNING.value
             job.started_at = job.started_at or datetime.now(UTC)
             job.reason = ""
+
+
+def _changed(s: Session) -> bool:
+    """Whether the session would write anything (setting a column to its value is no change)."""
+    return bool(s.new or s.deleted or any(s.is_modified(o) for o in s.dirty))
 
 
 def _over_user_tres(job: Job, running: list[Job], qos: QosSpec | None) -> str:

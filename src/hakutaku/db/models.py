@@ -174,6 +174,19 @@ class Meta(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class Lease(Base):
+    """A named lease: which process runs a single-leader loop, and until when (db/lease.py)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(255))  # none: free (released)
+    # +1 at every change of holder: a holder's writes are fenced by its term.
+    term: Mapped[int] = mapped_column(BigInteger, default=0)
+    acquired_at: Mapped[datetime | None] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+
+
 # ----------------------------------------------------------------------------- compute
 
 

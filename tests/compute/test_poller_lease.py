@@ -1,0 +1,321 @@
+"""One Slurm poller per database: of several server replicas, one follows the jobs with
+squeue/sacct (under the lease `scheduler:slurm`), the others only read what it records; when it
+is killed another takes over within the lease's time to live plus a tick.
+
+The fast tests run two schedulers on one SQLite file (no job is active, so nothing asks Slurm).
+The replica tests run two real `hai serve` processes on one PostgreSQL and the real Slurm, each
+with its own HAI_SLURM_BIN: Slurm's tools, with squeue and sacct behind a script that notes
+which replica called them before it runs the real one."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import shutil
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+
+from hakutaku.compute.scheduler import LEASE_MIN_TICKS, Scheduler
+from hakutaku.compute.service import ComputeService
+from hakutaku.config import Settings
+from hakutaku.db.lease import read_lease
+from hakutaku.db.migrate import upgrade
+from hakutaku.db.session import Database, normalise_url
+from tests.support.processes import Platform, wait_until
+from tests.support.slurm import SlurmCluster
+
+FINAL = {"completed", "failed", "cancelled", "timeout"}
+INTERVAL = 0.5
+TTL = 5.0  # the replicas' HAI_SCHEDULER_LEASE_TTL: a leader may stall 2.5 s and keep it
+# What the takeover may take beyond TTL + one tick: a tick's own time on a busy machine.
+SLACK = 3.0
+
+
+# -- two schedulers on one SQLite database -----------------------------------------------------
+
+
+def _schedulers(
+    tmp_path: Path, n: int, backend: str, ttl: float
+) -> tuple[Database, list[Scheduler]]:
+    settings = Settings(
+        home=tmp_path, compute_backend=backend, scheduler_lease_ttl=ttl, demo_workers=False
+    )
+    upgrade(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url)
+    return db, [Scheduler(ComputeService(settings), db, 0.1) for _ in range(n)]
+
+
+def test_one_scheduler_per_database_follows_slurm(tmp_path: Path) -> None:
+    db, (a, b, c) = _schedulers(tmp_path, 3, "slurm", ttl=1.0)
+    try:
+        for scheduler in (a, b, c):
+            scheduler.tick()
+        assert [sc.is_poller for sc in (a, b, c)] == [True, False, False]
+        status = a.polling()
+        assert status["polls"] and status["lease"] == "scheduler:slurm" and status["term"] == 1
+        assert not b.polling()["polls"] and b.polling()["holder"] != status["holder"]
+        with db.session() as s:
+            lease = read_lease(s, "scheduler:slurm")
+        assert a.lease is not None and lease is not None and lease.holder == a.lease.id
+
+        asyncio.run(a.stop())  # a graceful stop hands the lease back: b follows at once
+        b.tick()
+        c.tick()
+        assert (b.is_poller, c.is_poller) == (True, False)
+
+        # b dies without a word (it ticks no more): c takes over once the lease expires.
+        began = time.monotonic()
+        while not c.is_poller:
+            c.tick()
+            time.sleep(0.1)
+        waited = time.monotonic() - began
+        assert 0.4 < waited < 1.0 + 1.0, waited
+        assert c.polling()["term"] == 3
+    finally:
+        db.dispose()
+
+
+def test_the_local_backend_takes_no_lease(tmp_path: Path) -> None:
+    """Local jobs are processes on the replica's own machine: every replica follows its own."""
+    db, (a, b) = _schedulers(tmp_path, 2, "local", ttl=1.0)
+    try:
+        a.tick()
+        b.tick()
+        assert a.lease is None and a.is_poller and b.is_poller
+        assert a.polling() == {
+            "backend": "local",
+            "polls": True,
+            "lease": None,
+            "holder": None,
+            "term": None,
+            "ttl": None,
+        }
+        with db.session() as s:
+            assert read_lease(s, "scheduler:local") is None
+    finally:
+        db.dispose()
+
+
+def test_a_lease_shorter_than_a_few_ticks_is_raised(tmp_path: Path) -> None:
+    db, (a,) = _schedulers(tmp_path, 1, "slurm", ttl=0.05)
+    try:
+        assert a.lease is not None and a.lease.ttl == pytest.approx(LEASE_MIN_TICKS * 0.1)
+    finally:
+        db.dispose()
+
+
+# -- two real replicas on PostgreSQL and Slurm ---------------------------------------------------
+
+
+@dataclass
+class Replicas:
+    one: Platform
+    two: Platform
+    calls: Path  # lines "UNIX-TIME REPLICA TOOL", one per squeue/sacct run
+    database_url: str
+    key: str  # alice's, valid on both
+
+    def calls_by(self, replica: str, since: float = 0.0) -> list[float]:
+        if not self.calls.exists():
+            return []
+        times = []
+        for line in self.calls.read_text().splitlines():
+            stamp, who, _tool = line.split()
+            if who == replica and float(stamp) >= since:
+                times.append(float(stamp))
+        return times
+
+    def holder_pid(self) -> int | None:
+        db = Database(self.database_url)
+        try:
+            with db.session() as s:
+                lease = read_lease(s, "scheduler:slurm")
+        finally:
+            db.dispose()
+        if lease is None or lease.holder is None:
+            return None
+        return int(lease.holder.split(":")[-2])
+
+
+def _fresh_database(server_url: str) -> str:
+    name = f"poller_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return make_url(normalise_url(server_url)).set(database=name).render_as_string(False)
+
+
+def _counting_slurm_bin(folder: Path, replica: str, calls: Path) -> Path:
+    """Slurm's tools for one replica; squeue and sacct note the call, then run Slurm's own."""
+    folder.mkdir(parents=True)
+    for tool in ("sbatch", "scancel", "sacctmgr", "scontrol", "squeue", "sacct"):
+        real = shutil.which(tool) or f"/usr/bin/{tool}"
+        if tool not in ("squeue", "sacct"):
+            (folder / tool).symlink_to(real)
+            continue
+        script = folder / tool
+        script.write_text(
+            "#!/bin/sh\n"
+            f'printf "%s {replica} {tool}\\n" "$(date +%s.%N)" >> {shlex.quote(str(calls))}\n'
+            f'exec {shlex.quote(real)} "$@"\n'
+        )
+        script.chmod(0o755)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    slurm_cluster: SlurmCluster, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Replicas]:
+    url = _fresh_database(postgres_url)
+    base = tmp_path_factory.mktemp("poller")
+    calls = base / "calls.log"
+    # Jobs run as alice: their folders live under the cluster's shared folder, as on a cluster
+    # where every replica and node mounts the same storage.
+    shared = slurm_cluster.jobs_dir / f"replicas-{time.monotonic_ns()}"
+    storage = shared / "storage"
+    storage.mkdir(parents=True)
+    for folder in (shared, storage):
+        folder.chmod(0o755)
+    common = {
+        "HAI_COMPUTE_BACKEND": "slurm",
+        "HAI_COMPUTE_POLICY": str(slurm_cluster.policy_path),
+        "HAI_JOBS_DIR": str(shared / "jobs"),
+        "HAI_STORAGE_ROOT": str(storage),
+        "HAI_SCHEDULER_INTERVAL": str(INTERVAL),
+        "HAI_SCHEDULER_LEASE_TTL": str(TTL),
+        "HAI_ACCOUNTING_INTERVAL": "5",
+        "HAI_DEMO_WORKERS": "false",
+    }
+    one = Platform(
+        base / "one",
+        database_url=url,
+        HAI_SLURM_BIN=str(_counting_slurm_bin(base / "bin-one", "one", calls)),
+        **common,
+    ).start()
+    secret = (one.home / "server.secret").read_text().strip()
+    two = Platform(
+        base / "two",
+        database_url=url,
+        HAI_SERVER_SECRET=secret,
+        HAI_SLURM_BIN=str(_counting_slurm_bin(base / "bin-two", "two", calls)),
+        **common,
+    )
+    try:
+        two.start()
+        key = one.add_user_key("alice", groups=("physics",))
+        yield Replicas(one, two, calls, url, key)
+    finally:
+        two.stop()
+        one.stop()
+
+
+def _submit(p: Platform, key: str, command: list[str]) -> dict[str, Any]:
+    with p.http(key) as h:
+        r = h.post("/api/jobs", json={"command": command})
+        assert r.status_code == 201, r.text
+        job: dict[str, Any] = r.json()
+        return job
+
+
+def _job(p: Platform, key: str, job_id: int) -> dict[str, Any]:
+    with p.http(key) as h:
+        r = h.get(f"/api/jobs/{job_id}")
+        assert r.status_code == 200, r.text
+        job: dict[str, Any] = r.json()
+        return job
+
+
+def _wait_state(
+    p: Platform, key: str, job_id: int, states: set[str], timeout: float = 90
+) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        job = _job(p, key, job_id)
+        return job if job["state"] in states else None
+
+    job: dict[str, Any] = wait_until(reached, timeout, f"job {job_id} to reach {states}", 0.25)
+    return job
+
+
+def test_one_replica_polls_and_both_report_the_same_states(replicas: Replicas) -> None:
+    r = replicas
+    began = time.time()
+    jobs = [
+        _submit(r.one, r.key, ["bash", "-c", "sleep 2; echo one"]),
+        _submit(r.two, r.key, ["bash", "-c", "sleep 2; echo two"]),
+        _submit(r.two, r.key, ["bash", "-c", "exit 3"]),
+        _submit(r.one, r.key, ["bash", "-c", "sleep 1"]),
+    ]
+    # Each replica sees the jobs the other submitted, and their states, from the database.
+    done = {job["id"]: _wait_state(r.two, r.key, job["id"], FINAL) for job in jobs}
+    for job_id, seen_by_two in done.items():
+        seen_by_one = _wait_state(r.one, r.key, job_id, FINAL)
+        for field in ("state", "exit_code", "started_at", "ended_at", "node", "external_id"):
+            assert seen_by_one[field] == seen_by_two[field], (field, seen_by_one, seen_by_two)
+    states = [done[job["id"]]["state"] for job in jobs]
+    assert states == ["completed", "completed", "failed", "completed"], states
+    assert done[jobs[2]["id"]]["exit_code"] == 3
+    with r.one.http(r.key) as h1, r.two.http(r.key) as h2:
+        listed = [[(j["id"], j["state"]) for j in h.get("/api/jobs").json()] for h in (h1, h2)]
+    assert listed[0] == listed[1]
+
+    # Exactly one replica asked Slurm about them; the one that started first holds the lease.
+    assert len(r.calls_by("one", began)) > 0
+    assert r.calls_by("two") == []
+    assert r.holder_pid() == r.one.server.pid  # type: ignore[union-attr]
+
+
+def test_a_killed_poller_is_replaced_within_the_bound(replicas: Replicas) -> None:
+    r = replicas
+    assert r.holder_pid() == r.one.server.pid  # type: ignore[union-attr]
+    # A job that outlives the poller: the survivor must follow it, and a new one, to the end.
+    long = _submit(r.one, r.key, ["sleep", "120"])
+    _wait_state(r.two, r.key, long["id"], {"running"})
+
+    r.one.stop(signal.SIGKILL)
+    killed = time.time()
+    first = wait_until(
+        lambda: r.calls_by("two", killed), TTL + INTERVAL + SLACK + 5, "replica two to poll"
+    )[0]
+    takeover = first - killed
+    print(f"takeover after SIGKILL: {takeover:.2f} s (TTL {TTL} s, tick {INTERVAL} s)")
+    assert takeover <= TTL + INTERVAL + SLACK, takeover
+    assert r.holder_pid() == r.two.server.pid  # type: ignore[union-attr]
+
+    after = _submit(r.two, r.key, ["bash", "-c", "echo after"])
+    done = _wait_state(r.two, r.key, after["id"], FINAL)
+    assert done["state"] == "completed" and done["exit_code"] == 0, done
+    with r.two.http(r.key) as h:
+        assert h.get(f"/api/jobs/{after['id']}/logs").text.strip() == "after"
+        assert h.post(f"/api/jobs/{long['id']}/cancel").status_code == 200
+    assert _wait_state(r.two, r.key, long["id"], FINAL)["state"] == "cancelled"
+
+    # The killed replica comes back as a reader: replica two keeps the lease.
+    restarted = time.time()
+    r.one.start()
+    again = _submit(r.one, r.key, ["bash", "-c", "sleep 1"])
+    assert _wait_state(r.one, r.key, again["id"], FINAL)["state"] == "completed"
+    assert r.calls_by("one", restarted) == []
+
+    # A graceful stop hands the lease back: replica one follows from its next tick, well
+    # before the lease would have expired.
+    pending = _submit(r.one, r.key, ["bash", "-c", "sleep 3"])
+    _wait_state(r.one, r.key, pending["id"], {"running"})
+    stopping = time.time()
+    r.two.stop(signal.SIGTERM)
+    handed = wait_until(lambda: r.calls_by("one", stopping), TTL + SLACK, "replica one to poll")
+    print(f"takeover after SIGTERM (shutdown included): {handed[0] - stopping:.2f} s")
+    assert handed[0] - stopping < TTL, handed[0] - stopping
+    assert _wait_state(r.one, r.key, pending["id"], FINAL)["state"] == "completed"
+    assert r.holder_pid() == r.one.server.pid  # type: ignore[union-attr]
