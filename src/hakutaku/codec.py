@@ -16,6 +16,7 @@ chunks split at arbitrary byte offsets.
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import Any
 
@@ -296,6 +297,7 @@ class FrameDecoder:
         self._buf = b""
         self._fed = 0
         self._unpacker: msgpack.Unpacker | None = None
+        self._sse = SSESplitter() if media == SSE else None
         if media == MSGPACK:
             # max_buffer_size=0 lifts msgpack's 100 MiB default: frames may hold large arrays.
             self._unpacker = msgpack.Unpacker(
@@ -332,43 +334,17 @@ class FrameDecoder:
         return out
 
     def _feed_sse(self, chunk: bytes) -> list[Any]:
-        buf = self._buf + chunk
-        if b"\r" in buf:
-            # Normalise CRLF / CR line ends; a trailing CR may be half of a CRLF, so keep it.
-            tail = b"\r" if buf.endswith(b"\r") else b""
-            if tail:
-                buf = buf[:-1]
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n") + tail
+        assert self._sse is not None
         out: list[Any] = []
-        start = 0
-        while True:
-            end = buf.find(b"\n\n", start)
-            if end < 0:
-                break
-            item = self._sse_event(buf[start:end])
-            start = end + 2
-            if item is _DONE:
+        for event in sse_events(self._sse.feed(chunk)):
+            payload = sse_data(event)
+            if payload is None:
+                continue
+            if payload.strip() == b"[DONE]":
                 self.done = True
-                self._buf = b""
                 return out
-            if item is not _NOTHING:
-                out.append(item)
-        self._buf = buf[start:]
+            out.append(self._json(payload))
         return out
-
-    def _sse_event(self, block: bytes) -> Any:
-        data: list[bytes] = []
-        for line in block.split(b"\n"):
-            if line.startswith(b"data:"):
-                value = line[5:]
-                data.append(value[1:] if value.startswith(b" ") else value)
-            # other fields (event:, id:, retry:) and comments (":") carry nothing we use
-        if not data:
-            return _NOTHING
-        payload = b"\n".join(data)
-        if payload.strip() == b"[DONE]":
-            return _DONE
-        return self._json(payload)
 
     @staticmethod
     def _json(data: bytes) -> Any:
@@ -381,11 +357,87 @@ class FrameDecoder:
         """Raise CodecError if the stream stopped in the middle of a frame."""
         if self._unpacker is not None:
             left = self._fed - self._unpacker.tell()
+        elif self._sse is not None:
+            left = len(self._sse.pending.strip())
         else:
             left = len(self._buf.strip())
         if left and not self.done:
             raise CodecError(f"stream ended in the middle of a frame ({left} bytes left over)")
 
 
-_DONE = object()
-_NOTHING = object()
+# ---------------------------------------------------------------------------- SSE
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+class SSESplitter:
+    """Cuts a server-sent-event stream into whole events, keeping their original bytes.
+
+    The one SSE reader of the platform (the SDK's and the gateway's usage tap use it). Lines
+    may end with CRLF, LF or CR, as the SSE spec allows (sse-starlette writes CRLF); an event
+    ends at a blank line. `feed(chunk)` returns the bytes of the events that chunk completed,
+    unchanged, so a relay can pass them on at once; a partial event waits for the rest.
+    """
+
+    def __init__(self) -> None:
+        self.pending = b""
+        self._after_cr = False  # the last cut was at a CR that may be half of a CRLF
+
+    def feed(self, chunk: bytes | bytearray | memoryview) -> bytes:
+        data = self.pending + bytes(chunk) if self.pending else bytes(chunk)
+        lead = b""
+        if self._after_cr and data[:1] == b"\n":
+            lead, data = b"\n", data[1:]  # the LF of a CRLF whose CR ended the last cut
+        ends = _event_ends(data)
+        end = ends[-1] if ends else 0
+        self._after_cr = end > 0 and end == len(data) and data.endswith(b"\r")
+        self.pending = data[end:]
+        return lead + data[:end]
+
+    def close(self) -> bytes:
+        """What is left of an unfinished event when the stream ends."""
+        rest, self.pending = self.pending, b""
+        return rest
+
+
+def _event_ends(data: bytes) -> list[int]:
+    """Offsets just past each blank line (the end of an event) in `data`."""
+    ends: list[int] = []
+    if b"\r" not in data:  # the common case: LF only
+        start = 0
+        while (cut := data.find(b"\n\n", start)) >= 0:
+            start = cut + 2
+            ends.append(start)
+        return ends
+    line_start = 0
+    for m in _LINE_END.finditer(data):
+        if m.start() == line_start:  # an empty line
+            ends.append(m.end())
+        line_start = m.end()
+    return ends
+
+
+def sse_events(data: bytes) -> list[bytes]:
+    """Split whole events (as `SSESplitter.feed` returns them) into one bytes object each."""
+    start = 0
+    events = []
+    for end in _event_ends(data):
+        events.append(data[start:end])
+        start = end
+    if start < len(data):
+        events.append(data[start:])
+    return events
+
+
+def sse_data(event: bytes) -> bytes | None:
+    """The data of one event (its `data:` lines joined by LF), or None when it has none.
+
+    Other fields (event:, id:, retry:) and comments (":") carry nothing the platform uses.
+    """
+    data: list[bytes] = []
+    for line in _LINE_END.split(event):
+        if line.startswith(b"data:"):
+            value = line[5:]
+            data.append(value[1:] if value.startswith(b" ") else value)
+    return b"\n".join(data) if data else None

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     )
     usage_flush_interval: float = 1.0
     usage_batch_size: int = 1000
+    usage_max_pending: int = Field(
+        default=200_000,
+        ge=1,
+        description="Usage events a replica keeps while the database takes no writes; past it "
+        "the oldest are dropped (counted in hai_usage_dropped, logged).",
+    )
     log_level: str = Field(default="warning", description="uvicorn's log level for `hai serve`.")
 
     # demo workers started by `hai up`
@@ -155,6 +161,11 @@ class Settings(BaseSettings):
     def jobs_path(self) -> Path:
         """Per-job folders (scripts, logs, status) of the compute backends."""
         return self.jobs_dir or self.home / "jobs"
+
+    @property
+    def usage_reject_path(self) -> Path:
+        """Usage events the database refused (one JSON object a line), kept for an operator."""
+        return self.home / "usage" / "rejected.jsonl"
 
     @property
     def heartbeat_timeout(self) -> float:

@@ -51,8 +51,11 @@ def make_calls(p: Platform, key: str) -> dict[tuple[str, str, int], int]:
             body = r.read()
         assert b"[DONE]" in body and b'"usage"' not in body
         count("lab", "chat_completions", 200)
+        # An unknown model is refused before it resolves: metrics count it, usage has no row.
         assert h.post("/v1/models/ghost/x", json={}).status_code == 404
-        count("ghost", "x", 404)
+        # A made-up method of a real model is metered under the fixed label.
+        assert h.post("/v1/models/lab/no-such-method", json={}).status_code == 404
+        count("lab", "(unknown)", 404)
     return made
 
 

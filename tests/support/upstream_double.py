@@ -3,10 +3,15 @@
 It speaks the provider's wire format for /v1/chat/completions (stream and not,
 with `stream_options.include_usage`) and /v1/embeddings, checks the bearer key, and records
 the last request so tests can see what the gateway sent. Run: python upstream_double.py PORT KEY
+
+A model name containing `crlf` streams as sse-starlette does by default: events end with CRLF
+(`\r\n\r\n`), and after the first content event the stream waits until `POST /_release`, so
+a test can check that what was produced reached the caller before the stream went on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from typing import Any
@@ -20,6 +25,7 @@ from starlette.routing import Route
 
 EXPECTED_KEY = ""
 LAST: dict[str, Any] = {}
+RELEASE = asyncio.Event()
 
 
 def _unauthorized() -> JSONResponse:
@@ -70,8 +76,11 @@ async def chat(request: Request) -> Response:
             }
         )
     include_usage = (body.get("stream_options") or {}).get("include_usage")
+    crlf = "crlf" in body["model"]
+    if crlf:
+        RELEASE.clear()
 
-    async def events():  # type: ignore[no-untyped-def]
+    async def lf_events():  # type: ignore[no-untyped-def]
         chunk = {**base, "object": "chat.completion.chunk"}
         if include_usage:
             chunk["usage"] = None
@@ -97,17 +106,32 @@ async def chat(request: Request) -> Response:
             yield b"data: " + orjson.dumps({**chunk, "choices": [], "usage": usage}) + b"\n\n"
         yield b"data: [DONE]\n\n"
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+    async def crlf_events():  # type: ignore[no-untyped-def]
+        first = True
+        async for event in lf_events():
+            yield event.replace(b"\n", b"\r\n")
+            if first:
+                first = False
+                await asyncio.wait_for(RELEASE.wait(), 60)
+
+    events = crlf_events() if crlf else lf_events()
+    return StreamingResponse(events, media_type="text/event-stream")
 
 
 async def last(_request: Request) -> Response:
     return JSONResponse(LAST)
 
 
+async def release(_request: Request) -> Response:
+    RELEASE.set()
+    return JSONResponse({"released": True})
+
+
 app = Starlette(
     routes=[
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/_last", last),
+        Route("/_release", release, methods=["POST"]),
     ]
 )
 

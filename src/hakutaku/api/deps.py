@@ -1,31 +1,89 @@
-"""Dependencies of the control API: the database, the caller, the admin check, the worker token."""
+"""Dependencies of the control API: the replica's parts, the caller, the admin check.
+
+Routers take what they need as parameters (`gw: GatewayDep`, `s: SessionDep`, ...); every
+part comes from the one `Replica` the app assembled at start-up.
+"""
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from hakutaku.compute.scheduler import Scheduler
+from hakutaku.compute.service import ComputeService
+from hakutaku.config import Settings
+from hakutaku.db.session import Database
 from hakutaku.errors import Forbidden, Unauthorized
 from hakutaku.gateway.context import Gateway
 from hakutaku.gateway.http import authenticate
-from hakutaku.identity.auth import Principal
+from hakutaku.identity.auth import KeyAuthenticator, Principal
+from hakutaku.identity.secrets import SecretBox
+from hakutaku.server.replica import Replica
+from hakutaku.storage.uploads import Uploads
 
 
-def gateway(request: Request) -> Gateway:
-    return request.app.state.gateway
+def replica(request: Request) -> Replica:
+    found: Replica = request.app.state.replica
+    return found
 
 
-def db_session(request: Request) -> Iterator[Session]:
+ReplicaDep = Annotated[Replica, Depends(replica)]
+
+
+def _settings(r: ReplicaDep) -> Settings:
+    return r.settings
+
+
+def _database(r: ReplicaDep) -> Database:
+    return r.db
+
+
+def _gateway(r: ReplicaDep) -> Gateway:
+    return r.gateway
+
+
+def _auth(r: ReplicaDep) -> KeyAuthenticator:
+    return r.auth
+
+
+def _box(r: ReplicaDep) -> SecretBox:
+    return r.box
+
+
+def _compute(r: ReplicaDep) -> ComputeService:
+    return r.compute
+
+
+def _scheduler(r: ReplicaDep) -> Scheduler:
+    return r.scheduler
+
+
+def _uploads(r: ReplicaDep) -> Uploads:
+    return r.uploads
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+DatabaseDep = Annotated[Database, Depends(_database)]
+GatewayDep = Annotated[Gateway, Depends(_gateway)]
+AuthDep = Annotated[KeyAuthenticator, Depends(_auth)]
+BoxDep = Annotated[SecretBox, Depends(_box)]
+ComputeDep = Annotated[ComputeService, Depends(_compute)]
+SchedulerDep = Annotated[Scheduler, Depends(_scheduler)]
+UploadsDep = Annotated[Uploads, Depends(_uploads)]
+
+
+def db_session(db: DatabaseDep) -> Iterator[Session]:
     """A session committed when the endpoint returns.
 
     Use it with `scope="function"`: then the commit happens before the response is sent, so a
     client that got 201 can rely on the next request seeing the row.
     """
-    with gateway(request).db.session() as s:
+    with db.session() as s:
         yield s
 
 
@@ -34,9 +92,11 @@ bearer = HTTPBearer(auto_error=False, description="An API key: hai-<prefix>.<sec
 
 
 async def caller(
-    request: Request, _credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+    request: Request,
+    gw: GatewayDep,
+    _credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
 ) -> Principal:
-    return await authenticate(gateway(request), request)
+    return await authenticate(gw, request)
 
 
 async def admin(who: Principal = Depends(caller)) -> Principal:
@@ -45,11 +105,10 @@ async def admin(who: Principal = Depends(caller)) -> Principal:
     return who
 
 
-async def worker_auth(request: Request) -> None:
+async def worker_auth(request: Request, r: ReplicaDep) -> None:
     header = request.headers.get("authorization", "")
     token = header.partition(" ")[2].strip()
-    expected = gateway(request).worker_token
-    if not token or not hmac.compare_digest(token.encode(), expected.encode()):
+    if not token or not hmac.compare_digest(token.encode(), r.worker_token.encode()):
         raise Unauthorized(
             "Worker endpoints need the worker token (HAI_WORKER_TOKEN or $HAI_HOME/worker.token), "
             "not a user API key.",

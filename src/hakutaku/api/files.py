@@ -20,18 +20,18 @@ import hashlib
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 from starlette.responses import FileResponse
 
-from hakutaku.api.deps import admin, caller, db_session, gateway
+from hakutaku.api.deps import DatabaseDep, UploadsDep, admin, caller, db_session
 from hakutaku.api.schemas import RAW_BODY
 from hakutaku.db.models import Upload
 from hakutaku.errors import Forbidden
 from hakutaku.gateway.http import read_body
 from hakutaku.identity.auth import Principal
 from hakutaku.identity.service import get_user
-from hakutaku.storage.service import Entry, QuotaReport, Storage
+from hakutaku.storage.service import QuotaReport
 from hakutaku.storage.uploads import Uploads
 
 router = APIRouter(prefix="/api/files", tags=["files"])
@@ -40,6 +40,8 @@ router = APIRouter(prefix="/api/files", tags=["files"])
 
 
 class EntryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # EntryOut.model_validate(entry)
+
     name: str
     path: str = Field(description="Relative to the area.")
     type: str = Field(description="file | dir | link")
@@ -98,16 +100,6 @@ class QuotaIn(BaseModel):
     max_files: int | None = Field(default=None, ge=0, description="Unchanged when null.")
 
 
-def entry_out(entry: Entry) -> EntryOut:
-    return EntryOut(
-        name=entry.name,
-        path=entry.path,
-        type=entry.type,
-        size=entry.size,
-        modified=entry.modified,
-    )
-
-
 def quota_out(report: QuotaReport) -> QuotaOut:
     return QuotaOut(
         user=report.user,
@@ -140,21 +132,12 @@ def upload_out(uploads: Uploads, row: Upload, resumed: bool = False) -> UploadOu
 # -- dependencies ------------------------------------------------------------------------------
 
 
-def uploads_of(request: Request) -> Uploads:
-    """The replica's storage service, made on first use from the server's settings."""
-    state = request.app.state
-    found: Uploads | None = getattr(state, "uploads", None)
-    if found is None:
-        found = state.uploads = Uploads(Storage(gateway(request).settings))
-    return found
-
-
 # -- quotas ------------------------------------------------------------------------------------
 
 
 @router.get("/quota", response_model=QuotaOut)
 def get_quota(
-    request: Request,
+    uploads: UploadsDep,
     user: str | None = None,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
@@ -162,25 +145,28 @@ def get_quota(
     """Your storage usage and limits (admins: any user's)."""
     if user not in (None, who.user) and not who.is_admin:
         raise Forbidden("Only admins may read other users' quotas.", param="user")
-    storage = uploads_of(request).storage
+    storage = uploads.storage
     return quota_out(storage.quota_report(s, get_user(s, user or who.user)))
 
 
 @router.put("/quota/{user}", response_model=QuotaOut, dependencies=[Depends(admin)])
 def set_quota(
-    user: str, body: QuotaIn, request: Request, s: Session = Depends(db_session, scope="function")
+    user: str,
+    body: QuotaIn,
+    uploads: UploadsDep,
+    s: Session = Depends(db_session, scope="function"),
 ) -> QuotaOut:
     """Set a user's limits (admin); a limit left out keeps its current value."""
-    storage = uploads_of(request).storage
+    storage = uploads.storage
     return quota_out(storage.set_quota(s, get_user(s, user), body.max_bytes, body.max_files))
 
 
 @router.delete("/quota/{user}", response_model=QuotaOut, dependencies=[Depends(admin)])
 def reset_quota(
-    user: str, request: Request, s: Session = Depends(db_session, scope="function")
+    user: str, uploads: UploadsDep, s: Session = Depends(db_session, scope="function")
 ) -> QuotaOut:
     """Give a user the default limits again (admin)."""
-    return quota_out(uploads_of(request).storage.reset_quota(s, get_user(s, user)))
+    return quota_out(uploads.storage.reset_quota(s, get_user(s, user)))
 
 
 # -- listing -----------------------------------------------------------------------------------
@@ -188,7 +174,7 @@ def reset_quota(
 
 @router.get("/list", response_model=ListingOut)
 def list_files(
-    request: Request,
+    uploads: UploadsDep,
     area: str = "home",
     path: str = "",
     user: str | None = None,
@@ -196,7 +182,7 @@ def list_files(
     s: Session = Depends(db_session, scope="function"),
 ) -> ListingOut:
     """A folder's entries, or the one entry of a file; links are shown, not followed."""
-    storage = uploads_of(request).storage
+    storage = uploads.storage
     where = storage.area(s, who, area, user, write=False)
     kind, entries = storage.listing(where, path)
     return ListingOut(
@@ -204,7 +190,7 @@ def list_files(
         user=where.owner,
         path=path.strip("/"),
         type=kind,
-        entries=[entry_out(e) for e in entries],
+        entries=[EntryOut.model_validate(e) for e in entries],
     )
 
 
@@ -213,19 +199,18 @@ def list_files(
 
 @router.get("/uploads", response_model=list[UploadOut])
 def list_uploads(
-    request: Request,
+    uploads: UploadsDep,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> list[UploadOut]:
     """Your unfinished uploads."""
-    uploads = uploads_of(request)
     return [upload_out(uploads, row) for row in uploads.open_uploads(s, who)]
 
 
 @router.post("/uploads", response_model=UploadOut, status_code=201)
 def create_upload(
     body: UploadIn,
-    request: Request,
+    uploads: UploadsDep,
     response: Response,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
@@ -235,7 +220,6 @@ def create_upload(
     If you already have an open upload of the same path, size and sha256, that one is returned
     (200, `resumed: true`) so that you continue from its `received` offset.
     """
-    uploads = uploads_of(request)
     where = uploads.storage.area(s, who, body.area, write=True)
     row, resumed = uploads.create(
         s, who, where, body.path, body.size, body.sha256, overwrite=body.overwrite
@@ -248,12 +232,11 @@ def create_upload(
 @router.get("/uploads/{upload_id}", response_model=UploadOut)
 def get_upload(
     upload_id: str,
-    request: Request,
+    uploads: UploadsDep,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> UploadOut:
     """An upload's progress: send the next chunk at offset `received`."""
-    uploads = uploads_of(request)
     return upload_out(uploads, uploads.get(s, who, upload_id))
 
 
@@ -261,13 +244,13 @@ def get_upload(
 async def put_chunk(
     upload_id: str,
     request: Request,
+    uploads: UploadsDep,
+    db: DatabaseDep,
     offset: int = Query(ge=0, description="Must equal the upload's `received`."),
     who: Principal = Depends(caller),
 ) -> UploadOut:
     """Append the request body (raw bytes) at `offset`; 409 `offset_mismatch` says where to
     resume. A chunk may be at most `chunk_size_max` bytes."""
-    uploads = uploads_of(request)
-    db = gateway(request).db
     declared = request.headers.get("content-length", "")
     if declared.isdigit():
         # Refuse a chunk at the wrong offset or past the declared size before reading it.
@@ -288,7 +271,7 @@ async def put_chunk(
 @router.post("/uploads/{upload_id}/complete", response_model=EntryOut)
 def complete_upload(
     upload_id: str,
-    request: Request,
+    uploads: UploadsDep,
     body: CompleteIn | None = None,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
@@ -296,20 +279,18 @@ def complete_upload(
     """Check size and SHA-256 and move the file into place. On `checksum_mismatch` (400) the
     upload is discarded: start again."""
     body = body or CompleteIn()
-    uploads = uploads_of(request)
     entry = uploads.complete(s, who, upload_id, body.sha256, overwrite=body.overwrite)
-    return entry_out(entry)
+    return EntryOut.model_validate(entry)
 
 
 @router.delete("/uploads/{upload_id}", response_model=UploadOut)
 def cancel_upload(
     upload_id: str,
-    request: Request,
+    uploads: UploadsDep,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> UploadOut:
     """Cancel an unfinished upload and free its reservation."""
-    uploads = uploads_of(request)
     return upload_out(uploads, uploads.cancel(s, who, upload_id))
 
 
@@ -320,13 +301,13 @@ def cancel_upload(
 def download(
     area: str,
     path: str,
-    request: Request,
+    uploads: UploadsDep,
     user: str | None = None,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> FileResponse:
     """The file's bytes, streamed; `Range: bytes=A-B` gets a part (206)."""
-    storage = uploads_of(request).storage
+    storage = uploads.storage
     where = storage.area(s, who, area, user, write=False)
     target = storage.file_to_read(where, path)
     return FileResponse(target, filename=target.name, content_disposition_type="attachment")
@@ -337,6 +318,8 @@ async def put_file(
     area: str,
     path: str,
     request: Request,
+    uploads: UploadsDep,
+    db: DatabaseDep,
     overwrite: bool = False,
     sha256: str | None = Query(default=None, description="Checked against the body if given."),
     user: str | None = Query(default=None, description="Refused: admins may only read homes."),
@@ -344,8 +327,6 @@ async def put_file(
 ) -> EntryOut:
     """Upload a small file (at most `chunk_size_max` bytes) in one request; same quota check.
     Use the chunked uploads for anything larger."""
-    uploads = uploads_of(request)
-    db = gateway(request).db
     data = await read_body(request, uploads.storage.chunk_size_max)
 
     def put() -> EntryOut:
@@ -353,7 +334,7 @@ async def put_file(
         with db.session() as s:
             where = uploads.storage.area(s, who, area, user, write=True)
             entry = uploads.put_small(s, who, where, path, data, digest, overwrite=overwrite)
-            return entry_out(entry)
+            return EntryOut.model_validate(entry)
 
     return await asyncio.to_thread(put)
 
@@ -362,13 +343,13 @@ async def put_file(
 def delete_file(
     area: str,
     path: str,
-    request: Request,
+    uploads: UploadsDep,
     recursive: bool = False,
     user: str | None = Query(default=None, description="Refused: admins may only read homes."),
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> EntryOut:
     """Delete a file, a link, or a folder (`recursive=true` when it is not empty)."""
-    storage = uploads_of(request).storage
+    storage = uploads.storage
     where = storage.area(s, who, area, user, write=True)
-    return entry_out(storage.delete(where, path, recursive=recursive))
+    return EntryOut.model_validate(storage.delete(where, path, recursive=recursive))

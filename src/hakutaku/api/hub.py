@@ -20,14 +20,14 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 from starlette.responses import FileResponse
 
-from hakutaku.api.deps import caller, db_session, gateway
+from hakutaku.api.deps import DatabaseDep, SettingsDep, caller, db_session
 from hakutaku.api.schemas import RAW_BODY
 from hakutaku.db.models import HubArchitecture, HubDataset, HubWeights
 from hakutaku.errors import PlatformError
@@ -144,8 +144,12 @@ def architecture_out(row: HubArchitecture) -> ArchitectureOut:
     )
 
 
-def hub_of(request: Request, s: Session) -> ServerHub:
-    return ServerHub(s, gateway(request).settings.storage_path)
+def _hub(settings: SettingsDep, s: Session = Depends(db_session, scope="function")) -> ServerHub:
+    # The same session as the endpoint's own `s` (FastAPI runs a dependency once a request).
+    return ServerHub(s, settings.storage_path)
+
+
+HubDep = Annotated[ServerHub, Depends(_hub)]
 
 
 def _json_object(name: str, text: str) -> dict[str, Any]:
@@ -163,7 +167,7 @@ def _json_object(name: str, text: str) -> dict[str, Any]:
 
 @router.get("/architectures", response_model=list[ArchitectureOut])
 def list_architectures(
-    request: Request,
+    hub: HubDep,
     _who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> list[ArchitectureOut]:
@@ -173,18 +177,18 @@ def list_architectures(
         )
         for n in sorted(BUILTIN_ARCHITECTURES)
     ]
-    return builtin + [architecture_out(r) for r in hub_of(request, s).architectures()]
+    return builtin + [architecture_out(r) for r in hub.architectures()]
 
 
 @router.post("/architectures", response_model=ArchitectureOut, status_code=201)
 def add_architecture(
     body: ArchitectureIn,
-    request: Request,
+    hub: HubDep,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> ArchitectureOut:
     """Record a builder; clients import it to build the module (the server never runs it)."""
-    row = hub_of(request, s).add_architecture(who, body.name, body.builder, body.description)
+    row = hub.add_architecture(who, body.name, body.builder, body.description)
     return architecture_out(row)
 
 
@@ -193,12 +197,12 @@ def add_architecture(
 
 @router.get("/weights", response_model=list[WeightsOut])
 def list_weights(
-    request: Request,
+    hub: HubDep,
     architecture: str | None = None,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> list[WeightsOut]:
-    return [weights_out(r) for r in hub_of(request, s).weights(who, architecture)]
+    return [weights_out(r) for r in hub.weights(who, architecture)]
 
 
 @router.post(
@@ -211,6 +215,8 @@ async def add_weights(
     architecture: str,
     version: str,
     request: Request,
+    settings: SettingsDep,
+    db: DatabaseDep,
     sha256: str = Query(description="Hex SHA-256 of the body; the upload is refused if unequal."),
     config: str = Query(default="{}", description="JSON object: the builder's keywords."),
     metrics: str = Query(default="{}", description='JSON object, e.g. {"auc": 0.98}.'),
@@ -234,12 +240,11 @@ async def add_weights(
         description=description,
         public=public,
     )
-    gw = gateway(request)
-    data = await read_body(request, gw.settings.max_body_bytes)
+    data = await read_body(request, settings.max_body_bytes)
 
     def store() -> WeightsOut:
-        with gw.db.session() as s:
-            return weights_out(ServerHub(s, gw.settings.storage_path).add_weights(who, meta, data))
+        with db.session() as s:
+            return weights_out(ServerHub(s, settings.storage_path).add_weights(who, meta, data))
 
     # Hashing and writing a file of up to the body limit would stall the event loop.
     return await asyncio.to_thread(store)
@@ -249,23 +254,22 @@ async def add_weights(
 def get_weights(
     architecture: str,
     version: str,
-    request: Request,
+    hub: HubDep,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> WeightsOut:
-    return weights_out(hub_of(request, s).get_weights(who, architecture, version))
+    return weights_out(hub.get_weights(who, architecture, version))
 
 
 @router.get("/weights/{architecture}/{version}/file", response_class=FileResponse)
 def download_weights(
     architecture: str,
     version: str,
-    request: Request,
+    hub: HubDep,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> FileResponse:
     """The weights file; the `x-sha256` header carries its checksum."""
-    hub = hub_of(request, s)
     row = hub.get_weights(who, architecture, version)
     return FileResponse(
         hub.weights_path(row),
@@ -279,12 +283,12 @@ def download_weights(
 def delete_weights(
     architecture: str,
     version: str,
-    request: Request,
+    hub: HubDep,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> WeightsOut:
     """Delete a version and its file (whoever registered it, or an admin)."""
-    row = hub_of(request, s).delete_weights(who, architecture, version)
+    row = hub.delete_weights(who, architecture, version)
     return weights_out(row)
 
 
@@ -293,42 +297,42 @@ def delete_weights(
 
 @router.get("/datasets", response_model=list[DatasetOut])
 def list_datasets(
-    request: Request,
+    hub: HubDep,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> list[DatasetOut]:
-    return [dataset_out(r) for r in hub_of(request, s).datasets(who)]
+    return [dataset_out(r) for r in hub.datasets(who)]
 
 
 @router.post("/datasets", response_model=DatasetOut, status_code=201)
 def add_dataset(
     body: DatasetIn,
-    request: Request,
+    hub: HubDep,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> DatasetOut:
     """Register a dataset card; you become its owner."""
     meta = DatasetMeta(**body.model_dump())
-    return dataset_out(hub_of(request, s).add_dataset(who, meta))
+    return dataset_out(hub.add_dataset(who, meta))
 
 
 @router.get("/datasets/{name}", response_model=DatasetOut)
 def get_dataset(
     name: str,
-    request: Request,
+    hub: HubDep,
     version: str = "latest",
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> DatasetOut:
-    return dataset_out(hub_of(request, s).get_dataset(who, name, version))
+    return dataset_out(hub.get_dataset(who, name, version))
 
 
 @router.delete("/datasets/{name}", response_model=DatasetOut)
 def delete_dataset(
     name: str,
-    request: Request,
+    hub: HubDep,
     version: str = Query(description="The version to delete."),
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> DatasetOut:
-    return dataset_out(hub_of(request, s).delete_dataset(who, name, version))
+    return dataset_out(hub.delete_dataset(who, name, version))

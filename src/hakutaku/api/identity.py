@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
-from hakutaku.api.deps import admin, caller, db_session, gateway
+from hakutaku.api.deps import AuthDep, admin, caller, db_session
 from hakutaku.api.schemas import CreatedKeyOut, KeyIn, KeyOut, KeyPatch, UserIn, UserOut, UserPatch
 from hakutaku.db.models import ApiKey, User
 from hakutaku.errors import Forbidden, PlatformError
@@ -66,7 +66,7 @@ def get_user(name: str, s: Session = Depends(db_session, scope="function")) -> U
 
 @router.patch("/users/{name}", response_model=UserOut, dependencies=[Depends(admin)])
 def patch_user(
-    name: str, body: UserPatch, request: Request, s: Session = Depends(db_session, scope="function")
+    name: str, body: UserPatch, auth: AuthDep, s: Session = Depends(db_session, scope="function")
 ) -> UserOut:
     user = service.get_user(s, name)
     if body.role is not None:
@@ -78,7 +78,7 @@ def patch_user(
     if body.groups is not None:
         service.set_user_groups(s, name, body.groups)
     s.flush()
-    gateway(request).auth.forget_user(user.id)
+    auth.forget_user(user.id)
     return user_out(user)
 
 
@@ -99,7 +99,7 @@ def list_keys(
 @router.post("/keys", response_model=CreatedKeyOut, status_code=201)
 def create_key(
     body: KeyIn,
-    request: Request,
+    auth: AuthDep,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> CreatedKeyOut:
@@ -109,7 +109,7 @@ def create_key(
         raise Forbidden("Only admins may create keys for other users.")
     if body.rate_limit is not None and not who.is_admin:
         raise Forbidden("Only admins may give a key its own rate limit.")
-    secret = gateway(request).auth.server_secret
+    secret = auth.server_secret
     created = service.create_key(
         s, secret, owner, name=body.name, expires_at=body.expires_at, rate_limit=body.rate_limit
     )
@@ -118,18 +118,18 @@ def create_key(
 
 @router.patch("/keys/{key}", response_model=KeyOut, dependencies=[Depends(admin)])
 def patch_key(
-    key: str, body: KeyPatch, request: Request, s: Session = Depends(db_session, scope="function")
+    key: str, body: KeyPatch, auth: AuthDep, s: Session = Depends(db_session, scope="function")
 ) -> KeyOut:
     """Set a key's own rate limit (admins); it applies on this server at once."""
     row = service.set_key_rate_limit(s, key, body.rate_limit)
-    gateway(request).auth.forget_key(row.id)
+    auth.forget_key(row.id)
     return key_out(row)
 
 
 @router.delete("/keys/{key}", response_model=KeyOut)
 def revoke_key(
     key: str,
-    request: Request,
+    auth: AuthDep,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> KeyOut:
@@ -138,5 +138,5 @@ def revoke_key(
     if row.user_id != who.user_id and not who.is_admin:
         raise Forbidden("Only admins may revoke other users' keys.")
     service.revoke_key(s, key)
-    gateway(request).auth.forget_key(row.id)
+    auth.forget_key(row.id)
     return key_out(row)

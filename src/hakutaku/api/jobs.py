@@ -8,19 +8,18 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hakutaku.api.deps import admin, caller, db_session, gateway
-from hakutaku.api.job_schemas import JobIn, JobOut, PolicyIn, ResourcesOut
+from hakutaku.api.deps import ComputeDep, DatabaseDep, SchedulerDep, admin, caller, db_session
+from hakutaku.api.job_schemas import JobIn, JobOut, PolicyIn, PolicyOut, ResourcesOut
 from hakutaku.compute.capacity import free_after
 from hakutaku.compute.policy import PolicyError, parse_policy
 from hakutaku.compute.policy_store import read_policy, write_policy
 from hakutaku.compute.request import JobSubmission
-from hakutaku.compute.scheduler import Scheduler
-from hakutaku.compute.service import ComputeService, job_record
+from hakutaku.compute.service import job_record
 from hakutaku.compute.states import JobState
 from hakutaku.db.models import Job, User
 from hakutaku.errors import PlatformError
@@ -32,14 +31,6 @@ LOG_CHUNK = 64 * 1024
 LOG_POLL = 0.25  # seconds between looks at a growing log
 
 
-def compute(request: Request) -> ComputeService:
-    return request.app.state.compute
-
-
-def scheduler(request: Request) -> Scheduler:
-    return request.app.state.scheduler
-
-
 def job_out(s: Session, job: Job) -> JobOut:
     user = s.get(User, job.user_id)
     return JobOut.model_validate(job_record(job, user.name if user else "?"))
@@ -48,20 +39,21 @@ def job_out(s: Session, job: Job) -> JobOut:
 @router.post("/api/jobs", response_model=JobOut, status_code=201)
 def submit_job(
     body: JobIn,
-    request: Request,
+    service: ComputeDep,
+    scheduler: SchedulerDep,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> JobOut:
-    job = compute(request).submit(s, who, JobSubmission(**body.model_dump()))
+    job = service.submit(s, who, JobSubmission(**body.model_dump()))
     out = job_out(s, job)
     s.commit()
-    scheduler(request).wake()
+    scheduler.wake()
     return out
 
 
 @router.get("/api/jobs", response_model=list[JobOut])
 def list_jobs(
-    request: Request,
+    service: ComputeDep,
     all: bool = False,
     user: str | None = None,
     state: str | None = None,
@@ -70,38 +62,40 @@ def list_jobs(
     s: Session = Depends(db_session, scope="function"),
 ) -> list[JobOut]:
     states = [x for x in state.split(",") if x] if state else None
-    jobs = compute(request).list(s, who, everyone=all, user=user, states=states, limit=limit)
+    jobs = service.list(s, who, everyone=all, user=user, states=states, limit=limit)
     return [job_out(s, j) for j in jobs]
 
 
 @router.get("/api/jobs/{job_id}", response_model=JobOut)
 def show_job(
     job_id: int,
-    request: Request,
+    service: ComputeDep,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> JobOut:
-    return job_out(s, compute(request).get(s, who, job_id))
+    return job_out(s, service.get(s, who, job_id))
 
 
 @router.post("/api/jobs/{job_id}/cancel", response_model=JobOut)
 def cancel_job(
     job_id: int,
-    request: Request,
+    service: ComputeDep,
+    scheduler: SchedulerDep,
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> JobOut:
-    job = compute(request).cancel(s, who, job_id)
+    job = service.cancel(s, who, job_id)
     out = job_out(s, job)
     s.commit()
-    scheduler(request).wake()
+    scheduler.wake()
     return out
 
 
 @router.get("/api/jobs/{job_id}/logs", response_class=StreamingResponse)
 def job_logs(
     job_id: int,
-    request: Request,
+    service: ComputeDep,
+    db: DatabaseDep,
     offset: int = 0,
     follow: bool = False,
     who: Principal = Depends(caller),
@@ -109,9 +103,8 @@ def job_logs(
 ) -> StreamingResponse:
     """The job's output (stdout and stderr) from byte `offset`; with `follow`, kept open and
     sent as it grows until the job ends."""
-    job = compute(request).get(s, who, job_id)
+    job = service.get(s, who, job_id)
     path = Path(job.log_path or "")
-    db = gateway(request).db
 
     def ended() -> bool:
         with db.session() as fresh:
@@ -152,47 +145,38 @@ def _read_from(path: Path, position: int) -> bytes:
 # ----------------------------------------------------------------------------- /api/compute
 
 
-@router.get("/api/compute/policy", dependencies=[Depends(caller)])
-def get_policy(s: Session = Depends(db_session, scope="function")) -> dict[str, object]:
-    return read_policy(s).to_dict()
+@router.get("/api/compute/policy", response_model=PolicyOut, dependencies=[Depends(caller)])
+def get_policy(s: Session = Depends(db_session, scope="function")) -> PolicyOut:
+    return PolicyOut.of(read_policy(s))
 
 
-@router.put("/api/compute/policy", dependencies=[Depends(admin)])
-def put_policy(
-    body: PolicyIn, s: Session = Depends(db_session, scope="function")
-) -> dict[str, object]:
-    """Replace partitions and QOS (admins). Jobs already submitted keep their values."""
+@router.put("/api/compute/policy", response_model=PolicyOut, dependencies=[Depends(admin)])
+def put_policy(body: PolicyIn, s: Session = Depends(db_session, scope="function")) -> PolicyOut:
+    """Replace partitions and QOS (admins). Jobs already submitted keep their values. A policy
+    that cannot be used is refused (400 `invalid_policy`) with what to fix."""
     try:
         if body.toml is not None:
             data = tomllib.loads(body.toml)
         elif body.policy is not None:
-            data = _from_json_shape(body.policy)
+            data = body.policy  # lists (GET's shape) or tables: parse_policy reads both
         else:
             raise PlatformError("Send the policy as `toml` (its file's text) or as `policy`.")
         policy = parse_policy(data, "the policy sent")
-    except (tomllib.TOMLDecodeError, PolicyError) as exc:
+    except tomllib.TOMLDecodeError as exc:
+        message = f"The policy sent is not valid TOML: {exc}."
+        raise PlatformError(message, code="invalid_policy") from exc
+    except PolicyError as exc:
         raise PlatformError(str(exc), code="invalid_policy") from exc
     write_policy(s, policy)
-    return policy.to_dict()
-
-
-def _from_json_shape(policy: dict[str, object]) -> dict[str, object]:
-    """Accept what GET returns (lists of partitions and QOS) as well as the file's tables."""
-    data = dict(policy)
-    for key in ("partitions", "qos"):
-        value = data.get(key)
-        if isinstance(value, list):
-            data[key] = {item.pop("name"): item for item in (dict(v) for v in value)}
-    return data
+    return PolicyOut.of(policy)
 
 
 @router.get("/api/compute/resources", response_model=ResourcesOut)
 def resources(
-    request: Request,
+    service: ComputeDep,
     _who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> ResourcesOut:
-    service = compute(request)
     cap = service.capacity
     free = None
     if not service.backend.queues_itself:

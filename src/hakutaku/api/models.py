@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hakutaku.api.deps import admin, db_session, gateway
+from hakutaku.api.deps import BoxDep, GatewayDep, admin, db_session
 from hakutaku.api.schemas import ModelOut, ModelPatch, UpstreamIn
 from hakutaku.db.models import Model
 from hakutaku.errors import Conflict, NotFound, PlatformError
 from hakutaku.gateway.catalog import check_model_name, check_upstream_url
+from hakutaku.gateway.context import Gateway
 
 router = APIRouter(prefix="/api/models", tags=["models"], dependencies=[Depends(admin)])
 
@@ -37,24 +38,27 @@ def _get(s: Session, name: str) -> Model:
     return m
 
 
-def _publish(s: Session, request: Request) -> None:
+def _publish(s: Session, gw: Gateway) -> None:
     """Commit, then refresh this replica's snapshot so the change applies here at once."""
     s.commit()
-    gateway(request).registry.refresh()
+    gw.registry.refresh()
 
 
 @router.get("", response_model=list[ModelOut])
 def list_models(
-    request: Request, s: Session = Depends(db_session, scope="function")
+    gw: GatewayDep, s: Session = Depends(db_session, scope="function")
 ) -> list[ModelOut]:
-    registry = gateway(request).registry
+    registry = gw.registry
     rows = s.scalars(select(Model).order_by(Model.name))
     return [model_out(m, len(registry.workers(m.name))) for m in rows]
 
 
 @router.post("/upstream", response_model=ModelOut, status_code=201)
 def add_upstream(
-    body: UpstreamIn, request: Request, s: Session = Depends(db_session, scope="function")
+    body: UpstreamIn,
+    gw: GatewayDep,
+    box: BoxDep,
+    s: Session = Depends(db_session, scope="function"),
 ) -> ModelOut:
     """Register (or update) an OpenAI-compatible upstream under a platform model name."""
     check_model_name(body.name)
@@ -65,7 +69,6 @@ def add_upstream(
     if m is None:
         m = Model(name=body.name, kind="upstream")
         s.add(m)
-    box = gateway(request).box
     m.upstream_base_url = body.base_url.rstrip("/")
     m.upstream_model = body.upstream_model or body.name
     if body.api_key is not None:  # an update without a key keeps the stored one
@@ -74,15 +77,15 @@ def add_upstream(
     m.public = body.public
     m.allowed_groups = body.groups
     m.allowed_users = body.users
-    _publish(s, request)
+    _publish(s, gw)
     return model_out(m, 0)
 
 
-@router.patch("/{name}", response_model=ModelOut)
+@router.patch("/{name:path}", response_model=ModelOut)
 def patch_model(
     name: str,
     body: ModelPatch,
-    request: Request,
+    gw: GatewayDep,
     s: Session = Depends(db_session, scope="function"),
 ) -> ModelOut:
     """Change who may use a model: public, or listed groups and users."""
@@ -95,13 +98,13 @@ def patch_model(
         m.allowed_users = body.users
     if body.description is not None:
         m.description = body.description
-    _publish(s, request)
-    return model_out(m, len(gateway(request).registry.workers(name)))
+    _publish(s, gw)
+    return model_out(m, len(gw.registry.workers(name)))
 
 
-@router.delete("/{name}", status_code=204)
+@router.delete("/{name:path}", status_code=204)
 def delete_model(
-    name: str, request: Request, s: Session = Depends(db_session, scope="function")
+    name: str, gw: GatewayDep, s: Session = Depends(db_session, scope="function")
 ) -> None:
     m = _get(s, name)
     if m.kind == "worker":
@@ -110,4 +113,4 @@ def delete_model(
             "registers)"
         )
     s.delete(m)
-    _publish(s, request)
+    _publish(s, gw)

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hakutaku.names import MODEL_NAME_MAX, MODEL_NAME_PATTERN
+
 
 class UserIn(BaseModel):
     name: str
@@ -96,7 +98,7 @@ class ModelOut(BaseModel):
 
 
 class WorkerRegistration(BaseModel):
-    model: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    model: str = Field(pattern=MODEL_NAME_PATTERN, max_length=MODEL_NAME_MAX)
     url: str
     methods: dict[str, Any] = Field(default_factory=dict)
     max_inflight: int = Field(32, ge=1)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hakutaku.api.deps import admin, db_session, gateway, worker_auth
+from hakutaku.api.deps import GatewayDep, admin, db_session, worker_auth
 from hakutaku.api.schemas import Heartbeat, WorkerOut, WorkerRegistration
 from hakutaku.db.models import Worker
 from hakutaku.errors import NotFound
@@ -23,9 +23,8 @@ def _unknown(worker_id: str) -> NotFound:
 
 @router.post("/register", dependencies=[Depends(worker_auth)])
 def register(
-    body: WorkerRegistration, request: Request, s: Session = Depends(db_session, scope="function")
+    body: WorkerRegistration, gw: GatewayDep, s: Session = Depends(db_session, scope="function")
 ) -> dict:
-    gw = gateway(request)
     worker = catalog.register_worker(s, **body.model_dump())
     s.commit()
     gw.registry.refresh()  # route to it from this replica at once
@@ -43,12 +42,12 @@ def beat(
 
 @router.post("/{worker_id}/deregister", dependencies=[Depends(worker_auth)])
 def deregister(
-    worker_id: str, request: Request, s: Session = Depends(db_session, scope="function")
+    worker_id: str, gw: GatewayDep, s: Session = Depends(db_session, scope="function")
 ) -> dict:
     if not catalog.deregister(s, worker_id):
         raise _unknown(worker_id)
     s.commit()
-    gateway(request).registry.refresh()
+    gw.registry.refresh()
     return {"ok": True}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime
 from urllib.parse import urlparse
@@ -12,17 +11,13 @@ from sqlalchemy.orm import Session
 
 from hakutaku.db.models import Model, Worker
 from hakutaku.errors import PlatformError
-
-MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+from hakutaku.names import model_name_problem
 
 
 def check_model_name(name: str) -> None:
-    if not MODEL_NAME_RE.match(name):
-        raise PlatformError(
-            f"invalid model name {name!r}: use up to 128 letters, digits, '.', '_', ':' or '-', "
-            "starting with a letter or digit",
-            param="name",
-        )
+    problem = model_name_problem(name)
+    if problem is not None:
+        raise PlatformError(problem, param="name")
 
 
 def check_upstream_url(url: str) -> None:

@@ -1,4 +1,8 @@
-"""What one gateway replica holds: registry snapshot, key cache, usage queue, HTTP pools."""
+"""The gateway's per-replica state: registry snapshot, key cache, usage queue, HTTP pools.
+
+It serves /v1 only; the rest of a replica (database, uploads, scheduler, ...) is owned by
+`hakutaku.server.replica.Replica`.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +20,14 @@ from hakutaku.gateway.metrics import GatewayMetrics
 from hakutaku.gateway.registry import Registry
 from hakutaku.gateway.workerclient import WorkerPool
 from hakutaku.identity.auth import KeyAuthenticator, Principal
-from hakutaku.identity.secrets import SecretBox
 from hakutaku.metering.ratelimit import RateLimiter
 from hakutaku.metering.usage import Usage, UsageRecorder, now
 
 log = logging.getLogger("hakutaku.gateway")
+
+
+# The one label for a model or method name the registry did not resolve.
+UNKNOWN = "(unknown)"
 
 
 @dataclass(slots=True)
@@ -44,14 +51,11 @@ class Gateway:
         db: Database,
         registry: Registry,
         auth: KeyAuthenticator,
-        box: SecretBox,
         worker_token: str,
     ) -> None:
         self.settings = settings
-        self.db = db
         self.registry = registry
         self.auth = auth
-        self.box = box
         self.worker_token = worker_token
         self.metrics = GatewayMetrics()
         self.limiter = RateLimiter()
@@ -59,6 +63,10 @@ class Gateway:
             db,
             flush_interval=settings.usage_flush_interval,
             batch_size=settings.usage_batch_size,
+            max_pending=settings.usage_max_pending,
+            reject_path=settings.usage_reject_path,
+            on_dropped=self.metrics.usage_dropped.inc,
+            on_rejected=self.metrics.usage_rejected.inc,
             take_last_used=auth.take_last_used,
             restore_last_used=auth.restore_last_used,
         )
@@ -103,8 +111,7 @@ class Gateway:
         seconds = time.perf_counter() - call.started
         self.metrics.observe(call.model, call.endpoint, status, seconds, code)
         if call.prompt_tokens or call.completion_tokens:
-            self.metrics.tokens.labels(call.model, "prompt").inc(call.prompt_tokens)
-            self.metrics.tokens.labels(call.model, "completion").inc(call.completion_tokens)
+            self.metrics.count_tokens(call.model, call.prompt_tokens, call.completion_tokens)
         self.usage.record(
             Usage(
                 ts=now(),
@@ -156,4 +163,4 @@ class Gateway:
 
     def _publish_worker_gauge(self) -> None:
         for name in self.registry.snapshot.models:
-            self.metrics.workers.labels(name).set(len(self.registry.workers(name)))
+            self.metrics.set_workers(name, len(self.registry.workers(name)))

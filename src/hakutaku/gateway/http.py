@@ -14,7 +14,8 @@ from hakutaku.identity.auth import Principal
 
 
 def gateway_of(request: Request) -> Gateway:
-    return request.app.state.gateway
+    gateway: Gateway = request.app.state.replica.gateway
+    return gateway
 
 
 def new_request_id() -> str:

@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from hakutaku import codec
+
 
 class ProxyStream:
     """A minimal ASGI streaming response (lighter than Starlette's on the hot path).
@@ -72,46 +74,39 @@ class ProxyStream:
 class SSEUsageTap:
     """Reads token usage out of an OpenAI chat stream as it passes through.
 
-    Chunks are cut at event boundaries (a partial event waits for the rest). When the gateway
-    asked for usage on the caller's behalf (`strip_usage_only`), the usage-only final event
-    the caller did not ask for is removed.
+    Events are passed on as soon as they are whole (`codec.SSESplitter`: LF, CRLF or CR line
+    ends), byte for byte. When the gateway asked for usage on the caller's behalf
+    (`strip_usage_only`), the usage-only final event the caller did not ask for is removed.
     """
 
     def __init__(self, strip_usage_only: bool) -> None:
         self.strip_usage_only = strip_usage_only
         self.prompt_tokens = 0
         self.completion_tokens = 0
-        self._rest = b""
+        self._splitter = codec.SSESplitter()
 
     def feed(self, chunk: bytes) -> bytes:
-        data = self._rest + chunk if self._rest else chunk
-        cut = data.rfind(b"\n\n")
-        if cut < 0:
-            self._rest = data
-            return b""
-        complete, self._rest = data[: cut + 2], data[cut + 2 :]
+        complete = self._splitter.feed(chunk)
         if b'"usage"' not in complete:
             return complete
-        return b"".join(self._inspect(event) for event in complete.split(b"\n\n") if event)
+        return b"".join(self._inspect(event) for event in codec.sse_events(complete))
 
     def close(self) -> bytes:
-        rest, self._rest = self._rest, b""
-        return rest
+        return self._splitter.close()
 
     def _inspect(self, event: bytes) -> bytes:
-        kept = event + b"\n\n"
-        if b'"usage"' not in event or not event.startswith(b"data:"):
-            return kept
-        payload = event[5:].strip()
+        if b'"usage"' not in event:
+            return event
+        payload = codec.sse_data(event)
         try:
-            obj: Any = orjson.loads(payload)
+            obj: Any = orjson.loads(payload) if payload else None
         except orjson.JSONDecodeError:
-            return kept
+            return event
         usage = obj.get("usage") if isinstance(obj, dict) else None
         if not isinstance(usage, dict):
-            return kept
+            return event
         self.prompt_tokens = int(usage.get("prompt_tokens") or 0)
         self.completion_tokens = int(usage.get("completion_tokens") or 0)
         if self.strip_usage_only and not obj.get("choices"):
             return b""
-        return kept
+        return event

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -14,24 +14,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hakutaku import __version__
-from hakutaku.accounting.collector import Collector
 from hakutaku.api import billing, files, hub, identity, jobs, models, usage, workers
-from hakutaku.compute.scheduler import Scheduler
-from hakutaku.compute.service import ComputeService
 from hakutaku.config import Settings
-from hakutaku.db.session import Database
 from hakutaku.errors import PlatformError, error_body
-from hakutaku.gateway.context import Gateway
-from hakutaku.gateway.embeddings import router as embeddings_router
+from hakutaku.gateway import routes as v1
 from hakutaku.gateway.errors import error_response
 from hakutaku.gateway.http import too_large
-from hakutaku.gateway.models import router as models_router
-from hakutaku.gateway.openai_chat import router as chat_router
-from hakutaku.gateway.registry import Registry
-from hakutaku.gateway.remote import router as remote_router
-from hakutaku.identity.auth import KeyAuthenticator
-from hakutaku.identity.secrets import SecretBox
-from hakutaku.server.setup import prepare
+from hakutaku.server.replica import Replica
 
 log = logging.getLogger("hakutaku.server")
 
@@ -41,27 +30,13 @@ HTTP_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 404: "
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        prepared = prepare(settings)
-        db = Database(settings.sqlalchemy_url)
-        box = SecretBox(prepared.server_secret)
-        registry = Registry(db, box, settings.heartbeat_timeout)
-        auth = KeyAuthenticator(db, prepared.server_secret, settings.key_cache_ttl)
-        gw = Gateway(settings, db, registry, auth, box, prepared.worker_token)
-        app.state.gateway = gw
-        app.state.compute = compute = ComputeService(settings, on_job_exit=lambda: wake())
-        app.state.scheduler = scheduler = Scheduler(compute, db, settings.scheduler_interval)
-        wake = scheduler.wake
-        collector = Collector(db, interval=settings.accounting_interval)
-        await gw.start()
-        await scheduler.start()
-        collector.start()
+        replica = Replica.assemble(settings)
+        app.state.replica = replica
+        await replica.start()
         try:
             yield
         finally:
-            await scheduler.stop()
-            await collector.stop()
-            await gw.stop()
-            db.dispose()
+            await replica.stop()
 
     app = HakutakuApp(
         title="Hakutaku",
@@ -70,13 +45,6 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    for routes in (
-        models_router.routes,
-        remote_router.routes,
-        chat_router.routes,
-        embeddings_router.routes,
-    ):
-        app.router.routes.extend(routes)
     for router in (
         identity.router,
         models.router,
@@ -98,41 +66,29 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 class HakutakuApp(FastAPI):
-    """FastAPI, with the /v1 call endpoints dispatched before its middleware and router.
+    """FastAPI for /api and the pages; `/v1` is dispatched before its middleware and router.
 
-    They are the hot path: they need none of what the stack adds (they check the key and
-    the body size themselves), and skipping it saves a fair share of the gateway's CPU.
+    The gateway's endpoints are the hot path: they need none of what the stack adds (they
+    check the key and the body size themselves), and skipping it saves a fair share of the
+    gateway's CPU. `hakutaku.gateway.routes` is their one routing table.
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = _fast_route(scope) if scope["type"] == "http" else None
-        if endpoint is None:
+        if scope["type"] != "http" or not v1.is_gateway_path(scope["path"]):
             await super().__call__(scope, receive, send)
             return
         scope["app"] = self
+        response: ASGIApp
         try:
+            endpoint = v1.resolve(scope)
             response = await endpoint(Request(scope, receive))
+        except PlatformError as exc:
+            response = error_response(exc)
         except Exception:
             log.exception("unhandled error on %s", scope["path"])
             body = error_body("Internal server error.", "server_error", "internal_error")
             response = Response(body, 500, media_type="application/json")
         await response(scope, receive, send)
-
-
-def _fast_route(scope: Scope) -> Callable[[Request], Awaitable[ASGIApp]] | None:
-    if scope["method"] != "POST":
-        return None
-    path: str = scope["path"]
-    if path == "/v1/chat/completions":
-        return chat_router.chat_completions
-    if path == "/v1/embeddings":
-        return embeddings_router.embeddings
-    if path.startswith("/v1/models/"):
-        model, sep, method = path[len("/v1/models/") :].partition("/")
-        if model and sep and method and "/" not in method:
-            scope["path_params"] = {"model": model, "method": method}
-            return remote_router.remote_call
-    return None
 
 
 class DeclaredBodyLimit:
@@ -159,7 +115,7 @@ class DeclaredBodyLimit:
 
 
 async def healthz(request: Request) -> JSONResponse:
-    gw: Gateway = request.app.state.gateway
+    gw = request.app.state.replica.gateway
     snapshot = gw.registry.snapshot
     return JSONResponse(
         {
@@ -173,7 +129,7 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def metrics(request: Request) -> Response:
-    gw: Gateway = request.app.state.gateway
+    gw = request.app.state.replica.gateway
     gw.metrics.usage_pending.set(gw.usage.pending)
     return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from hakutaku.names import model_name_problem
 from hakutaku.workers.remote import REMOTE_ATTR
 
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
@@ -221,11 +221,9 @@ def default_name(cls: type) -> str:
 
 
 def validate_name(name: str) -> str:
-    if not NAME_RE.fullmatch(name):
-        raise LoadError(
-            f"invalid model name {name!r}: use 1-128 letters, digits and . _ : - "
-            "starting with a letter or digit"
-        )
+    problem = model_name_problem(name)
+    if problem is not None:
+        raise LoadError(problem)
     return name
 
 

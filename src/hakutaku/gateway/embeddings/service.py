@@ -7,10 +7,10 @@ from typing import Any
 from starlette.responses import Response
 
 from hakutaku import codec
-from hakutaku.gateway.access import permitted_model
 from hakutaku.gateway.context import Call, Gateway
-from hakutaku.gateway.errors import GatewayError, unknown_method
+from hakutaku.gateway.errors import GatewayError
 from hakutaku.gateway.forward import call_worker
+from hakutaku.gateway.registry import ModelEntry
 from hakutaku.gateway.streaming import ProxyStream
 from hakutaku.gateway.upstream import call_upstream
 
@@ -32,13 +32,9 @@ def check_input(body: dict[str, Any]) -> None:
 
 
 async def embed(
-    gw: Gateway, call: Call, body: dict[str, Any], raw: bytes
+    gw: Gateway, call: Call, entry: ModelEntry, body: dict[str, Any], raw: bytes
 ) -> Response | ProxyStream:
-    entry = permitted_model(gw, call.who, call.model)
     if entry.kind == "upstream":
         return await call_upstream(gw, call, entry, "embeddings", body)
-    methods = gw.registry.methods(entry.name)
-    if methods and METHOD not in methods:
-        raise unknown_method(entry.name, METHOD, list(methods))
     # The raw body is already valid JSON: wrap it without re-encoding the (possibly long) input.
     return await call_worker(gw, call, b'{"request":' + raw + b"}", codec.JSON, codec.JSON)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from hakutaku.errors import PlatformError
 from hakutaku.gateway.access import permitted_model
@@ -44,13 +43,7 @@ async def get_model(request: Request) -> Response:
     gw = gateway_of(request)
     try:
         who = await authenticate(gw, request)
-        entry = permitted_model(gw, who, request.path_params["model"])
+        entry = permitted_model(gw, who, request.path_params["path"])
     except PlatformError as exc:
         return error_response(exc)
     return Response(orjson.dumps(model_object(entry, gw.registry)), media_type="application/json")
-
-
-routes = [
-    Route("/v1/models", list_models, methods=["GET"]),
-    Route("/v1/models/{model}", get_model, methods=["GET"]),
-]

@@ -5,19 +5,19 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from hakutaku import codec
-from hakutaku.gateway.access import permitted_model
 from hakutaku.gateway.context import Call, Gateway
-from hakutaku.gateway.errors import unknown_method
 from hakutaku.gateway.forward import call_worker
 from hakutaku.gateway.openai_chat.protocol import ChatRequest
+from hakutaku.gateway.registry import ModelEntry
 from hakutaku.gateway.streaming import ProxyStream, SSEUsageTap
 from hakutaku.gateway.upstream import call_upstream
 
 METHOD = "chat_completions"
 
 
-async def complete(gw: Gateway, call: Call, request: ChatRequest) -> Response | ProxyStream:
-    entry = permitted_model(gw, call.who, request.model)
+async def complete(
+    gw: Gateway, call: Call, entry: ModelEntry, request: ChatRequest
+) -> Response | ProxyStream:
     body = request.body
     tap = None
     if request.stream:
@@ -29,9 +29,6 @@ async def complete(gw: Gateway, call: Call, request: ChatRequest) -> Response | 
         }
     if entry.kind == "upstream":
         return await call_upstream(gw, call, entry, "chat/completions", body, tap)
-    methods = gw.registry.methods(entry.name)
-    if methods and METHOD not in methods:
-        raise unknown_method(entry.name, METHOD, list(methods))
     accept = codec.SSE if request.stream else codec.JSON
     return await call_worker(
         gw, call, codec.encode({"request": body}, codec.JSON), codec.JSON, accept, tap

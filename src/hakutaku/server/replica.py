@@ -1,0 +1,80 @@
+"""What one server replica holds, assembled in one place.
+
+The replica owns its database handle, settings, the secrets it serves with, the gateway's
+per-replica state (registry snapshot, key cache, usage queue, worker connections), the storage
+uploads service, the job scheduler and the accounting collector. The app builds one at start-up
+(`Replica.assemble`), keeps it on `app.state.replica`, and routers receive its parts through
+the FastAPI dependencies in `hakutaku.api.deps` — no router builds a service of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hakutaku.accounting.collector import Collector
+from hakutaku.compute.scheduler import Scheduler
+from hakutaku.compute.service import ComputeService
+from hakutaku.config import Settings
+from hakutaku.db.session import Database
+from hakutaku.gateway.context import Gateway
+from hakutaku.gateway.registry import Registry
+from hakutaku.identity.auth import KeyAuthenticator
+from hakutaku.identity.secrets import SecretBox
+from hakutaku.server.setup import prepare
+from hakutaku.storage.service import Storage
+from hakutaku.storage.uploads import Uploads
+
+
+@dataclass(eq=False)
+class Replica:
+    settings: Settings
+    db: Database
+    box: SecretBox
+    auth: KeyAuthenticator
+    worker_token: str
+    gateway: Gateway
+    compute: ComputeService
+    scheduler: Scheduler
+    collector: Collector
+    uploads: Uploads
+
+    @classmethod
+    def assemble(cls, settings: Settings) -> Replica:
+        """Prepare the home and the schema, then build every part (nothing runs yet)."""
+        prepared = prepare(settings)
+        db = Database(settings.sqlalchemy_url)
+        box = SecretBox(prepared.server_secret)
+        auth = KeyAuthenticator(db, prepared.server_secret, settings.key_cache_ttl)
+        registry = Registry(db, box, settings.heartbeat_timeout)
+        gateway = Gateway(settings, db, registry, auth, prepared.worker_token)
+        scheduler_ref: list[Scheduler] = []
+        # A local job that ends wakes the scheduler so the next one starts without a tick's wait.
+        compute = ComputeService(settings, on_job_exit=lambda: scheduler_ref[0].wake())
+        scheduler = Scheduler(compute, db, settings.scheduler_interval)
+        scheduler_ref.append(scheduler)
+        return cls(
+            settings=settings,
+            db=db,
+            box=box,
+            auth=auth,
+            worker_token=prepared.worker_token,
+            gateway=gateway,
+            compute=compute,
+            scheduler=scheduler,
+            collector=Collector(db, interval=settings.accounting_interval),
+            uploads=Uploads(Storage(settings)),
+        )
+
+    async def start(self) -> None:
+        await self.gateway.start()
+        await self.scheduler.start()
+        self.collector.start()
+
+    async def stop(self) -> None:
+        """Stop the loops, then flush what is queued (usage, a last accounting pass)."""
+        try:
+            await self.scheduler.stop()
+            await self.collector.stop()
+            await self.gateway.stop()
+        finally:
+            self.db.dispose()
