@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import typer
 
@@ -33,10 +32,6 @@ CONTRIBUTION_COLUMNS = (
 )
 
 
-def _price_path(resource: str) -> str:
-    return f"/api/prices/{quote(resource, safe=':/')}"
-
-
 @prices.command("list")
 def prices_list(
     period: Annotated[Month, month_option("The prices of that month (default now).")] = None,
@@ -44,11 +39,8 @@ def prices_list(
     as_json: JsonOpt = False,
 ) -> None:
     """The price table (everyone may read it)."""
-    params: dict[str, str] = {"history": "true"} if history else {}
-    if period is not None:
-        params["period"] = period
     with platform_errors():
-        rows = client()._request_json("GET", "/api/prices", params=params)
+        rows = client().prices.list(period=period, history=history)
     if as_json:
         print_json(rows)
     else:
@@ -67,9 +59,10 @@ def prices_set(
     """Set (or change) the price of a resource or a kind of resource from a month on (admin).
 
     Earlier months keep the prices they had, unless --since reaches back to them."""
-    body = {"price": price, "currency": currency, "description": description, "since": since}
     with platform_errors():
-        row = client()._request_json("PUT", _price_path(resource), json=body)
+        row = client().prices.set(
+            resource, price, currency=currency, description=description, since=since
+        )
     if as_json:
         print_json(row)
     else:
@@ -86,9 +79,8 @@ def prices_remove(
 ) -> None:
     """Remove a price from a month on (earlier months keep it); the resource falls back to its
     kind's price, or becomes unpriced (admin)."""
-    params = {} if since is None else {"since": since}
     with platform_errors():
-        client()._request_json("DELETE", _price_path(resource), params=params)
+        client().prices.remove(resource, since=since)
     typer.echo(f"removed the price of {resource}" + (f" from {since}" if since else ""))
 
 
@@ -113,22 +105,20 @@ def prices_apply(
     c = client()
     with platform_errors():
         for spec in specs:
-            body = {
-                "price": str(spec.price),
-                "unit": spec.unit,
-                "currency": spec.currency,
-                "description": spec.description,
-                "since": since,
-            }
-            c._request_json("PUT", _price_path(spec.resource), json=body)
+            c.prices.set(
+                spec.resource,
+                spec.price,
+                unit=spec.unit,
+                currency=spec.currency,
+                description=spec.description,
+                since=since,
+            )
         removed = 0
         if replace:
             listed = {spec.resource for spec in specs}
-            month = {} if since is None else {"period": since}
-            for row in c._request_json("GET", "/api/prices", params=month):
+            for row in c.prices.list(period=since):
                 if row["resource"] not in listed:
-                    removal = {} if since is None else {"since": since}
-                    c._request_json("DELETE", _price_path(row["resource"]), params=removal)
+                    c.prices.remove(row["resource"], since=since)
                     removed += 1
     typer.echo(f"set {len(specs)} prices" + (f", removed {removed}" if replace else ""))
 
@@ -139,9 +129,8 @@ def contributions_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Contributions (admins: all; users: their groups')."""
-    params = {"account": account} if account else {}
     with platform_errors():
-        rows = client()._request_json("GET", "/api/contributions", params=params)
+        rows = client().contributions.list(account=account or None)
     print_json(rows) if as_json else print_table(rows, CONTRIBUTION_COLUMNS)
 
 
@@ -156,16 +145,10 @@ def contributions_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Record hardware a group contributed, as monthly credit hours of a resource (admin)."""
-    body = {
-        "account": account,
-        "resource": resource,
-        "hours_per_month": hours_per_month,
-        "since": since,
-        "until": until,
-        "description": description,
-    }
     with platform_errors():
-        row = client()._request_json("POST", "/api/contributions", json=body)
+        row = client().contributions.add(
+            account, resource, hours_per_month, since=since, until=until, description=description
+        )
     if as_json:
         print_json(row)
     else:
@@ -184,9 +167,7 @@ def contributions_end(
     """End a contribution when its hardware is withdrawn: the months before keep their credit
     (admin)."""
     with platform_errors():
-        row = client()._request_json(
-            "POST", f"/api/contributions/{contribution_id}/end", json={"until": until}
-        )
+        row = client().contributions.end(contribution_id, until=until)
     typer.echo(f"contribution {row['id']} ends after {row['until']}")
 
 
@@ -195,5 +176,5 @@ def contributions_remove(contribution_id: Annotated[int, typer.Argument(metavar=
     """Erase a contribution recorded by mistake: its credit disappears from every statement,
     past months too (to withdraw hardware, use `end`) (admin)."""
     with platform_errors():
-        client()._request_json("DELETE", f"/api/contributions/{contribution_id}")
+        client().contributions.remove(contribution_id)
     typer.echo(f"removed contribution {contribution_id}")

@@ -1,4 +1,5 @@
-"""What the `hai` commands share: a client from settings, error printing, table output."""
+"""What the `hai` commands share: an SDK client (URL and key as `Client()` finds them), error
+printing, table output."""
 
 from __future__ import annotations
 

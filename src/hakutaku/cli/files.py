@@ -26,7 +26,7 @@ UPLOAD_COLUMNS = ("id", "area", "path", "received", "size", "updated_at")
 
 
 def _files() -> Files:
-    return Files(client())
+    return client().files
 
 
 def _area(public: bool) -> str:

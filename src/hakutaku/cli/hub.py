@@ -6,8 +6,8 @@ hai hub push ARCH FILE --version V --config '{"features": "kin", "num_classes": 
 hai hub pull ARCH [VERSION] [--out FILE]       download (and check) a weights file
 hai hub datasets list | show NAME [--version V]
 
-Every command talks to the server of the settings (HAI_URL, HAI_API_KEY); `--folder DIR`
-works on a folder hub instead, as the library does without a server.
+Every command talks to the server the SDK finds (HAI_URL, HAI_API_KEY; see sdk/config.py);
+`--folder DIR` works on a folder hub instead, as the library does without a server.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def _errors() -> Iterator[None]:
         raise
     except APIError as exc:
         fail(f"{exc.message} ({exc.status}{', ' + exc.code if exc.code else ''})")
-    except (LookupError, ValueError, PermissionError, FileNotFoundError, RuntimeError) as exc:
+    except (LookupError, ValueError, PermissionError, OSError, RuntimeError) as exc:
         fail(str(exc))
 
 

@@ -37,11 +37,7 @@ def users_add(
 ) -> None:
     """Add a user."""
     with platform_errors():
-        user = client()._request_json(
-            "POST",
-            "/api/users",
-            json={"name": name, "role": role, "groups": group or [], "email": email},
-        )
+        user = client().users.add(name, role=role, groups=group or [], email=email)
     print_json(user) if as_json else typer.echo(f"added user {user['name']} ({user['role']})")
 
 
@@ -49,13 +45,13 @@ def users_add(
 def users_list(as_json: JsonOpt = False) -> None:
     """List users."""
     with platform_errors():
-        rows = client()._request_json("GET", "/api/users")
+        rows = client().users.list()
     print_json(rows) if as_json else print_table(rows, USER_COLUMNS)
 
 
 def _set_disabled(name: str, disabled: bool) -> None:
     with platform_errors():
-        client()._request_json("PATCH", f"/api/users/{name}", json={"disabled": disabled})
+        client().users.update(name, disabled=disabled)
     typer.echo(f"{'disabled' if disabled else 'enabled'} user {name}")
 
 
@@ -85,10 +81,9 @@ def keys_create(
     """Create an API key. The secret is printed once; store it now."""
     expires = None
     if expires_in_days is not None:
-        expires = (datetime.now(UTC) + timedelta(days=expires_in_days)).isoformat()
-    body = {"user": user, "name": name, "expires_at": expires, "rate_limit": rate_limit}
+        expires = datetime.now(UTC) + timedelta(days=expires_in_days)
     with platform_errors():
-        created = client()._request_json("POST", "/api/keys", json=body)
+        created = client().keys.create(user, name=name, expires_at=expires, rate_limit=rate_limit)
     if as_json:
         print_json(created)
     else:
@@ -103,7 +98,7 @@ def keys_list(
 ) -> None:
     """List keys (prefixes only; secrets are never stored)."""
     with platform_errors():
-        rows = client()._request_json("GET", "/api/keys", params={"user": user} if user else None)
+        rows = client().keys.list(user or None)
     print_json(rows) if as_json else print_table(rows, KEY_COLUMNS)
 
 
@@ -123,7 +118,7 @@ def keys_limit(
     else:
         fail(f"give calls per minute as a whole number >= 1, or 'default', not {per_minute!r}", 2)
     with platform_errors():
-        row = client()._request_json("PATCH", f"/api/keys/{key}", json={"rate_limit": limit})
+        row = client().keys.set_rate_limit(key, limit)
     shown = row["rate_limit"] or "the platform's default"
     typer.echo(f"key {row['id']} (hai-{row['prefix']}…): {shown} calls per minute")
 
@@ -132,5 +127,5 @@ def keys_limit(
 def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or prefix.")]) -> None:
     """Revoke a key."""
     with platform_errors():
-        row = client()._request_json("DELETE", f"/api/keys/{key}")
+        row = client().keys.revoke(key)
     typer.echo(f"revoked key {row['id']} (hai-{row['prefix']}…) of {row['user']}")

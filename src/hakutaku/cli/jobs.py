@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -37,21 +37,23 @@ def submit(
     """Submit a job: `hai jobs submit --gpus 1 -- python train.py`. Prints its id."""
     if not command and script is None:
         fail("Give a command after `--`, or --script FILE.", 2)
-    body: dict[str, Any] = {
-        "script": script.read_text() if script else None,
-        "partition": partition,
-        "qos": qos,
-        "account": account,
-        "cpus": cpus,
-        "mem": mem,
-        "gpus": gpus,
-        "time": time,
-        "name": name,
-        "workdir": workdir,
-        "env": _env(env or []),
-    }
+    body = script.read_text() if script else None
+    variables = _env(env or [])
     with platform_errors():
-        job = client().jobs.submit(command or [], **body)
+        job = client().jobs.submit(
+            command or [],
+            script=body,
+            partition=partition,
+            qos=qos,
+            account=account,
+            cpus=cpus,
+            mem=mem,
+            gpus=gpus,
+            time=time,
+            name=name,
+            workdir=workdir,
+            env=variables,
+        )
     print_json(job) if as_json else print(job["id"])
 
 
@@ -133,7 +135,7 @@ def _env(pairs: list[str]) -> dict[str, str]:
 def partitions(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Partitions: accelerators, time limits, QOS allowed."""
     with platform_errors():
-        rows = client()._request_json("GET", "/api/compute/policy")["partitions"]
+        rows = client().compute.partitions()
     columns = ("name", "accelerator", "models", "default_time", "max_time", "qos", "default_qos")
     print_json(rows) if as_json else print_table(rows, columns)
 
@@ -142,7 +144,7 @@ def partitions(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 def qos(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """QOS: priority and per-user limits."""
     with platform_errors():
-        rows = client()._request_json("GET", "/api/compute/policy")["qos"]
+        rows = client().compute.qos()
     columns = ("name", "priority", "max_tres_pu", "max_wall", "max_submit_pu", "description")
     print_json(rows) if as_json else print_table(rows, columns)
 
@@ -151,14 +153,14 @@ def qos(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 def resources(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The backend, and (local) this machine's CPUs, memory and cards, and what is free."""
     with platform_errors():
-        info = client()._request_json("GET", "/api/compute/resources")
+        info = client().compute.resources()
     print_json(info)
 
 
 @policy.command("show")
 def policy_show() -> None:
     with platform_errors():
-        print_json(client()._request_json("GET", "/api/compute/policy"))
+        print_json(client().compute.policy())
 
 
 @policy.command("apply")
@@ -169,5 +171,5 @@ def policy_apply(file: Path) -> None:
     except OSError as exc:
         fail(f"Cannot read {file}: {exc.strerror}.", 2)
     with platform_errors():
-        result = client()._request_json("PUT", "/api/compute/policy", json={"toml": text})
+        result = client().compute.apply_policy(text)
     print(f"policy applied: {len(result['partitions'])} partitions, {len(result['qos'])} QOS")

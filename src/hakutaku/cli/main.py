@@ -1,4 +1,4 @@
-"""`hai`: the command line. Each command parses, calls a service or the API, prints."""
+"""`hai`: the command line. Each command parses, calls the SDK (or starts a process), prints."""
 
 from __future__ import annotations
 

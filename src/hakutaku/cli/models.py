@@ -21,10 +21,11 @@ def models_list(
     as_json: JsonOpt = False,
 ) -> None:
     """The models your key may use (with --all: every registered model and its permissions)."""
+    columns: tuple[str, ...]
     with platform_errors():
         c = client()
         if all_models:
-            rows = c._request_json("GET", "/api/models")
+            rows = c.models.list_all()
             columns = ("name", "kind", "public", "groups", "users", "workers", "upstream_base_url")
         else:
             rows = [{**m, "methods": sorted(m.get("methods") or {})} for m in c.models.list()]
@@ -48,18 +49,17 @@ def add_upstream(
     description: str = "",
 ) -> None:
     """Register an OpenAI-compatible upstream (vLLM, Ollama, a provider) as a model."""
-    body = {
-        "name": name,
-        "base_url": base_url,
-        "api_key": api_key,
-        "upstream_model": upstream_model,
-        "public": not private,
-        "groups": group or [],
-        "users": user or [],
-        "description": description,
-    }
     with platform_errors():
-        client()._request_json("POST", "/api/models/upstream", json=body)
+        client().models.add_upstream(
+            name,
+            base_url,
+            api_key=api_key,
+            upstream_model=upstream_model,
+            public=not private,
+            groups=group or [],
+            users=user or [],
+            description=description,
+        )
     typer.echo(f"model {name} → {base_url} ({upstream_model or name})")
 
 
@@ -71,15 +71,8 @@ def permit(
     user: UserOpt = None,
 ) -> None:
     """Set who may use a model: --public, or --private with --group/--user lists."""
-    body: dict = {}
-    if public is not None:
-        body["public"] = public
-    if group is not None:
-        body["groups"] = group
-    if user is not None:
-        body["users"] = user
     with platform_errors():
-        m = client()._request_json("PATCH", f"/api/models/{name}", json=body)
+        m = client().models.update(name, public=public, groups=group, users=user)
     who = "everyone" if m["public"] else f"groups={m['groups']} users={m['users']}"
     typer.echo(f"model {name}: {who}")
 
@@ -88,5 +81,5 @@ def permit(
 def remove(name: str) -> None:
     """Remove an upstream model."""
     with platform_errors():
-        client()._request_json("DELETE", f"/api/models/{name}")
+        client().models.remove(name)
     typer.echo(f"removed model {name}")

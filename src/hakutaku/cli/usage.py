@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -48,14 +48,9 @@ def summary(
     """Model-call usage: calls, errors and tokens per user, model and method."""
     if ctx.invoked_subcommand is not None:
         return
-    params = {k: v for k, v in (("user", user), ("model", model)) if v}
     with platform_errors():
-        rows = client()._request_json("GET", "/api/usage", params=params)
+        rows = client().usage.summary(user=user or None, model=model or None)
     print_json(rows) if as_json else print_table(rows, SUMMARY_COLUMNS)
-
-
-def _params(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
 
 
 @usage.command("statement")
@@ -69,11 +64,7 @@ def usage_statement(
 ) -> None:
     """A monthly statement: resources used, credit, unit prices, charges and totals."""
     with platform_errors():
-        result = client()._request_json(
-            "GET",
-            "/api/usage/statements",
-            params=_params(period=period, user=user, account=account),
-        )
+        result = client().usage.statement(period=period, user=user, account=account)
     if as_json:
         print_json(result)
         return
@@ -111,10 +102,8 @@ def usage_ledger(
 ) -> None:
     """The raw ledger rows behind a statement."""
     with platform_errors():
-        rows = client()._request_json(
-            "GET",
-            "/api/usage/ledger",
-            params=_params(period=period, user=user, account=account, source=source, limit=limit),
+        rows = client().usage.ledger(
+            period=period, user=user, account=account, source=source, limit=limit
         )
     print_json(rows) if as_json else print_table(rows, LEDGER_COLUMNS)
 
@@ -123,7 +112,7 @@ def usage_ledger(
 def usage_collect() -> None:
     """Bring the ledger up to date with finished jobs and model calls now (admin)."""
     with platform_errors():
-        counts = client()._request_json("POST", "/api/usage/collect")
+        counts = client().usage.collect()
     typer.echo(
         f"accounted {counts['jobs']} jobs ({counts['job_entries']} ledger rows), "
         f"{counts['model_entries']} model-call rows updated"

@@ -1,27 +1,49 @@
-"""`from hakutaku import Client`: one object for models, remote models and the admin API."""
+"""`from hakutaku import Client`: one object for the whole platform.
+
+    client = Client()                        # URL and key from the environment (sdk/config.py)
+    client.models.list()                     # GET /v1/models
+    client.jobs.submit(["python", "train.py"], gpus="a800:1")
+    client.openai.chat.completions.create(...)   # the official OpenAI client, same key
+
+Each `/api` resource is an attribute (`users`, `keys`, `models`, `workers`, `compute`, `jobs`,
+`files`, `prices`, `contributions`, `usage`, `hub`) whose methods return the server's JSON as
+plain dicts and lists; every error is an `APIError` (see docs/sdk.md).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
-from hakutaku.config import Settings, cli_api_key
-from hakutaku.sdk.errors import ConnectionFailed, from_response
+from hakutaku.sdk import config
+from hakutaku.sdk._resource import Record
+from hakutaku.sdk.billing import Contributions, Prices
+from hakutaku.sdk.compute import Compute
+from hakutaku.sdk.errors import ConnectionFailed, raise_for_status
 from hakutaku.sdk.files import Files
+from hakutaku.sdk.hub import Hub
+from hakutaku.sdk.identity import Keys, Users
 from hakutaku.sdk.jobs import Jobs
+from hakutaku.sdk.models import Models
 from hakutaku.sdk.remote import RemoteModelProxy
+from hakutaku.sdk.usage import Usage
+from hakutaku.sdk.workers import Workers
 
 if TYPE_CHECKING:
     import openai
 
 
 class Client:
-    """A connection to a Hakutaku platform.
+    """A connection to a Hakutaku platform, with one pooled HTTP client.
 
-    `base_url` defaults to HAI_URL (else http://HAI_HOST:HAI_PORT) and `api_key` to HAI_API_KEY
-    (else the bootstrap admin key in HAI_HOME, when readable).
+    `base_url` defaults to `HAI_URL`, else `http://HAI_HOST:HAI_PORT`; `api_key` to
+    `HAI_API_KEY`, else the bootstrap admin key in `HAI_HOME` when readable
+    (`hakutaku.sdk.config`). Without a key it raises ValueError. `timeout` is the longest wait,
+    in seconds, for any one read; streams that follow a job's log wait without limit.
     """
 
     def __init__(
@@ -31,13 +53,12 @@ class Client:
         *,
         timeout: float = 300.0,
     ) -> None:
-        settings = Settings()
-        self.base_url = (base_url or settings.server_url).rstrip("/")
-        key = api_key or cli_api_key(settings)
+        self.base_url = config.base_url(base_url)
+        key = config.api_key(api_key)
         if not key:
             raise ValueError(
                 "No API key: pass api_key=..., set HAI_API_KEY, or run on the server host where "
-                f"{settings.bootstrap_key_path} is readable."
+                f"{config.bootstrap_key_path()} is readable."
             )
         self.api_key = key
         self.timeout = timeout
@@ -47,26 +68,73 @@ class Client:
             timeout=httpx.Timeout(timeout, connect=10.0),
         )
 
-    # -- the public surface -------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"Client({self.base_url!r})"
+
+    # -- the resources --------------------------------------------------------------------
+
+    @cached_property
+    def users(self) -> Users:
+        """Users (admin) and `me()`: `/api/users`, `/api/me`."""
+        return Users(self)
+
+    @cached_property
+    def keys(self) -> Keys:
+        """API keys: `/api/keys`."""
+        return Keys(self)
 
     @cached_property
     def models(self) -> Models:
+        """Models: the `/v1/models` listing, JSON calls, and the admin `/api/models`."""
         return Models(self)
 
     @cached_property
-    def files(self) -> Files:
-        return Files(self)
+    def workers(self) -> Workers:
+        """Registered workers (admin): `/api/workers`."""
+        return Workers(self)
+
+    @cached_property
+    def compute(self) -> Compute:
+        """Partitions, QOS, resources and the policy: `/api/compute`."""
+        return Compute(self)
 
     @cached_property
     def jobs(self) -> Jobs:
+        """Batch jobs: `/api/jobs`."""
         return Jobs(self)
 
+    @cached_property
+    def files(self) -> Files:
+        """Storage homes, the public area, uploads and quotas: `/api/files`."""
+        return Files(self)
+
+    @cached_property
+    def prices(self) -> Prices:
+        """The price table by month: `/api/prices`."""
+        return Prices(self)
+
+    @cached_property
+    def contributions(self) -> Contributions:
+        """Hardware contributed by groups, as credit: `/api/contributions`."""
+        return Contributions(self)
+
+    @cached_property
+    def usage(self) -> Usage:
+        """Model-call usage, monthly statements, the ledger: `/api/usage`."""
+        return Usage(self)
+
+    @cached_property
+    def hub(self) -> Hub:
+        """The model zoo and dataset registry: `/api/hub`."""
+        return Hub(self)
+
     def remote_model(self, name: str) -> RemoteModelProxy:
+        """A hosted model whose `@remote` methods are called as Python methods (msgpack)."""
         return RemoteModelProxy(self, name)
 
     @cached_property
     def openai(self) -> openai.OpenAI:
-        """The official OpenAI client pointed at this platform's /v1."""
+        """The official OpenAI client pointed at this platform's /v1, with the same key."""
         import openai
 
         return openai.OpenAI(base_url=f"{self.base_url}/v1", api_key=self.api_key)
@@ -80,31 +148,59 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- low level ----------------------------------------------------------------------------
+    # -- for the resources (private) --------------------------------------------------------
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One request; a platform that cannot be reached is a `ConnectionFailed`."""
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request, read whole; an error status raises its `APIError`."""
         try:
-            return self._http.request(method, path, **kwargs)
+            response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise ConnectionFailed(
-                0, f"cannot reach the platform at {self.base_url} ({exc}); is it running?"
-            ) from exc
+            raise self._unreachable(exc) from exc
+        raise_for_status(response)
+        return response
 
-    def _request_json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._send(method, path, **kwargs)
-        if response.status_code >= 400:
-            raise from_response(response)
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One request; its JSON body (None when it has none, as for 204)."""
+        response = self._request(method, path, **kwargs)
         return response.json() if response.content else None
 
+    def _object(self, method: str, path: str, **kwargs: Any) -> Record:
+        """`_json` for an endpoint that answers one JSON object."""
+        return cast(Record, self._json(method, path, **kwargs))
 
-class Models:
-    def __init__(self, client: Client) -> None:
-        self._client = client
+    def _objects(self, method: str, path: str, **kwargs: Any) -> list[Record]:
+        """`_json` for an endpoint that answers a JSON array of objects."""
+        return cast(list[Record], self._json(method, path, **kwargs))
 
-    def list(self) -> list[dict[str, Any]]:
-        """The models your key may use (GET /v1/models)."""
-        return self._client._request_json("GET", "/v1/models")["data"]
+    def _open(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A request whose body is left unread, for streaming; the caller closes it."""
+        try:
+            request = self._http.build_request(method, path, **kwargs)
+            response = self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        try:
+            raise_for_status(response)
+        except BaseException:
+            response.close()
+            raise
+        return response
 
-    def get(self, name: str) -> dict[str, Any]:
-        return self._client._request_json("GET", f"/v1/models/{name}")
+    @contextmanager
+    def _stream(
+        self, method: str, path: str, *, what: str = "the response", **kwargs: Any
+    ) -> Iterator[httpx.Response]:
+        """`_open` as a context manager; a connection that breaks while the body is read is
+        a `ConnectionFailed` saying that `what` broke off."""
+        response = self._open(method, path, **kwargs)
+        try:
+            yield response
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(f"{what} broke off ({exc}); retry") from exc
+        finally:
+            response.close()
+
+    def _unreachable(self, exc: Exception) -> ConnectionFailed:
+        return ConnectionFailed(
+            f"cannot reach the platform at {self.base_url} ({exc}); is it running?"
+        )

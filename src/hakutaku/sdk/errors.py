@@ -1,4 +1,10 @@
-"""Errors the SDK raises: one class carrying the platform's OpenAI-shaped error."""
+"""Errors the SDK raises; this module is the one place that turns a response into an exception.
+
+Every error the platform answers has OpenAI's shape, `{"error": {"message", "type", "param",
+"code"}}` (see docs/api.md), and becomes an `APIError` carrying those four fields and the HTTP
+status. A platform that cannot be reached, or a connection that breaks, is a `ConnectionFailed`
+(status 0). A download whose bytes do not match their checksum is a `ChecksumMismatch`.
+"""
 
 from __future__ import annotations
 
@@ -8,46 +14,72 @@ import httpx
 
 
 class APIError(Exception):
-    """The platform answered with an error; `status`, `type`, `code` and `message` say which."""
+    """The platform answered with an error.
 
-    def __init__(self, status: int, message: str, type: str = "", code: str | None = None) -> None:
+    `status` is the HTTP status, `code` the stable machine-readable code (e.g. `not_found`,
+    `permission_denied`), `type` OpenAI's error class, `param` the offending field (if any)
+    and `message` what went wrong and what to do, for people.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type: str = "",
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
         super().__init__(f"{status} {type or 'error'}: {message}")
         self.status = status
         self.message = message
         self.type = type
         self.code = code
+        self.param = param
 
 
 class ConnectionFailed(APIError):
-    """The platform could not be reached at all."""
+    """The platform could not be reached, or the connection broke off (status 0)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, message)
+
+
+class ChecksumMismatch(OSError):
+    """A downloaded file does not match its SHA-256; nothing was kept."""
 
 
 def from_response(response: httpx.Response) -> APIError:
-    try:
-        body: Any = response.json()
-        err = body.get("error") if isinstance(body, dict) else None
-    except ValueError:
-        err = None
+    """The error an error response carries (its body must have been read)."""
+    body = _json_or_none(response)
+    err = body.get("error") if isinstance(body, dict) else None
     if isinstance(err, dict):
-        return APIError(
-            response.status_code,
-            str(err.get("message", "")),
-            str(err.get("type", "")),
-            err.get("code"),
-        )
-    if isinstance(body := _safe_json(response), dict) and "detail" in body:
+        return from_error_object(err, response.status_code)
+    if isinstance(body, dict) and "detail" in body:  # a proxy or framework in front
         return APIError(response.status_code, str(body["detail"]))
     return APIError(response.status_code, response.text[:500] or response.reason_phrase)
 
 
-def _safe_json(response: httpx.Response) -> Any:
+def from_error_object(err: dict[str, Any], status: int) -> APIError:
+    """An `{"message", "type", "param", "code"}` object: a response's or a stream frame's."""
+    code, param = err.get("code"), err.get("param")
+    return APIError(
+        status,
+        str(err.get("message", "")),
+        str(err.get("type") or ""),
+        None if code is None else str(code),
+        None if param is None else str(param),
+    )
+
+
+def raise_for_status(response: httpx.Response) -> None:
+    """Raise the `APIError` of a response with status 400 or more (reading its body)."""
+    if response.is_error:
+        response.read()
+        raise from_response(response)
+
+
+def _json_or_none(response: httpx.Response) -> Any:
     try:
         return response.json()
     except ValueError:
         return None
-
-
-def from_frame(frame: dict[str, Any], status: int = 500) -> APIError:
-    """An error frame inside a stream (the call failed after it had started)."""
-    err = frame.get("__hai_error__") or frame.get("error") or {}
-    return APIError(status, str(err.get("message", "")), str(err.get("type", "")), err.get("code"))

@@ -1,29 +1,30 @@
 """`client.files`: your storage home and the public area (list, upload, download, quotas).
 
-files = Files(client)
-files.upload("events.root", "data/events.root")       # chunked, resumable, checksummed
-files.download("data/events.root", "copy.root")
-files.list("data")
+    client.files.upload("events.root", "data/events.root")   # chunked, resumable, checksummed
+    client.files.download("data/events.root", "copy.root")
+    client.files.list("data")["entries"]
+    client.files.quota()                                      # usage and limits
+
+`area` is `home` (yours, or with `user=` another user's for admins) or `public`.
 """
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TypeVar
 from urllib.parse import quote
 
-import httpx
-
-from hakutaku.sdk.errors import ConnectionFailed, from_response
-
-if TYPE_CHECKING:
-    from hakutaku.sdk.client import Client
+from hakutaku.sdk._resource import Record, Resource, query, segment
+from hakutaku.sdk.errors import APIError, ConnectionFailed
 
 Progress = Callable[[int, int], None]  # (bytes done, total)
+T = TypeVar("T")
 HASH_BLOCK = 1024 * 1024
 
 
@@ -36,29 +37,27 @@ def sha256_of(path: str | os.PathLike[str]) -> str:
 
 
 def file_url(area: str, path: str) -> str:
-    return f"/api/files/{quote(area, safe='')}/{quote(path.lstrip('/'), safe='/')}"
+    return f"/api/files/{segment(area)}/{quote(path.lstrip('/'), safe='/')}"
 
 
-class Files:
-    def __init__(self, client: Client) -> None:
-        self._client = client
+class Files(Resource):
+    """`/api/files`. An entry: `name`, `path`, `type` (file, dir, link), `size`, `modified`.
+    An upload: `id`, `area`, `path`, `size`, `sha256`, `received`, `state`, `chunk_size_max`.
+    A quota report: `user`, `used_bytes`, `used_files`, `reserved_bytes`, `reserved_files`,
+    `max_bytes`, `max_files`, `custom`."""
 
     # -- reading ------------------------------------------------------------------------------
 
-    def list(
-        self, path: str = "", *, area: str = "home", user: str | None = None
-    ) -> dict[str, Any]:
-        """`{area, user, path, type, entries: [{name, path, type, size, modified}]}`."""
-        params = {"area": area, "path": path, **({"user": user} if user else {})}
-        return self._client._request_json("GET", "/api/files/list", params=params)
+    def list(self, path: str = "", *, area: str = "home", user: str | None = None) -> Record:
+        """A folder (or one file) (GET /api/files/list):
+        `{area, user, path, type, entries: [entry, ...]}`. 404 when it does not exist."""
+        params = query(area=area, path=path, user=user or None)
+        return self._client._object("GET", "/api/files/list", params=params)
 
     def read_bytes(self, path: str, *, area: str = "home", user: str | None = None) -> bytes:
-        response = self._client._send(
-            "GET", file_url(area, path), params={"user": user} if user else None
-        )
-        if response.status_code >= 400:
-            raise from_response(response)
-        return response.content
+        """A whole file in memory (GET /api/files/{area}/{path})."""
+        params = query(user=user or None)
+        return self._client._request("GET", file_url(area, path), params=params).content
 
     def download(
         self,
@@ -74,13 +73,13 @@ class Files:
         if local.is_dir():
             local = local / Path(path).name
         partial = local.with_name(local.name + ".part")
-        params = {"user": user} if user else None
-        http = self._client._http
         try:
-            with http.stream("GET", file_url(area, path), params=params) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise from_response(response)
+            with self._client._stream(
+                "GET",
+                file_url(area, path),
+                what=f"download of {path!r}",
+                params=query(user=user or None),
+            ) as response:
                 total = int(response.headers.get("content-length", 0))
                 done = 0
                 with open(partial, "wb") as f:
@@ -89,9 +88,6 @@ class Files:
                         done += len(block)
                         if progress:
                             progress(done, total)
-        except httpx.TransportError as exc:
-            partial.unlink(missing_ok=True)
-            raise ConnectionFailed(0, f"download of {path!r} broke off ({exc}); retry") from exc
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
@@ -102,12 +98,13 @@ class Files:
 
     def write_bytes(
         self, path: str, data: bytes, *, area: str = "home", overwrite: bool = False
-    ) -> dict[str, Any]:
-        """A small file in one request (up to the server's body limit)."""
-        return self._client._request_json(
+    ) -> Record:
+        """A small file in one request (PUT /api/files/{area}/{path}; up to the server's body
+        limit). 409 when it exists and not `overwrite`. Returns its entry."""
+        return self._client._object(
             "PUT",
             file_url(area, path),
-            params={"overwrite": str(overwrite).lower()},
+            params={"overwrite": overwrite},
             content=data,
             headers={"content-type": "application/octet-stream"},
         )
@@ -122,19 +119,20 @@ class Files:
         chunk_size: int | None = None,
         retries: int = 5,
         progress: Progress | None = None,
-    ) -> dict[str, Any]:
+    ) -> Record:
         """Upload a file of any size in chunks, with its SHA-256 checked by the server.
 
         Resumable: the server keeps an unfinished upload of the same path, size and checksum,
         so running this again after a crash (or a lost connection) continues where the server
         stands. Connection failures are retried `retries` times, with a growing pause.
+        The quota is checked before the first byte is sent. Returns the file's entry.
         """
         local = Path(local)
         size = local.stat().st_size
         digest = sha256_of(local)
-        body = {"path": path, "size": size, "sha256": digest, "area": area, "overwrite": overwrite}
         upload = self._retrying(
-            retries, lambda: self._client._request_json("POST", "/api/files/uploads", json=body)
+            retries,
+            lambda: self.start_upload(path, size, sha256=digest, area=area, overwrite=overwrite),
         )
         step = min(chunk_size or upload["chunk_size_max"], upload["chunk_size_max"])
         offset = upload["received"]
@@ -144,42 +142,27 @@ class Files:
             while offset < size:
                 f.seek(offset)
                 chunk = f.read(step)
-                offset = self._retrying(
-                    retries, lambda at=offset, data=chunk: self._send_chunk(upload["id"], at, data)
-                )
+                offset = self._retrying(retries, partial(self._append, upload["id"], offset, chunk))
                 if progress:
                     progress(offset, size)
         return self._retrying(
             retries,
-            lambda: self._client._request_json(
-                "POST",
-                f"/api/files/uploads/{upload['id']}/complete",
-                json={"sha256": digest, "overwrite": overwrite},
-            ),
+            lambda: self.complete_upload(upload["id"], sha256=digest, overwrite=overwrite),
         )
 
-    def _send_chunk(self, upload_id: str, offset: int, chunk: bytes) -> int:
+    def _append(self, upload_id: str, offset: int, chunk: bytes) -> int:
         """Send one chunk; the offset of the next. A 409 tells where the server stands."""
-        response = self._client._send(
-            "PUT",
-            f"/api/files/uploads/{upload_id}",
-            params={"offset": offset},
-            content=chunk,
-            headers={"content-type": "application/octet-stream"},
-        )
-        if response.status_code == 409:
-            error = from_response(response)
-            if error.code != "offset_mismatch":
-                raise error
+        try:
+            return int(self.send_chunk(upload_id, offset, chunk)["received"])
+        except APIError as error:
+            if error.status != 409 or error.code != "offset_mismatch":
+                raise
             # A retried chunk that had in fact arrived, or another client: continue from
             # where the server stands.
-            return self.progress(upload_id)["received"]
-        if response.status_code >= 400:
-            raise from_response(response)
-        return response.json()["received"]
+            return int(self.progress(upload_id)["received"])
 
     @staticmethod
-    def _retrying(retries: int, step: Callable[[], Any]) -> Any:
+    def _retrying(retries: int, step: Callable[[], T]) -> T:
         for attempt in range(retries + 1):
             try:
                 return step()
@@ -189,39 +172,79 @@ class Files:
                 time.sleep(min(30.0, 0.5 * 2**attempt))
         raise AssertionError("unreachable")
 
-    def progress(self, upload_id: str) -> dict[str, Any]:
-        return self._client._request_json("GET", f"/api/files/uploads/{upload_id}")
+    # -- the upload steps, one request each (upload() does them all) -------------------------
 
-    def uploads(self) -> list[dict[str, Any]]:
-        """Your unfinished uploads."""
-        return self._client._request_json("GET", "/api/files/uploads")
+    def start_upload(
+        self,
+        path: str,
+        size: int,
+        *,
+        sha256: str | None = None,
+        area: str = "home",
+        overwrite: bool = False,
+    ) -> Record:
+        """Start an upload of `size` bytes, or resume the open one of the same path, size and
+        checksum (`resumed` is then true) (POST /api/files/uploads). Its `received` is the
+        offset of the next chunk. Over the quota: 413."""
+        body = {"path": path, "size": size, "sha256": sha256, "area": area, "overwrite": overwrite}
+        return self._client._object("POST", "/api/files/uploads", json=body)
 
-    def cancel_upload(self, upload_id: str) -> dict[str, Any]:
-        return self._client._request_json("DELETE", f"/api/files/uploads/{upload_id}")
-
-    def delete(self, path: str, *, area: str = "home", recursive: bool = False) -> dict[str, Any]:
-        return self._client._request_json(
-            "DELETE", file_url(area, path), params={"recursive": str(recursive).lower()}
+    def send_chunk(self, upload_id: str, offset: int, chunk: bytes) -> Record:
+        """Append `chunk` at `offset` (PUT /api/files/uploads/{id}?offset=); 409
+        `offset_mismatch` when the server stands elsewhere. Returns the upload."""
+        return self._client._object(
+            "PUT",
+            f"/api/files/uploads/{segment(upload_id)}",
+            params={"offset": offset},
+            content=chunk,
+            headers={"content-type": "application/octet-stream"},
         )
+
+    def complete_upload(
+        self, upload_id: str, *, sha256: str | None = None, overwrite: bool = False
+    ) -> Record:
+        """Check the upload's size and checksum and move it into place (POST
+        /api/files/uploads/{id}/complete). Returns the file's entry."""
+        return self._client._object(
+            "POST",
+            f"/api/files/uploads/{segment(upload_id)}/complete",
+            json={"sha256": sha256, "overwrite": overwrite},
+        )
+
+    def progress(self, upload_id: str) -> Record:
+        """One unfinished upload (GET /api/files/uploads/{id})."""
+        return self._client._object("GET", f"/api/files/uploads/{segment(upload_id)}")
+
+    def uploads(self) -> builtins.list[Record]:
+        """Your unfinished uploads (GET /api/files/uploads)."""
+        return self._client._objects("GET", "/api/files/uploads")
+
+    def cancel_upload(self, upload_id: str) -> Record:
+        """Cancel an upload, freeing its reserved quota (DELETE /api/files/uploads/{id})."""
+        return self._client._object("DELETE", f"/api/files/uploads/{segment(upload_id)}")
+
+    def delete(self, path: str, *, area: str = "home", recursive: bool = False) -> Record:
+        """Delete a file, or with `recursive` a folder and all in it (DELETE
+        /api/files/{area}/{path}). Returns the entry deleted."""
+        return self._client._object("DELETE", file_url(area, path), params={"recursive": recursive})
 
     # -- quotas -------------------------------------------------------------------------------
 
-    def quota(self, user: str | None = None) -> dict[str, Any]:
-        """Usage and limits: yours, or (admins) any user's."""
-        return self._client._request_json(
-            "GET", "/api/files/quota", params={"user": user} if user else None
-        )
+    def quota(self, user: str | None = None) -> Record:
+        """Usage and limits (GET /api/files/quota): yours, or (admins) any user's."""
+        return self._client._object("GET", "/api/files/quota", params=query(user=user or None))
 
     def set_quota(
         self, user: str, *, max_bytes: int | None = None, max_files: int | None = None
-    ) -> dict[str, Any]:
-        """Set a user's limits (admin); one left out keeps its value."""
-        return self._client._request_json(
+    ) -> Record:
+        """Set a user's limits (PUT /api/files/quota/{user}; admin); one left out keeps its
+        value."""
+        return self._client._object(
             "PUT",
-            f"/api/files/quota/{quote(user, safe='')}",
+            f"/api/files/quota/{segment(user)}",
             json={"max_bytes": max_bytes, "max_files": max_files},
         )
 
-    def reset_quota(self, user: str) -> dict[str, Any]:
-        """Give a user the default limits again (admin)."""
-        return self._client._request_json("DELETE", f"/api/files/quota/{quote(user, safe='')}")
+    def reset_quota(self, user: str) -> Record:
+        """Give a user the default limits again (DELETE /api/files/quota/{user}; admin)."""
+        return self._client._object("DELETE", f"/api/files/quota/{segment(user)}")

@@ -1,59 +1,109 @@
-"""`client.jobs`: submit, follow and cancel batch jobs (the `/api/jobs` endpoints)."""
+"""`client.jobs`: submit, follow and cancel batch jobs (the `/api/jobs` endpoints).
+
+job = client.jobs.submit(["python", "train.py"], gpus="a800:1", time="2:00:00")
+for chunk in client.jobs.logs(job["id"], follow=True):
+    print(chunk.decode(), end="")
+client.jobs.wait(job["id"])["state"]           # completed | failed | cancelled | timeout
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+import builtins
+import time as clock
+from collections.abc import Iterator, Mapping, Sequence
 
-from hakutaku.sdk.errors import from_response
-
-if TYPE_CHECKING:
-    from hakutaku.sdk.client import Client
+from hakutaku.sdk._resource import Record, Resource, query
 
 FINAL_STATES = frozenset({"completed", "failed", "cancelled", "timeout"})
 
 
-class Jobs:
-    def __init__(self, client: Client) -> None:
-        self._client = client
+class Jobs(Resource):
+    """`/api/jobs`. A job record: `id`, `user`, `account`, `name`, `command`, `script`,
+    `workdir`, `partition`, `qos`, `cpus`, `mem_mb`, `accelerator`, `accelerators`,
+    `time_limit`, `state`, `reason`, `node`, `devices`, `exit_code`, `submitted_at`,
+    `started_at`, `ended_at`, ... (docs/openapi.json: JobOut)."""
 
-    def submit(self, command: list[str] | None = None, **options: Any) -> dict[str, Any]:
-        """Submit a job; `options` as in `/api/jobs` (script, partition, qos, cpus, mem, gpus,
-        time, workdir, env, name, account). Returns the job's record."""
-        body = {"command": list(command or []), **options}
-        return self._client._request_json("POST", "/api/jobs", json=body)
+    def submit(
+        self,
+        command: Sequence[str] | None = None,
+        *,
+        script: str | None = None,
+        name: str | None = None,
+        partition: str | None = None,
+        qos: str | None = None,
+        account: str | None = None,
+        cpus: int | None = None,
+        mem: str | int | None = None,
+        gpus: str | int | None = None,
+        time: str | int | None = None,
+        workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Record:
+        """Submit a job (POST /api/jobs): an argv `command`, or a bash `script` body.
 
-    def list(self, *, everyone: bool = False, state: str | None = None) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"all": everyone}
-        if state:
-            params["state"] = state
-        return self._client._request_json("GET", "/api/jobs", params=params)
+        `mem` as `4G`, `512M` or megabytes; `gpus` as `N` or `MODEL:N`; `time` in Slurm's
+        formats (`15` minutes, `1:00:00`, `2-00:00:00`); `account` is the group billed.
+        What is left out takes the partition's and the platform's defaults. A request over a
+        limit is 400, its message naming the limit. Returns the job's record.
+        """
+        body = {
+            "command": builtins.list(command or []),
+            "script": script,
+            "name": name,
+            "partition": partition,
+            "qos": qos,
+            "account": account,
+            "cpus": cpus,
+            "mem": mem,
+            "gpus": gpus,
+            "time": time,
+            "workdir": workdir,
+            "env": dict(env) if env is not None else None,
+        }
+        sent = {key: value for key, value in body.items() if value is not None}
+        return self._client._object("POST", "/api/jobs", json=sent)
 
-    def get(self, job_id: int) -> dict[str, Any]:
-        return self._client._request_json("GET", f"/api/jobs/{job_id}")
+    def list(
+        self,
+        *,
+        everyone: bool = False,
+        user: str | None = None,
+        state: str | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[Record]:
+        """Your jobs, newest first (GET /api/jobs); admins: everyone's with `everyone`, or a
+        `user`'s. `state` filters, e.g. `running` or `pending,running`."""
+        params = query(all=everyone, user=user, state=state or None, limit=limit)
+        return self._client._objects("GET", "/api/jobs", params=params)
 
-    def cancel(self, job_id: int) -> dict[str, Any]:
-        return self._client._request_json("POST", f"/api/jobs/{job_id}/cancel")
+    def get(self, job_id: int) -> Record:
+        """One job (GET /api/jobs/{id}); yours, or (admins) anyone's."""
+        return self._client._object("GET", f"/api/jobs/{int(job_id)}")
+
+    def cancel(self, job_id: int) -> Record:
+        """Cancel a pending or running job (POST /api/jobs/{id}/cancel); 409 when it has
+        already ended. Returns its record."""
+        return self._client._object("POST", f"/api/jobs/{int(job_id)}/cancel")
 
     def logs(self, job_id: int, *, follow: bool = False, offset: int = 0) -> Iterator[bytes]:
-        """The job's output; with `follow`, as it is written until the job ends."""
-        params = {"follow": follow, "offset": offset}
-        with self._client._http.stream(
-            "GET", f"/api/jobs/{job_id}/logs", params=params, timeout=None
+        """The job's output (stdout and stderr) from byte `offset`; with `follow`, as it is
+        written, until the job ends (GET /api/jobs/{id}/logs)."""
+        with self._client._stream(
+            "GET",
+            f"/api/jobs/{int(job_id)}/logs",
+            what=f"the log of job {job_id}",
+            params={"follow": follow, "offset": offset},
+            timeout=None,
         ) as response:
-            if response.status_code >= 400:
-                response.read()
-                raise from_response(response)
             yield from response.iter_bytes()
 
-    def wait(self, job_id: int, timeout: float | None = None, poll: float = 0.5) -> dict[str, Any]:
-        """Block until the job ends; return its final record (TimeoutError after `timeout`)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+    def wait(self, job_id: int, timeout: float | None = None, poll: float = 0.5) -> Record:
+        """Block until the job ends; its final record (TimeoutError after `timeout` s)."""
+        deadline = None if timeout is None else clock.monotonic() + timeout
         while True:
             job = self.get(job_id)
             if job["state"] in FINAL_STATES:
                 return job
-            if deadline is not None and time.monotonic() > deadline:
+            if deadline is not None and clock.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job['state']} after {timeout} s")
-            time.sleep(poll)
+            clock.sleep(poll)

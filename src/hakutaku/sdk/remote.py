@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from hakutaku import codec
-from hakutaku.sdk.errors import APIError, from_frame, from_response
+from hakutaku.sdk._resource import iter_frames, model_segment
+from hakutaku.sdk.errors import APIError
 
 if TYPE_CHECKING:
     from hakutaku.sdk.client import Client
@@ -19,6 +20,8 @@ STREAMING_KINDS = ("generator", "asyncgen")
 
 
 class RemoteModelProxy:
+    """`client.remote_model(name)`: its `@remote` methods as Python methods."""
+
     def __init__(self, client: Client, name: str) -> None:
         self._client = client
         self._name = name
@@ -32,7 +35,7 @@ class RemoteModelProxy:
     def info(self) -> dict[str, Any]:
         """The model's record from GET /v1/models/{name}, including its methods."""
         if self._info is None:
-            self._info = self._client._request_json("GET", f"/v1/models/{self._name}")
+            self._info = self._client.models.get(self._name)
         return self._info
 
     @property
@@ -51,6 +54,7 @@ class RemoteModelProxy:
         return f"<RemoteModel {self._name!r} at {self._client.base_url}>"
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call `method` with Python arguments, bound by the method's parameter names."""
         spec = self.methods.get(method)
         if spec is None:
             known = ", ".join(sorted(self.methods)) or "none"
@@ -59,16 +63,11 @@ class RemoteModelProxy:
             )
         payload = self._bind(method, spec.get("params", []), args, kwargs)
         body = codec.encode(payload, codec.MSGPACK)
+        path = f"/v1/models/{model_segment(self._name)}/{method}"
+        headers = {"content-type": codec.MSGPACK, "accept": codec.MSGPACK}
         if spec.get("kind") in STREAMING_KINDS:
-            return self._stream(method, body)
-        response = self._client._send(
-            "POST",
-            f"/v1/models/{self._name}/{method}",
-            content=body,
-            headers={"content-type": codec.MSGPACK, "accept": codec.MSGPACK},
-        )
-        if response.status_code >= 400:
-            raise from_response(response)
+            return self._stream(path, body, headers)
+        response = self._client._request("POST", path, content=body, headers=headers)
         return codec.decode(
             response.content, codec.media_type(response.headers.get("content-type"))
         )
@@ -88,19 +87,7 @@ class RemoteModelProxy:
             payload[key] = value
         return payload
 
-    def _stream(self, method: str, body: bytes) -> Iterator[Any]:
-        with self._client._http.stream(
-            "POST",
-            f"/v1/models/{self._name}/{method}",
-            content=body,
-            headers={"content-type": codec.MSGPACK, "accept": codec.MSGPACK},
-        ) as response:
-            if response.status_code >= 400:
-                response.read()
-                raise from_response(response)
-            decoder = codec.FrameDecoder(codec.stream_media(response.headers.get("content-type")))
-            for chunk in response.iter_raw():
-                for item in decoder.feed(chunk):
-                    if isinstance(item, dict) and codec.ERROR_KEY in item:
-                        raise from_frame(item, 502)
-                    yield item
+    def _stream(self, path: str, body: bytes, headers: dict[str, str]) -> Iterator[Any]:
+        # Opened when iteration starts, as a generator function's body runs.
+        response = self._client._open("POST", path, content=body, headers=headers)
+        yield from iter_frames(response)
