@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +198,105 @@ def test_concurrent_requests_match_sequential(chat: TransformersChat) -> None:
     for t in threads:
         t.join()
     assert results == [expected] * 4
+
+
+def test_seeded_sampling_is_reproducible_under_concurrency(chat: TransformersChat) -> None:
+    """Each request samples with its own generator: concurrent requests do not disturb a seed."""
+    fields = {"max_tokens": 10, "temperature": 1.3, "top_p": 0.95, "seed": 11}
+    expected = ask(chat, **fields)["choices"][0]["message"]["content"]
+    results: list[str] = []
+
+    def run(seed: int | None) -> None:
+        text = ask(chat, **{**fields, "seed": seed})["choices"][0]["message"]["content"]
+        if seed == 11:
+            results.append(text)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in (11, None, 11, 3, 11)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [expected] * 3
+
+
+def _generating() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.endswith("-generate") and t.is_alive()]
+
+
+@pytest.fixture
+def slow_chat(model_dir: Path) -> Iterator[tuple[TransformersChat, list[int]]]:
+    """A model that takes 20 ms a token, and the count of its forward passes."""
+    chat = _load(model_dir)
+    calls: list[int] = []
+
+    def hook(*_args: Any) -> None:
+        calls.append(1)
+        time.sleep(0.02)
+
+    handle = chat._model.register_forward_hook(hook)
+    yield chat, calls
+    handle.remove()
+
+
+def test_a_stream_closed_early_stops_generation_and_leaves_no_thread(
+    slow_chat: tuple[TransformersChat, list[int]],
+) -> None:
+    chat, calls = slow_chat
+    stream = ask(chat, max_tokens=100, temperature=0, stream=True)
+    first = next(stream)
+    assert first["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    text = next(stream)  # generation is running now
+    assert text["choices"][0]["delta"]["content"]
+    stream.close()  # the client left
+    assert _generating() == []  # joined by close()
+    assert len(calls) < 50  # stopped soon after, not run to 100 tokens (2 s at 20 ms each)
+    done = len(calls)
+    time.sleep(0.1)
+    assert len(calls) == done
+    # The model still answers afterwards.
+    assert ask(chat, max_tokens=2, temperature=0)["usage"]["completion_tokens"] == 2
+
+
+def test_a_failure_inside_generate_reaches_the_caller(
+    chat: TransformersChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(chat._model, "generate", broken)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        ask(chat, max_tokens=4)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        collect(ask(chat, max_tokens=4, stream=True))
+    assert _generating() == []
+
+
+def test_a_stop_string_is_looked_for_in_the_completion_only(chat: TransformersChat) -> None:
+    """The prompt's tail and the completion's start together do not make a stop string."""
+    text = ask(chat, max_tokens=12, temperature=0)["choices"][0]["message"]["content"]
+    stop = fallback_prompt(MESSAGES)[-2:] + text[0]  # "t:" + the first character
+    assert stop not in text
+    resp = ask(chat, max_tokens=12, temperature=0, stop=stop)
+    assert resp["choices"][0]["message"]["content"] == text
+    assert resp["choices"][0]["finish_reason"] == "length"
+    assert resp["usage"]["completion_tokens"] == 12
+
+
+def test_the_models_own_sampling_defaults_are_not_used(model_dir: Path, tmp_path: Path) -> None:
+    """Requests say how to sample (OpenAI's defaults), whatever generation_config.json holds."""
+    directory = tmp_path / "opinionated"
+    shutil.copytree(model_dir, directory)
+    path = directory / "generation_config.json"
+    config = json.loads(path.read_text())
+    config.update(do_sample=True, temperature=0.1, top_k=1, repetition_penalty=5.0)
+    config.update(no_repeat_ngram_size=1, min_new_tokens=10)
+    path.write_text(json.dumps(config))
+    plain = _load(model_dir)
+    opinionated = _load(directory)
+    for fields in ({"temperature": 0}, {"temperature": 1.1, "seed": 5}):
+        a = ask(plain, max_tokens=10, **fields)
+        b = ask(opinionated, max_tokens=10, **fields)
+        assert a["choices"] == b["choices"] and a["usage"] == b["usage"]
 
 
 @pytest.mark.parametrize(

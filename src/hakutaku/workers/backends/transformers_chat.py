@@ -30,8 +30,17 @@ otherwise the fallback below, which suits base models:
 
 (one `<Role>: <content>` line per message, `developer` shown as System, then `Assistant:`).
 
-Generation is a token-by-token loop with a KV cache, shared by the streamed and the non-streamed
-answer so both produce the same text for the same request and seed. Supported request fields:
+Generation is transformers' `model.generate` with a `GenerationConfig` built from the request:
+its KV cache, its `StopStringCriteria` (generation ends at the token that completes a stop
+string in the completion) and a `TextIteratorStreamer` (incremental detokenization). It runs in
+a thread that feeds the streamer, for the streamed and the non-streamed answer alike, so both
+give the same text for the same request and seed; a stream closed early (the client left)
+stops generation at the next token, and the thread is joined before the stream's generator
+finishes. Sampling uses transformers' temperature and top-p warpers; the draw itself is made
+with the request's own `torch.Generator` (generate's sampler uses torch's process-wide random
+state, which concurrent requests share, so a seed would not reproduce). The model's own
+`generation_config` sampling defaults (top-k, repetition penalty, ...) are not used: the request
+says how to sample, with OpenAI's defaults. Supported request fields:
 `messages`, `max_tokens` / `max_completion_tokens`, `temperature` (0 = greedy), `top_p`, `seed`,
 `stop` (string or up to 4 strings; the stop text is not returned), `presence_penalty`,
 `frequency_penalty`, `stream`, `stream_options.include_usage`, `n` (1 only). `user`, `metadata`
@@ -42,6 +51,7 @@ generated token, including the end-of-sequence token or the one that completed a
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -214,79 +224,129 @@ def _parse(request: Any, default_model: str) -> _Params:
     )
 
 
-# ---------------------------------------------------------------- text assembly
+# ---------------------------------------------------------------- generation helpers
 
 
-class _Detokenizer:
-    """Turns generated token ids into text deltas, one token at a time.
+class _StopCut:
+    """Removes the first stop string, and what follows it, from the answer's text.
 
-    Decoding a single token alone is wrong for many tokenizers (SentencePiece drops the leading
-    space, byte-level BPE splits multi-byte characters), so each delta is the difference between
-    decoding a short window with and without the new tokens; a window ending in an incomplete
-    character (U+FFFD) is held back until the next token completes it.
+    Generation itself ends at a stop string (transformers' `StopStringCriteria`), but the text
+    it produced still contains it; text that may be the start of one is held back until it is
+    known not to be.
     """
-
-    def __init__(self, tokenizer: Any) -> None:
-        self._tokenizer = tokenizer
-        self._ids: list[int] = []
-        self._prefix = 0
-        self._read = 0
-
-    def _decode(self, ids: list[int]) -> str:
-        return str(self._tokenizer.decode(ids, skip_special_tokens=True))
-
-    def _delta(self, final: bool) -> str:
-        before = self._decode(self._ids[self._prefix : self._read])
-        after = self._decode(self._ids[self._prefix :])
-        if len(after) > len(before) and (final or not after.endswith("\ufffd")):
-            self._prefix, self._read = self._read, len(self._ids)
-            return after[len(before) :]
-        return ""
-
-    def push(self, token: int) -> str:
-        self._ids.append(token)
-        return self._delta(final=False)
-
-    def flush(self) -> str:
-        return self._delta(final=True)
-
-
-class _StopMatcher:
-    """Cuts the text at the first stop string, holding back text that may start one."""
 
     def __init__(self, stops: list[str]) -> None:
         self._stops = stops
+        self._keep = max((len(s) for s in stops), default=1) - 1
         self._pending = ""
+        self.hit = False
 
-    def feed(self, text: str) -> tuple[str, bool]:
-        """(text safe to emit, whether a stop string was hit)."""
-        if not self._stops:
-            return text, False
+    def feed(self, text: str) -> str:
+        """The part of the text so far that is certainly in the answer."""
         self._pending += text
-        hits = [i for i in (self._pending.find(s) for s in self._stops) if i >= 0]
-        if hits:
-            out = self._pending[: min(hits)]
-            self._pending = ""
-            return out, True
-        keep = 0
-        for k in range(min(len(self._pending), max(map(len, self._stops)) - 1), 0, -1):
-            if any(s.startswith(self._pending[-k:]) for s in self._stops):
-                keep = k
-                break
-        cut = len(self._pending) - keep
+        found = [i for i in (self._pending.find(s) for s in self._stops) if i >= 0]
+        if found:
+            self.hit = True
+            out, self._pending = self._pending[: min(found)], ""
+            return out
+        cut = max(0, len(self._pending) - self._keep)
         out, self._pending = self._pending[:cut], self._pending[cut:]
-        return out, False
+        return out
 
-    def finish(self, text: str) -> tuple[str, bool]:
-        out, hit = self.feed(text)
-        if not hit:
-            out, self._pending = out + self._pending, ""
-        return out, hit
+    def rest(self) -> str:
+        out, self._pending = self._pending, ""
+        return out
+
+
+class _Cancel:
+    """A stopping criterion for `generate`: true from the first step after `set()`."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def __call__(
+        self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any
+    ) -> torch.Tensor:
+        import torch
+
+        return torch.full((input_ids.shape[0],), self._event.is_set(), device=input_ids.device)
+
+
+class _OnCompletion:
+    """A stopping criterion applied to the completion only.
+
+    transformers' `StopStringCriteria` looks at the whole sequence, prompt included, so with a
+    prompt ending in `Assistant:` the stop string `::` would end generation at the first `:`.
+    """
+
+    def __init__(self, criterion: Any, prompt_len: int) -> None:
+        self._criterion = criterion
+        self._prompt_len = prompt_len
+
+    def __call__(
+        self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any
+    ) -> torch.Tensor:
+        return self._criterion(input_ids[:, self._prompt_len :], scores, **kwargs)
+
+
+class _Penalties:
+    """OpenAI's penalties as a logits processor: `frequency` per occurrence of a token in the
+    completion so far, `presence` once per token seen (transformers has only the multiplicative
+    repetition penalty, which means something else)."""
+
+    def __init__(self, prompt_len: int, presence: float, frequency: float) -> None:
+        self._prompt_len = prompt_len
+        self._presence = presence
+        self._frequency = frequency
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        generated = input_ids[:, self._prompt_len :]
+        ones = torch.ones_like(generated, dtype=scores.dtype)
+        counts = torch.zeros_like(scores).scatter_add_(1, generated, ones)
+        return scores - self._frequency * counts - self._presence * (counts > 0).to(scores.dtype)
+
+
+class _Draw:
+    """The last logits processor when sampling: draws the next token from the (warped) scores
+    with the request's own generator and leaves only it possible, so generate's greedy pick
+    takes it."""
+
+    def __init__(self, generator: torch.Generator) -> None:
+        self._generator = generator
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        chosen = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=self._generator)
+        return torch.full_like(scores, -math.inf).scatter_(1, chosen, 0.0)
+
+
+class _WithoutEos:
+    """A streamer for `generate` that passes tokens on to a `TextIteratorStreamer`, except an
+    end-of-sequence token: its text is not part of the answer, special token or not."""
+
+    def __init__(self, streamer: Any, eos_ids: set[int]) -> None:
+        self._streamer = streamer
+        self._eos_ids = eos_ids
+
+    def put(self, value: torch.Tensor) -> None:
+        # The prompt comes as (1, n); each generated token as (1,), and an EOS token is the last.
+        if value.dim() == 1 and int(value[0]) in self._eos_ids:
+            return
+        self._streamer.put(value)
+
+    def end(self) -> None:
+        self._streamer.end()
 
 
 @dataclass
 class _Outcome:
-    """Filled in by the generation loop, read once it is exhausted."""
+    """Filled in by the generation, read once its text is exhausted."""
 
     completion_tokens: int = 0
     finish_reason: str = "length"
@@ -349,13 +409,12 @@ class TransformersChat(RemoteModel):
         self.name = name  # type: ignore[misc]
         self._model: Any = None
         self._tokenizer: Any = None
+        self._transformers: Any = None
         self._torch: Any = None
         self._device: Any = None
         self._eos_ids: set[int] = set()
+        self._pad_id: int | None = None
         self._context: int | None = None
-        # Held for one forward pass + sampling step, not a whole answer: concurrent requests
-        # interleave token by token, and an abandoned stream never leaves the lock taken.
-        self._lock = threading.Lock()
 
     def setup(self) -> None:
         """Load tokenizer and model from the directory (local files only) onto the device."""
@@ -378,8 +437,20 @@ class TransformersChat(RemoteModel):
                 eos.add(source)
             elif isinstance(source, list):
                 eos.update(i for i in source if isinstance(i, int))
+        pad = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos, default=None)
+        )
+        # Only the token ids are kept from the model's generation config: its sampling defaults
+        # would otherwise fill what a request leaves unset (generate merges them in).
+        model.generation_config = transformers.GenerationConfig(
+            bos_token_id=model.generation_config.bos_token_id,
+            eos_token_id=sorted(eos) or None,
+            pad_token_id=pad,
+        )
         self._context = getattr(model.config, "max_position_embeddings", None)
         self._eos_ids = eos
+        self._pad_id = pad
+        self._transformers = transformers
         self._torch = torch
         self._device = torch.device(device)
         self._tokenizer = tokenizer
@@ -422,66 +493,96 @@ class TransformersChat(RemoteModel):
 
     # -- generation
 
-    def _next_token(
-        self, logits: torch.Tensor, p: _Params, gen: torch.Generator, counts: torch.Tensor | None
-    ) -> int:
-        torch = self._torch
-        if counts is not None:
-            # OpenAI's penalties: per occurrence (frequency) and once per seen token (presence).
-            logits = logits - p.frequency_penalty * counts - p.presence_penalty * (counts > 0)
-        if p.temperature == 0.0:
-            return int(torch.argmax(logits))
-        probs = torch.softmax(logits / p.temperature, dim=-1)
-        if p.top_p < 1.0:
-            sorted_probs, order = torch.sort(probs, descending=True)
-            # Keep the smallest set whose mass reaches top_p (the most likely token always stays).
-            sorted_probs[(torch.cumsum(sorted_probs, 0) - sorted_probs) > p.top_p] = 0.0
-            return int(order[torch.multinomial(sorted_probs, 1, generator=gen)])
-        return int(torch.multinomial(probs, 1, generator=gen))
+    def _generation_config(self, p: _Params, limit: int) -> Any:
+        return self._transformers.GenerationConfig(
+            max_new_tokens=limit,
+            # Greedy picks; when sampling, the draw is the last logits processor's (_Draw).
+            do_sample=False,
+            eos_token_id=sorted(self._eos_ids) or None,
+            pad_token_id=self._pad_id,
+        )
+
+    def _logits_processors(self, p: _Params, prompt_len: int) -> Any:
+        tf, torch = self._transformers, self._torch
+        processors: list[Any] = []
+        if p.presence_penalty != 0.0 or p.frequency_penalty != 0.0:
+            processors.append(_Penalties(prompt_len, p.presence_penalty, p.frequency_penalty))
+        if p.temperature > 0.0:
+            if p.temperature != 1.0:
+                processors.append(tf.TemperatureLogitsWarper(p.temperature))
+            if p.top_p < 1.0:
+                processors.append(tf.TopPLogitsWarper(p.top_p))
+            generator = torch.Generator(device=self._device)
+            if p.seed is None:
+                generator.seed()
+            else:
+                generator.manual_seed(p.seed & 0xFFFF_FFFF_FFFF_FFFF)
+            processors.append(_Draw(generator))
+        return tf.LogitsProcessorList(processors)
+
+    def _stopping_criteria(self, p: _Params, prompt_len: int, cancel: _Cancel) -> Any:
+        tf = self._transformers
+        criteria: list[Any] = [cancel]
+        if p.stop:
+            stops = tf.StopStringCriteria(tokenizer=self._tokenizer, stop_strings=p.stop)
+            criteria.append(_OnCompletion(stops, prompt_len))
+        return tf.StoppingCriteriaList(criteria)
 
     def _deltas(
         self, prompt_ids: list[int], limit: int, p: _Params, out: _Outcome
     ) -> Iterator[str]:
-        """Generate up to `limit` tokens, yielding text as it becomes final."""
-        torch = self._torch
-        gen = torch.Generator(device=self._device)
-        if p.seed is None:
-            gen.seed()
-        else:
-            gen.manual_seed(p.seed & 0xFFFF_FFFF_FFFF_FFFF)
-        detok = _Detokenizer(self._tokenizer)
-        stops = _StopMatcher(p.stop)
-        penalised = p.presence_penalty != 0.0 or p.frequency_penalty != 0.0
-        counts: torch.Tensor | None = None
-        step_ids = torch.tensor([prompt_ids], device=self._device)
-        past = None
-        out.finish_reason = "length"
-        for _ in range(limit):
-            with self._lock, torch.inference_mode():
-                result = self._model(input_ids=step_ids, past_key_values=past, use_cache=True)
-                past = result.past_key_values
-                logits = result.logits[0, -1].float()
-                if penalised and counts is None:
-                    counts = torch.zeros_like(logits)
-                token = self._next_token(logits, p, gen, counts)
-                if counts is not None:
-                    counts[token] += 1  # an inference tensor: update it inside inference_mode
-            out.completion_tokens += 1
-            if token in self._eos_ids:
-                out.finish_reason = "stop"
-                break
-            text, hit = stops.feed(detok.push(token))
-            if text:
-                yield text
-            if hit:
-                out.finish_reason = "stop"
-                return
-            step_ids = torch.tensor([[token]], device=self._device)
-        text, hit = stops.finish(detok.flush())
-        if hit:
-            out.finish_reason = "stop"
-        if text:
-            yield text
+        """Generate up to `limit` tokens, yielding text as it becomes final.
+
+        `generate` runs in its own thread and feeds a streamer this generator reads. Closing
+        the generator early (a client that left) cancels generation at its next token and joins
+        the thread, so none is left running.
+        """
+        tf, torch = self._transformers, self._torch
+        streamer = tf.TextIteratorStreamer(
+            self._tokenizer, skip_prompt=True, skip_special_tokens=True
+        )
+        cancel = _Cancel()
+        inputs = torch.tensor([prompt_ids], device=self._device)
+        result: dict[str, Any] = {}
+
+        def generate() -> None:
+            try:
+                with torch.inference_mode():
+                    result["sequences"] = self._model.generate(
+                        inputs,
+                        attention_mask=torch.ones_like(inputs),
+                        generation_config=self._generation_config(p, limit),
+                        logits_processor=self._logits_processors(p, len(prompt_ids)),
+                        stopping_criteria=self._stopping_criteria(p, len(prompt_ids), cancel),
+                        streamer=_WithoutEos(streamer, self._eos_ids),
+                    )
+            except BaseException as exc:  # raised again in the reader's thread
+                result["error"] = exc
+                streamer.end()
+
+        thread = threading.Thread(target=generate, name=f"{self.name}-generate", daemon=True)
+        thread.start()
+        cut = _StopCut(p.stop)
+        try:
+            for text in streamer:
+                text = cut.feed(text)
+                if text:
+                    yield text
+                if cut.hit:
+                    break
+            else:
+                text = cut.rest()
+                if text:
+                    yield text
+        finally:
+            cancel.set()  # a no-op once generation has ended
+            thread.join()
+        if "error" in result:
+            raise result["error"]
+        generated = result["sequences"][0, len(prompt_ids) :].tolist()
+        out.completion_tokens = len(generated)
+        ended = cut.hit or (bool(generated) and generated[-1] in self._eos_ids)
+        out.finish_reason = "stop" if ended else "length"
 
     # -- OpenAI surface
 
