@@ -13,6 +13,8 @@ import asyncio
 import shlex
 import shutil
 import signal
+import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +30,7 @@ from hakutaku.compute.service import ComputeService
 from hakutaku.config import Settings
 from hakutaku.db.lease import read_lease
 from hakutaku.db.migrate import upgrade
+from hakutaku.db.models import Job, User
 from hakutaku.db.session import Database, normalise_url
 from tests.support.processes import Platform, wait_until
 from tests.support.slurm import SlurmCluster
@@ -109,6 +112,104 @@ def test_a_lease_shorter_than_a_few_ticks_is_raised(tmp_path: Path) -> None:
     try:
         assert a.lease is not None and a.lease.ttl == pytest.approx(LEASE_MIN_TICKS * 0.1)
     finally:
+        db.dispose()
+
+
+# -- a poller that stalls past its lease, on the real Slurm ---------------------------------------
+
+
+def _slurm(*argv: str) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.strip()
+
+
+def test_a_poller_that_lost_its_lease_while_polling_writes_nothing(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    """The race the lease's term closes: A's squeue says `running`, then A stalls past its
+    lease; B takes over and records the job cancelled; A's stale view must not undo that."""
+    real = shutil.which("squeue") or "/usr/bin/squeue"
+    answered = tmp_path / "answered"
+    stalling = tmp_path / "bin-stalling"
+    stalling.mkdir()
+    for tool in ("sbatch", "scancel", "sacctmgr", "scontrol", "sacct"):
+        (stalling / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
+    (stalling / "squeue").write_text(
+        "#!/bin/bash\n"
+        f'out=$({shlex.quote(real)} "$@"); rc=$?\n'
+        f"touch {shlex.quote(str(answered))}; sleep 4\n"
+        'printf "%s\\n" "$out"; exit $rc\n'
+    )
+    (stalling / "squeue").chmod(0o755)
+    url = f"sqlite:///{tmp_path / 'hai.db'}"
+    upgrade(url)
+    db = Database(url)
+    common: dict[str, Any] = {"database_url": url, "compute_backend": "slurm"}
+    a = Scheduler(
+        ComputeService(Settings(home=tmp_path / "a", slurm_bin=stalling, **common)),
+        db,
+        0.1,
+        lease_ttl=1.0,
+    )
+    b = Scheduler(ComputeService(Settings(home=tmp_path / "b", **common)), db, 0.1, lease_ttl=1.0)
+    external_id = _slurm(
+        "sbatch",
+        "--parsable",
+        "--account=physics",
+        "--partition=cpu",
+        "--qos=cpunormal",
+        "--time=5",
+        "--output=/dev/null",
+        "--chdir=/tmp",
+        "--wrap",
+        "sleep 120",
+    ).split(";")[0]
+    try:
+        wait_until(
+            lambda: (
+                _slurm("squeue", "--noheader", f"--jobs={external_id}", "--format=%T") == "RUNNING"
+            ),
+            60,
+            f"Slurm job {external_id} to run",
+        )
+        with db.session() as s:
+            user = User(name="alice")
+            s.add(user)
+            s.flush()
+            job = Job(
+                user_id=user.id,
+                partition="cpu",
+                qos="cpunormal",
+                time_limit=300,
+                backend="slurm",
+                state="pending",
+                external_id=external_id,
+            )
+            s.add(job)
+        assert a.lease is not None and a.lease.hold()
+
+        stale = threading.Thread(target=a.tick)
+        stale.start()
+        wait_until(answered.exists, 30, "A's squeue to answer")  # A has seen it running
+        _slurm("scancel", external_id)
+
+        def recorded_by_b() -> str | None:
+            b.tick()
+            with db.session() as s:
+                row = s.get(Job, job.id, populate_existing=True)
+            return "cancelled" if row is not None and row.state == "cancelled" else None
+
+        wait_until(recorded_by_b, 30, "B to take over and record the cancel", interval=0.1)
+        assert stale.is_alive(), "A's poll ended before B took over: nothing was tested"
+        stale.join(30)
+        with db.session() as s:
+            after = s.get(Job, job.id, populate_existing=True)
+            assert after is not None
+            assert after.state == "cancelled", after.state  # not A's stale `running`
+        b.tick()
+        assert b.is_poller and not a.is_poller
+    finally:
+        subprocess.run(["scancel", external_id], capture_output=True, timeout=60)
         db.dispose()
 
 
