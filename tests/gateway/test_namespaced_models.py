@@ -81,3 +81,13 @@ def test_namespaced_upstreams_are_added_changed_and_removed(served: Platform) ->
         assert r.status_code == 204
         r = h.post("/api/models/upstream", json={**body, "name": "openai//x"})
         assert r.status_code == 400 and "parts separated by '/'" in r.json()["error"]["message"]
+
+
+def test_a_worker_registering_an_https_or_bad_url_is_refused_saying_why(served: Platform) -> None:
+    token = {"authorization": f"Bearer {served.worker_token}"}
+    with served.http() as h:
+        for url in ("https://127.0.0.1:9443", "ftp://x", "127.0.0.1:9"):
+            body = {"model": "lab-org/tls", "url": url, "methods": {"m": {}}}
+            r = h.post("/api/workers/register", json=body, headers=token)
+            assert r.status_code == 400, r.text
+            assert "plain http://HOST:PORT" in r.json()["error"]["message"]

@@ -30,6 +30,16 @@ def check_upstream_url(url: str) -> None:
         )
 
 
+def check_worker_url(url: str) -> None:
+    parsed = urlparse(url)
+    if parsed.scheme != "http" or not parsed.hostname:
+        raise PlatformError(
+            f"invalid worker URL {url!r}: the gateway reaches workers over plain http://HOST:PORT "
+            "(no TLS to workers: keep them on a private network or behind the node's firewall)",
+            param="url",
+        )
+
+
 def register_worker(
     s: Session,
     *,
@@ -43,6 +53,7 @@ def register_worker(
 ) -> Worker:
     """Record a worker; its model appears (public) the first time any worker serves it."""
     check_model_name(model)
+    check_worker_url(url)
     existing = s.scalar(select(Model).where(Model.name == model))
     if existing is None:
         s.add(Model(name=model, kind="worker", description=description))
