@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     storage_root: Path | None = Field(
         default=None, description="Users' homes and public data; default HAI_HOME/storage."
     )
-    storage_max_bytes: int = Field(default=500 * 10**9, description="Default per-user quota.")
+    storage_max_bytes: int = Field(default=500 * 2**30, description="Default per-user quota.")
     storage_max_files: int = Field(default=300_000, description="Default per-user file quota.")
     data_admin_group: str = Field(
         default="data-admins", description="Members (and admins) may write the public area."

@@ -209,7 +209,7 @@ def test_quota_refused_before_any_byte(storage_platform: StoragePlatform) -> Non
         refused = bob.post("/api/files/uploads", json={"path": "big.bin", "size": 100_001})
         assert refused.status_code == 413
         err = error(refused)
-        assert err["code"] == "quota_exceeded" and "100 kB" in err["message"]
+        assert err["code"] == "quota_exceeded" and "97.66 KiB" in err["message"]
         assert "hai files quota set bob" in err["message"]
         assert bob.get("/api/files/uploads").json() == []
         assert (set(os.listdir(parts)) if parts.exists() else set()) == parts_before

@@ -45,7 +45,7 @@ def test_cli_round_trip(storage_platform: StoragePlatform, tmp_path: Path) -> No
 
     out = hai(sp, "upload", str(local), "cli/", key=sp.user_key)
     assert out.returncode == 0, out.stderr
-    assert "resuming at 65.54 kB" in out.stderr
+    assert "resuming at 64 KiB" in out.stderr
     assert "uploaded" in out.stdout and "home:cli/events.bin" in out.stdout
 
     listed = hai(sp, "ls", "cli", "--json", key=sp.user_key)
@@ -76,7 +76,7 @@ def test_cli_round_trip(storage_platform: StoragePlatform, tmp_path: Path) -> No
     admin = sp.platform.admin_key
     set_out = hai(sp, "quota", "set", "alice", "--bytes", "10G", "--files", "1000", key=admin)
     assert set_out.returncode == 0, set_out.stderr
-    assert "of 10 GB, " in set_out.stdout and "of 1000 files" in set_out.stdout
+    assert "of 10 GiB, " in set_out.stdout and "of 1000 files" in set_out.stdout
     denied = hai(sp, "quota", "set", "alice", "--bytes", "1T", key=sp.user_key)
     assert denied.returncode == 1 and "admin" in denied.stderr
     assert hai(sp, "quota", "reset", "alice", key=admin).returncode == 0

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,9 +21,9 @@ from hakutaku.accounting import prices as price_table
 from hakutaku.accounting.ledger import collect
 from hakutaku.accounting.periods import check_period, current_period
 from hakutaku.accounting.resources import to_decimal
-from hakutaku.accounting.statements import Statement, statement
+from hakutaku.accounting.statements import statement
 from hakutaku.api.deps import admin, caller, db_session
-from hakutaku.db.models import Contribution, LedgerEntry, Price, User
+from hakutaku.db.models import LedgerEntry, User
 from hakutaku.errors import Forbidden
 from hakutaku.identity.auth import Principal
 from hakutaku.identity.service import get_user
@@ -34,6 +35,15 @@ router = APIRouter(tags=["billing"])
 
 
 MONTH = "YYYY-MM"
+
+# Kept as floats in the database; read back as the decimal they were written from (6.0 -> 6).
+StoredDecimal = Annotated[Decimal, BeforeValidator(to_decimal)]
+
+
+class FromAttributes(BaseModel):
+    """Out-models read straight from ORM rows and dataclasses: `Model.model_validate(obj)`."""
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 class PriceIn(BaseModel):
@@ -48,11 +58,11 @@ class PriceIn(BaseModel):
     )
 
 
-class PriceOut(BaseModel):
+class PriceOut(FromAttributes):
     resource: str
     since: str = Field(description="First month the price applies to (0001-01: all usage).")
     unit: str
-    price: Decimal | None = Field(description="None: the price was removed from `since` on.")
+    price: StoredDecimal | None = Field(description="None: the price was removed from `since` on.")
     currency: str
     description: str
 
@@ -70,17 +80,17 @@ class ContributionEnd(BaseModel):
     until: str | None = Field(None, description=f"Last month credited ({MONTH}); default now.")
 
 
-class ContributionOut(BaseModel):
+class ContributionOut(FromAttributes):
     id: int
     account: str
     resource: str
-    hours_per_month: Decimal
+    hours_per_month: StoredDecimal
     since: str
     until: str | None
     description: str
 
 
-class StatementLineOut(BaseModel):
+class StatementLineOut(FromAttributes):
     account: str | None
     resource: str
     unit: str
@@ -94,14 +104,14 @@ class StatementLineOut(BaseModel):
     priced: bool
 
 
-class CreditOut(BaseModel):
+class CreditOut(FromAttributes):
     account: str
     resource: str
     available: Decimal
     used: Decimal
 
 
-class StatementOut(BaseModel):
+class StatementOut(FromAttributes):
     period: str
     user: str | None
     account: str | None
@@ -125,64 +135,10 @@ class LedgerRowOut(BaseModel):
     unit: str
 
 
-class CollectOut(BaseModel):
+class CollectOut(FromAttributes):
     jobs: int
     job_entries: int
     model_entries: int
-
-
-def price_out(row: Price) -> PriceOut:
-    return PriceOut(
-        resource=row.resource,
-        since=row.since,
-        unit=row.unit,
-        price=None if row.price is None else to_decimal(row.price),
-        currency=row.currency,
-        description=row.description,
-    )
-
-
-def contribution_out(row: Contribution) -> ContributionOut:
-    return ContributionOut(
-        id=row.id,
-        account=row.account,
-        resource=row.resource,
-        hours_per_month=to_decimal(row.hours_per_month),
-        since=row.since,
-        until=row.until,
-        description=row.description,
-    )
-
-
-def statement_out(result: Statement) -> StatementOut:
-    return StatementOut(
-        period=result.period,
-        user=result.user,
-        account=result.account,
-        credit_applied=result.credit_applied,
-        lines=[
-            StatementLineOut(
-                account=line.account,
-                resource=line.resource,
-                unit=line.unit,
-                quantity=line.quantity,
-                credit=line.credit,
-                billable=line.billable,
-                unit_price=line.unit_price,
-                price_resource=line.price_resource,
-                currency=line.currency,
-                charge=line.charge,
-                priced=line.priced,
-            )
-            for line in result.lines
-        ],
-        credits=[
-            CreditOut(account=c.account, resource=c.resource, available=c.available, used=c.used)
-            for c in result.credits
-        ],
-        totals=result.totals,
-        unpriced=result.unpriced,
-    )
 
 
 # ----------------------------------------------------------------------------------- prices
@@ -197,7 +153,7 @@ def list_prices(
 ) -> list[PriceOut]:
     """The prices in effect in a month, or (`history`) every price change."""
     rows = price_table.price_history(s) if history else price_table.list_prices(s, period)
-    return [price_out(row) for row in rows]
+    return [PriceOut.model_validate(row) for row in rows]
 
 
 @router.get("/api/prices/{resource:path}", response_model=PriceOut)
@@ -207,7 +163,7 @@ def get_price(
     _who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> PriceOut:
-    return price_out(price_table.get_price(s, resource, period))
+    return PriceOut.model_validate(price_table.get_price(s, resource, period))
 
 
 @router.put("/api/prices/{resource:path}", response_model=PriceOut, dependencies=[Depends(admin)])
@@ -216,7 +172,7 @@ def put_price(
 ) -> PriceOut:
     """Set a price from a month (`since`, default this month) on."""
     spec = price_table.make_spec(resource, body.price, body.unit, body.currency, body.description)
-    return price_out(price_table.set_price(s, spec, body.since))
+    return PriceOut.model_validate(price_table.set_price(s, spec, body.since))
 
 
 @router.delete(
@@ -228,7 +184,7 @@ def delete_price(
     s: Session = Depends(db_session, scope="function"),
 ) -> PriceOut:
     """Remove a price from a month on (earlier months keep it); returns the price removed."""
-    return price_out(price_table.delete_price(s, resource, since))
+    return PriceOut.model_validate(price_table.delete_price(s, resource, since))
 
 
 # ---------------------------------------------------------------------------- contributions
@@ -249,7 +205,7 @@ def list_contributions(
         accounts = [account]
     else:
         accounts = sorted(who.groups)
-    return [contribution_out(row) for row in contrib.list_contributions(s, accounts)]
+    return [ContributionOut.model_validate(row) for row in contrib.list_contributions(s, accounts)]
 
 
 @router.post(
@@ -270,7 +226,7 @@ def add_contribution(
         body.until,
         body.description,
     )
-    return contribution_out(row)
+    return ContributionOut.model_validate(row)
 
 
 @router.post(
@@ -286,7 +242,7 @@ def end_contribution(
     """End a contribution (hardware withdrawn): no credit after `until`, earlier months keep
     theirs."""
     until = body.until if body is not None else None
-    return contribution_out(contrib.end_contribution(s, contribution_id, until))
+    return ContributionOut.model_validate(contrib.end_contribution(s, contribution_id, until))
 
 
 @router.delete(
@@ -299,7 +255,7 @@ def remove_contribution(
 ) -> ContributionOut:
     """Erase a contribution from every month, past statements included (for one recorded by
     mistake; to withdraw hardware, end it)."""
-    return contribution_out(contrib.remove_contribution(s, contribution_id))
+    return ContributionOut.model_validate(contrib.remove_contribution(s, contribution_id))
 
 
 # ------------------------------------------------------------------------ statements, ledger
@@ -330,7 +286,7 @@ def get_statement(
     the whole platform's with neither `user` nor `account`."""
     user, account = _scope(who, user, account)
     period = check_period(period) if period else current_period()
-    return statement_out(statement(s, period, user=user, account=account))
+    return StatementOut.model_validate(statement(s, period, user=user, account=account))
 
 
 @router.get("/api/usage/ledger", response_model=list[LedgerRowOut])
@@ -381,7 +337,4 @@ def get_ledger(
 @router.post("/api/usage/collect", response_model=CollectOut, dependencies=[Depends(admin)])
 def collect_now(s: Session = Depends(db_session, scope="function")) -> CollectOut:
     """Bring the ledger up to date now instead of at the collector's next pass."""
-    counts = collect(s)
-    return CollectOut(
-        jobs=counts.jobs, job_entries=counts.job_entries, model_entries=counts.model_entries
-    )
+    return CollectOut.model_validate(collect(s))
