@@ -209,7 +209,7 @@ def quota_show(user: UserOpt = None, as_json: JsonOpt = False) -> None:
 def quota_set(
     user: str,
     max_bytes: Annotated[
-        str | None, typer.Option("--bytes", help="e.g. 500G, 2T, 64GiB (G = 10^9 bytes).")
+        str | None, typer.Option("--bytes", help="e.g. 500G, 2T, 64GiB (G = 1024³ bytes).")
     ] = None,
     max_files: Annotated[int | None, typer.Option("--files", help="Number of files.")] = None,
     as_json: JsonOpt = False,
