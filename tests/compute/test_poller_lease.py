@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
@@ -375,6 +376,12 @@ def test_one_replica_polls_and_both_report_the_same_states(replicas: Replicas) -
     assert len(r.calls_by("one", began)) > 0
     assert r.calls_by("two") == []
     assert r.holder_pid() == r.one.server.pid  # type: ignore[union-attr]
+    # /healthz says the same, each replica of itself.
+    health = [httpx.get(f"{p.url}/healthz", timeout=5).json()["scheduler"] for p in (r.one, r.two)]
+    assert [(h["backend"], h["lease"], h["polls"]) for h in health] == [
+        ("slurm", "scheduler:slurm", True),
+        ("slurm", "scheduler:slurm", False),
+    ]
 
 
 def test_a_killed_poller_is_replaced_within_the_bound(replicas: Replicas) -> None:

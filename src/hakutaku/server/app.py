@@ -115,7 +115,8 @@ class DeclaredBodyLimit:
 
 
 async def healthz(request: Request) -> JSONResponse:
-    gw = request.app.state.replica.gateway
+    replica: Replica = request.app.state.replica
+    gw = replica.gateway
     snapshot = gw.registry.snapshot
     return JSONResponse(
         {
@@ -124,6 +125,7 @@ async def healthz(request: Request) -> JSONResponse:
             "models": len(snapshot.models),
             "workers": sum(len(ws) for ws in snapshot.workers.values()),
             "usage_pending": gw.usage.pending,
+            "scheduler": replica.scheduler.polling(),
         }
     )
 
