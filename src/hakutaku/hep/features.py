@@ -233,6 +233,48 @@ VARIABLES: dict[str, Callable[[_Columns], np.ndarray]] = {
 }
 
 
+# The file columns each variable reads (directly, or through the fallbacks `_Columns` uses:
+# Δη/Δφ from the momenta and the jet axis, charges and one-hots from PDG ids): what a
+# streaming reader needs to read for a config (`columns_needed`).
+_MOMENTUM = ("part_px", "part_py", "part_pz")
+_RELATIVE = ("part_deta", "part_dphi", *_MOMENTUM, "jet_eta", "jet_phi")
+_IDENTITY = ("part_pid", "part_charge", *physics.PID_COLUMNS)
+VARIABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "part_px": ("part_px",),
+    "part_py": ("part_py",),
+    "part_pz": ("part_pz",),
+    "part_energy": ("part_energy",),
+    "part_mask": (),
+    "part_deta": _RELATIVE,
+    "part_dphi": _RELATIVE,
+    "part_pt": _MOMENTUM,
+    "part_pt_log": _MOMENTUM,
+    "part_e_log": ("part_energy",),
+    "part_logptrel": (*_MOMENTUM, "jet_pt"),
+    "part_logerel": ("part_energy", "jet_energy"),
+    "part_deltaR": _RELATIVE,
+    "part_charge": _IDENTITY,
+    **{name: _IDENTITY for name in physics.PID_COLUMNS},
+    "part_d0val": ("part_d0val",),
+    "part_d0err": ("part_d0err",),
+    "part_dzval": ("part_dzval",),
+    "part_dzerr": ("part_dzerr",),
+    "part_d0": ("part_d0val",),
+    "part_dz": ("part_dzval",),
+    "part_isCHad": _IDENTITY,
+    "part_isNHad": _IDENTITY,
+}
+
+
+def columns_needed(config: str | FeatureConfig) -> frozenset[str] | None:
+    """The jet and constituent columns `build_inputs` reads for `config` (None: a variable
+    whose columns are not known here, so read everything)."""
+    names = {var.name for spec in get_config(config).inputs.values() for var in spec.vars}
+    if any(name not in VARIABLE_COLUMNS for name in names):
+        return None
+    return frozenset(column for name in names for column in VARIABLE_COLUMNS[name])
+
+
 # ------------------------------------------------------------------------------- configs
 
 

@@ -95,12 +95,12 @@ class JetBatch:
     def select(self, which: np.ndarray) -> JetBatch:
         """The jets where `which` (a boolean mask or an index array) selects."""
         index = np.flatnonzero(which) if np.asarray(which).dtype == bool else np.asarray(which)
+        index = index.astype(np.int64, copy=False)
         starts, counts = self.offsets[:-1][index], self.counts[index]
-        flat = (
-            np.concatenate([np.arange(s, s + c) for s, c in zip(starts, counts, strict=True)])
-            if len(index)
-            else np.zeros(0, dtype=np.int64)
-        )
+        # Every selected jet's constituents, in one vectorised gather: constituent j of the
+        # k-th selected jet sits at starts[k] + j.
+        first = np.cumsum(counts) - counts
+        flat = np.repeat(starts - first, counts) + np.arange(int(counts.sum()), dtype=np.int64)
         return JetBatch(
             jets={k: v[index] for k, v in self.jets.items()},
             particles={k: v[flat] for k, v in self.particles.items()},
@@ -123,7 +123,9 @@ class JetBatch:
         for b in batches:
             names += [n for n in b.label_names if n not in names]
         relabelled = [
-            np.array([names.index(b.label_names[i]) for i in b.labels], dtype=np.int64)
+            np.array([names.index(n) for n in b.label_names], dtype=np.int64)[b.labels]
+            if len(b.label_names)
+            else b.labels
             for b in batches
         ]
         common_jets = set.intersection(*(set(b.jets) for b in batches))

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hakutaku.hep.formats import physics
 from hakutaku.hep.jets import JET_COLUMNS, JetBatch
+
+if TYPE_CHECKING:
+    import awkward as ak
 
 
 def relative_coordinates(batch: JetBatch) -> tuple[np.ndarray, np.ndarray]:
@@ -116,12 +120,21 @@ def write_converted_parquet(
 
 
 def read_converted_parquet(
-    path: str | Path,
+    path: str | Path, start: int | None = None, stop: int | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """(jets, particles, counts, label column) of a file in the converters' parquet layout."""
+    """(jets, particles, counts, label column) of rows ``start:stop`` (all by default) of a
+    file in the converters' parquet layout."""
+    from hakutaku.hep.formats import _parquet
+
+    return converted_columns(_parquet.read(path, start, stop))
+
+
+def converted_columns(
+    array: ak.Array,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """(jets, particles, counts, label column) of rows in the converters' parquet layout."""
     import awkward as ak
 
-    array = ak.from_parquet(path)
     counts = ak.to_numpy(ak.num(array["part_energy"])).astype(np.int64)
     particles = {
         name: ak.to_numpy(ak.flatten(array[name]))

@@ -25,6 +25,7 @@ Reading returns every ``part_*`` column (float32) plus a representative ``part_p
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 import awkward as ak
@@ -124,14 +125,76 @@ def write(batch: JetBatch, path: str | Path) -> None:
             tree.extend(chunk)
 
 
-def read(path: str | Path) -> JetBatch:
+def count(path: str | Path) -> int:
+    """The number of jets in the file (from the tree's header: nothing is decompressed)."""
+    with uproot.open(path) as f:
+        return int(f[TREE].num_entries)
+
+
+def read(path: str | Path, start: int | None = None, stop: int | None = None) -> JetBatch:
+    """The jets ``start:stop`` of the file (all by default)."""
+    with uproot.open(path) as f:
+        tree = f[TREE]
+        arrays = tree.arrays(_wanted(tree), entry_start=start, entry_stop=stop)
+    return _batch(arrays, path)
+
+
+def iterate(
+    path: str | Path,
+    spans: Sequence[tuple[int, int]],
+    step: int,
+    columns: Collection[str] | None = None,
+) -> Iterator[JetBatch]:
+    """The jets of each (start, stop) span in turn, in pieces of at most `step`, the file
+    opened once. `columns`: read only the branches those columns need (labels always)."""
+    with uproot.open(path) as f:
+        tree = f[TREE]
+        wanted = _wanted(tree, columns)
+        for start, stop in spans:
+            if stop <= start:
+                continue
+            for arrays in tree.iterate(
+                wanted, entry_start=start, entry_stop=stop, step_size=max(int(step), 1)
+            ):
+                yield _batch(arrays, path)
+
+
+def read_labels(path: str | Path) -> tuple[np.ndarray, tuple[str, ...]]:
+    """(labels, label names) of every jet, reading the ``label_*`` branches only."""
     with uproot.open(path) as f:
         tree = f[TREE]
         names = set(tree.keys())
-        wanted = [
-            n for n in names if n.startswith(("part_", "jet_", "aux_")) or n in LABEL_BRANCHES
-        ]
-        arrays = tree.arrays(wanted)
+        arrays = tree.arrays([n for n in LABEL_BRANCHES if n in names])
+    return _labels(arrays, path)
+
+
+def _wanted(tree: uproot.TTree, columns: Collection[str] | None = None) -> list[str]:
+    names: list[str] = tree.keys()
+    keep = [n for n in names if n.startswith(("part_", "jet_", "aux_")) or n in LABEL_BRANCHES]
+    if columns is None:
+        return keep
+    need = set(columns) | set(LABEL_BRANCHES) | {"part_energy"}  # part_energy gives the counts
+    if "part_pid" in need:  # JetClass stores PID one-hots and charges, not PDG ids
+        need |= {*physics.PID_COLUMNS, "part_charge"}
+    if "jet_mass" in need:
+        need |= {"jet_pt", "jet_eta", "jet_energy"}
+    return [n for n in keep if n in need]
+
+
+def _labels(arrays: ak.Array, path: str | Path) -> tuple[np.ndarray, tuple[str, ...]]:
+    present = [n for n in JETCLASS_LABELS if f"label_{n}" in arrays.fields]
+    if not present:
+        raise ValueError(f"{path}: no label_* branches")
+    onehot = np.stack([ak.to_numpy(arrays[f"label_{n}"]).astype(np.float64) for n in present], 1)
+    per_jet = onehot.sum(axis=1)
+    if len(onehot) and not np.all(per_jet == 1):
+        bad = int(np.flatnonzero(per_jet != 1)[0])
+        raise ValueError(f"{path}: jet {bad} has {per_jet[bad]:g} labels set, not exactly one")
+    label = np.argmax(onehot, axis=1) if len(onehot) else np.zeros(0, np.int64)
+    return label.astype(np.int64), tuple(present)
+
+
+def _batch(arrays: ak.Array, path: str | Path) -> JetBatch:
     counts = ak.to_numpy(ak.num(arrays["part_energy"])).astype(np.int64)
     particles = {
         n: ak.to_numpy(ak.flatten(arrays[n]))
@@ -149,19 +212,12 @@ def read(path: str | Path) -> JetBatch:
         jets["jet_mass"] = np.sqrt(np.maximum(mass2, 0.0)).astype(np.float32)
     if "part_pid" not in particles and all(c in particles for c in physics.PID_COLUMNS):
         particles["part_pid"] = physics.representative_pid(particles, particles["part_charge"])
-    present = [n for n in JETCLASS_LABELS if f"label_{n}" in arrays.fields]
-    if not present:
-        raise ValueError(f"{path}: no label_* branches")
-    onehot = np.stack([ak.to_numpy(arrays[f"label_{n}"]).astype(np.float64) for n in present], 1)
-    per_jet = onehot.sum(axis=1)
-    if len(onehot) and not np.all(per_jet == 1):
-        bad = int(np.flatnonzero(per_jet != 1)[0])
-        raise ValueError(f"{path}: jet {bad} has {per_jet[bad]:g} labels set, not exactly one")
+    label, present = _labels(arrays, path)
     return JetBatch(
         jets=_common.complete_jets(jets, len(counts)),
         particles=particles,
         counts=counts,
-        labels=np.argmax(onehot, axis=1) if len(onehot) else np.zeros(0, np.int64),
-        label_names=tuple(present),
+        labels=label,
+        label_names=present,
         meta={"format": "jetclass", "source": str(path)},
     )

@@ -22,12 +22,18 @@ constituents' sum (the layout stores no jet columns; soft-drop mass and τ_N are
 
 from __future__ import annotations
 
+import zipfile
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from hakutaku.hep.formats import _common, labels, physics
+from hakutaku.hep.formats import _common, _parquet, labels, physics
 from hakutaku.hep.jets import JetBatch
+
+if TYPE_CHECKING:
+    import awkward as ak
 
 PARQUET_JET_FIELDS = ("jet_pt", "jet_eta", "jet_phi", "jet_energy", "jet_mass")
 PARQUET_PART_FIELDS = (
@@ -77,11 +83,113 @@ def _jet_phi(batch: JetBatch) -> np.ndarray:
 
 
 def read_npz(path: str | Path, masses: str = "pdg") -> JetBatch:
+    _check_masses(masses)
+    with np.load(path) as f:
+        x = np.asarray(f["X"])
+        flag = np.asarray(f["y"])
+    return _npz_batch(x, flag, masses, path)
+
+
+def count_npz(path: str | Path) -> int:
+    """The number of jets in the file (from the header of its ``X`` array)."""
+    with zipfile.ZipFile(path) as archive, archive.open("X.npy") as fh:
+        shape, _, _ = _npy_header(fh)
+    return int(shape[0])
+
+
+def iterate_npz(
+    path: str | Path, spans: Sequence[tuple[int, int]], step: int, masses: str = "pdg"
+) -> Iterator[JetBatch]:
+    """The jets of each (start, stop) span in turn, in pieces of at most `step`, decompressing
+    ``X`` as it goes.
+
+    A compressed npz member can only be read from its beginning: the rows before a span are
+    decompressed and dropped (memory stays bounded by `step`; time grows with the offset, and
+    a span before the previous one starts the member again). A column-major ``X`` is read
+    whole.
+    """
+    _check_masses(masses)
+    step = max(int(step), 1)
+    with zipfile.ZipFile(path) as archive:
+        with archive.open("y.npy") as fh:
+            flag = np.lib.format.read_array(fh)
+        reader = _RowReader(archive)
+        try:
+            for start, stop in spans:
+                for lo in range(start, stop, step):
+                    hi = min(lo + step, stop)
+                    yield _npz_batch(reader.rows(lo, hi), flag[lo:hi], masses, path)
+        finally:
+            reader.close()
+
+
+class _RowReader:
+    """Rows of the ``X`` member of an open npz, read forward (restarted to go back)."""
+
+    def __init__(self, archive: zipfile.ZipFile) -> None:
+        self.archive = archive
+        self.fh: IO[bytes] | None = None
+        self.position = 0
+        self.whole: np.ndarray | None = None
+        self._open()
+
+    def _open(self) -> None:
+        self.close()
+        self.fh = self.archive.open("X.npy")
+        self.shape, fortran, self.dtype = _npy_header(self.fh)
+        self.position = 0
+        self.row = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        if fortran and len(self.shape) > 1:
+            # Column-major rows are not contiguous in the member: read it whole, once.
+            self.whole = np.lib.format.read_array(self.fh).reshape(self.shape, order="F")
+
+    def rows(self, lo: int, hi: int) -> np.ndarray:
+        if self.whole is not None:
+            return self.whole[lo:hi]
+        if lo < self.position:
+            self._open()
+        assert self.fh is not None
+        _skip(self.fh, (lo - self.position) * self.row)
+        raw = self.fh.read((hi - lo) * self.row)
+        self.position = hi
+        return np.frombuffer(raw, dtype=self.dtype).reshape((hi - lo, *self.shape[1:]))
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+            self.fh = None
+
+
+def read_npz_labels(path: str | Path) -> tuple[np.ndarray, tuple[str, str]]:
+    """(labels, label names) of every jet, reading the ``y`` array only."""
+    with zipfile.ZipFile(path) as archive, archive.open("y.npy") as fh:
+        flag = np.lib.format.read_array(fh)
+    return labels.from_flag(flag, labels.QG_LABELS)
+
+
+def _npy_header(fh: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(fh)
+    return np.lib.format.read_array_header_2_0(fh)
+
+
+def _skip(fh: IO[bytes], size: int, block: int = 1 << 24) -> None:
+    while size > 0:
+        got = len(fh.read(min(size, block)))
+        if not got:
+            raise ValueError("the npz member ends before the rows asked for")
+        size -= got
+
+
+def _check_masses(masses: str) -> None:
     if masses not in ("pdg", "massless"):
         raise ValueError("masses must be 'pdg' or 'massless'")
-    with np.load(path) as f:
-        x = np.asarray(f["X"])[..., :4].astype(np.float64)
-        flag = np.asarray(f["y"])
+
+
+def _npz_batch(x: np.ndarray, flag: np.ndarray, masses: str, path: str | Path) -> JetBatch:
+    x = np.asarray(x)[..., :4].astype(np.float64)
+    flag = np.asarray(flag)
     order = np.argsort(-x[:, :, 0], axis=1, kind="stable")
     x = np.take_along_axis(x, order[:, :, None], axis=1)
     mask = x[:, :, 0] > 0
@@ -149,8 +257,29 @@ def write_parquet(batch: JetBatch, path: str | Path) -> None:
     )
 
 
-def read_parquet(path: str | Path) -> JetBatch:
-    jets, particles, counts, flag = _common.read_converted_parquet(path)
+def read_parquet(path: str | Path, start: int | None = None, stop: int | None = None) -> JetBatch:
+    """The jets ``start:stop`` of the file (all by default)."""
+    return _parquet_batch(_parquet.read(path, start, stop), path)
+
+
+def iterate_parquet(
+    path: str | Path,
+    spans: Sequence[tuple[int, int]],
+    step: int,
+    columns: Collection[str] | None = None,
+) -> Iterator[JetBatch]:
+    """The jets of each (start, stop) span in pieces of at most `step` (see `_parquet`)."""
+    wanted = None if columns is None else {*columns, "label", "part_energy"}
+    for array in _parquet.iterate(path, spans, step, wanted):
+        yield _parquet_batch(array, path)
+
+
+def read_parquet_labels(path: str | Path) -> tuple[np.ndarray, tuple[str, str]]:
+    return labels.from_flag(_parquet.column(path, "label"), labels.QG_LABELS)
+
+
+def _parquet_batch(array: ak.Array, path: str | Path) -> JetBatch:
+    jets, particles, counts, flag = _common.converted_columns(array)
     if "part_pid" in particles:
         particles["part_pid"] = np.rint(particles["part_pid"]).astype(np.int64)
     label, names = labels.from_flag(flag, labels.QG_LABELS)

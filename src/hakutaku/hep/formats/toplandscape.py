@@ -25,13 +25,18 @@ jet's 200 highest-pT constituents; the ``truth*``/``ttv`` columns come from the 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from hakutaku.hep.formats import _common, labels, physics
+from hakutaku.hep.formats import _common, _parquet, labels, physics
 from hakutaku.hep.jets import JetBatch
+
+if TYPE_CHECKING:
+    import awkward as ak
 
 KEY = "table"
 MAX_PARTICLES = 200
@@ -75,8 +80,58 @@ def write_h5(batch: JetBatch, path: str | Path, ttv: int = 0) -> None:
     frame.to_hdf(path, key=KEY, mode="w", complevel=1, complib="zlib")
 
 
-def read_h5(path: str | Path) -> JetBatch:
-    frame = pd.read_hdf(path, key=KEY)
+def count_h5(path: str | Path) -> int:
+    """The number of jets in the file (from the table's header)."""
+    with pd.HDFStore(path, mode="r") as store:
+        storer = store.get_storer(KEY)
+        rows = getattr(storer, "nrows", None)  # "table" format
+        return int(rows if rows is not None else storer.shape[0])  # "fixed": (rows, columns)
+
+
+def read_h5(path: str | Path, start: int | None = None, stop: int | None = None) -> JetBatch:
+    """The jets ``start:stop`` of the file (all by default)."""
+    return _h5_batch(pd.read_hdf(path, key=KEY, start=start, stop=stop), path)
+
+
+def iterate_h5(path: str | Path, spans: Sequence[tuple[int, int]], step: int) -> Iterator[JetBatch]:
+    """The jets of each (start, stop) span in turn, in pieces of at most `step`, reading only
+    those rows, the file opened once."""
+    step = max(int(step), 1)
+    with pd.HDFStore(path, mode="r") as store:
+        for start, stop in spans:
+            for lo in range(start, stop, step):
+                frame = pd.read_hdf(store, key=KEY, start=lo, stop=min(lo + step, stop))
+                yield _h5_batch(frame, path)
+
+
+def read_h5_labels(path: str | Path) -> tuple[np.ndarray, tuple[str, str]]:
+    """(labels, label names) of every jet, reading the ``is_signal_new`` column only."""
+    flag = _h5_column(path, "is_signal_new")
+    return labels.from_flag(flag, labels.TOP_LABELS)
+
+
+def _h5_column(path: str | Path, name: str, step: int = 100_000) -> np.ndarray:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        group = f[KEY]
+        # pandas' "fixed" layout stores each dtype's columns as one block: read one column of it.
+        for i in range(int(group.attrs.get("nblocks", 0))):
+            items = [
+                x.decode() if isinstance(x, bytes) else str(x) for x in group[f"block{i}_items"]
+            ]
+            if name in items:
+                return np.asarray(group[f"block{i}_values"][:, items.index(name)])
+    # the "table" layout: read the rows in steps, keeping the one column
+    n = count_h5(path)
+    parts = [
+        pd.read_hdf(path, key=KEY, start=lo, stop=min(lo + step, n))[name].to_numpy()
+        for lo in range(0, n, step)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def _h5_batch(frame: pd.DataFrame, path: str | Path) -> JetBatch:
     slots = sorted(
         {int(m.group(1)) for c in frame.columns if (m := re.fullmatch(r"E_(\d+)", str(c)))}
     )
@@ -151,7 +206,28 @@ def write_parquet(batch: JetBatch, path: str | Path) -> None:
     )
 
 
-def read_parquet(path: str | Path) -> JetBatch:
-    jets, particles, counts, flag = _common.read_converted_parquet(path)
+def read_parquet(path: str | Path, start: int | None = None, stop: int | None = None) -> JetBatch:
+    """The jets ``start:stop`` of the file (all by default)."""
+    return _parquet_batch(_parquet.read(path, start, stop), path)
+
+
+def iterate_parquet(
+    path: str | Path,
+    spans: Sequence[tuple[int, int]],
+    step: int,
+    columns: Collection[str] | None = None,
+) -> Iterator[JetBatch]:
+    """The jets of each (start, stop) span in pieces of at most `step` (see `_parquet`)."""
+    wanted = None if columns is None else {*columns, "label", "part_energy"}
+    for array in _parquet.iterate(path, spans, step, wanted):
+        yield _parquet_batch(array, path)
+
+
+def read_parquet_labels(path: str | Path) -> tuple[np.ndarray, tuple[str, str]]:
+    return labels.from_flag(_parquet.column(path, "label"), labels.TOP_LABELS)
+
+
+def _parquet_batch(array: ak.Array, path: str | Path) -> JetBatch:
+    jets, particles, counts, flag = _common.converted_columns(array)
     label, names = labels.from_flag(flag, labels.TOP_LABELS)
     return _batch(jets, particles, counts, label, names, "toplandscape-parquet", path)
