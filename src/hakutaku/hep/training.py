@@ -6,6 +6,10 @@ A run directory holds everything needed to use or resume a model:
   checkpoint.pt    model + optimiser + scheduler + epoch, for `resume`
   metrics.csv/json one row per epoch (loss, accuracy, AUC on the validation split)
 Evaluation adds metrics.json entries, scores.npz and roc.png in its own output folder.
+
+Data: files (paths, folders, globs, ``LABEL:pattern`` groups, or a `JetSource`) are streamed
+chunk by chunk by DataLoader workers, with memory bounded whatever their size; a `JetBatch`
+already in memory is trained on in memory (see `hakutaku.hep.feeds`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import csv
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +28,48 @@ import torch
 from torch import nn
 
 from hakutaku.hep import metrics
+from hakutaku.hep.feeds import (
+    Batch,
+    Feed,
+    InMemoryFeed,
+    StreamedFeed,
+    batches,
+    labels_for,
+    present_classes,
+    split,
+)
+from hakutaku.hep.inputs import INPUT_KEYS, to_tensors
 from hakutaku.hep.jets import JetBatch
+from hakutaku.hep.stream import JetSource, JetStream, default_workers, loader
+from hakutaku.hep.stream.dataset import DEFAULT_BUFFER_JETS, DEFAULT_OPEN_FILES
+from hakutaku.hep.stream.source import DEFAULT_CHUNK_JETS
+from hakutaku.hep.stream.specs import Spec
 
-INPUT_KEYS = ("pf_points", "pf_features", "pf_vectors", "pf_mask")
+# What `train` and `evaluate` accept as data: jets in memory, or files to stream.
+Data = JetBatch | JetSource | Spec | Iterable[Spec]
+
+__all__ = [
+    "INPUT_KEYS",
+    "Data",
+    "EpochMetrics",
+    "Lookahead",
+    "TrainConfig",
+    "batches",
+    "build_model",
+    "evaluate",
+    "forward",
+    "load_trained",
+    "make_optimizer",
+    "make_schedule",
+    "open_source",
+    "pick_device",
+    "predict",
+    "predict_stream",
+    "split",
+    "to_tensors",
+    "train",
+    "validate",
+]
 
 
 @dataclass
@@ -49,39 +92,26 @@ class TrainConfig:
     label_names: list[str] = field(default_factory=list)
     n_features: int = 0  # input channels, recorded from the data at training time
     model_options: dict[str, Any] = field(default_factory=dict)
+    # Streaming from files (see hakutaku.hep.stream): DataLoader workers (None: one per core
+    # beyond the first, at most 4), each one's shuffle buffer (jets) and open files, and the
+    # jets per chunk that workers share out.
+    num_workers: int | None = None
+    shuffle_buffer: int = DEFAULT_BUFFER_JETS
+    open_files: int = DEFAULT_OPEN_FILES
+    chunk_jets: int = DEFAULT_CHUNK_JETS
+    data: list[str] = field(default_factory=list)  # the files trained on (recorded)
+    val_data: list[str] = field(default_factory=list)  # separate validation files, if any
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
-        return cls(**json.loads(path.read_text()))
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
 
 
 # ------------------------------------------------------------------------------- data
-
-
-def to_tensors(batch: JetBatch, features: str, length: int) -> dict[str, torch.Tensor]:
-    from hakutaku.hep.features import build_inputs
-
-    inputs = build_inputs(batch, features, length=length)
-    return {
-        k: torch.from_numpy(np.ascontiguousarray(inputs[k], dtype=np.float32)) for k in INPUT_KEYS
-    }
-
-
-def batches(
-    inputs: dict[str, torch.Tensor],
-    labels: torch.Tensor,
-    batch_size: int,
-    shuffle: bool,
-    generator: torch.Generator | None = None,
-) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
-    n = len(labels)
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    for start in range(0, n, batch_size):
-        index = order[start : start + batch_size]
-        yield {k: v[index] for k, v in inputs.items()}, labels[index]
 
 
 def forward(
@@ -192,38 +222,42 @@ def build_model(cfg: TrainConfig, n_features: int) -> nn.Module:
     )
 
 
-def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = round(n * val_fraction)
-    return order[n_val:], order[:n_val]
+def open_source(
+    data: JetSource | Spec | Iterable[Spec],
+    cfg: TrainConfig,
+    max_jets: int | None = None,
+) -> JetSource:
+    """The files `data` names as a `JetSource` (cut into `cfg.chunk_jets` chunks)."""
+    if isinstance(data, JetSource):
+        return data
+    return JetSource.open(data, max_jets=max_jets, chunk_jets=cfg.chunk_jets)
 
 
 def train(
     cfg: TrainConfig,
-    data: JetBatch,
+    data: Data,
     out_dir: str | Path,
     *,
+    val_data: Data | None = None,
+    max_jets: int | None = None,
     resume: bool = False,
     progress: bool = True,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
 ) -> list[EpochMetrics]:
-    """Train `cfg.model` on `data` (split into train/validation), writing into `out_dir`."""
+    """Train `cfg.model` on `data`, writing into `out_dir`; returns one row per epoch.
+
+    `data`: files to stream (paths, folders, globs, ``LABEL:pattern``, a `JetSource`) or a
+    `JetBatch` in memory. Validation: `val_data` if given, else `cfg.val_fraction` of `data`
+    (per jet by a hash when streaming, a seeded permutation in memory). `max_jets` keeps the
+    first jets of streamed files.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    if not cfg.label_names:
-        # The classes present, in the data's order: top-vs-QCD jets read from a JetClass
-        # file train a two-class tagger, not a ten-class one.
-        present = set(np.unique(data.labels).tolist())
-        cfg.label_names = [n for i, n in enumerate(data.label_names) if i in present]
-    labels = _labels_for(data, cfg.label_names)
-    inputs = to_tensors(data, cfg.features, cfg.length)
-    cfg.n_features = int(inputs["pf_features"].shape[1])
-    train_idx, val_idx = split(len(data), cfg.val_fraction, cfg.seed)
-    tr = {k: v[train_idx] for k, v in inputs.items()}, labels[train_idx]
-    va = {k: v[val_idx] for k, v in inputs.items()}, labels[val_idx]
-
     device = pick_device(cfg.device)
+    feed = _feed(cfg, data, val_data, max_jets, device)
+    cfg.label_names = feed.label_names
+
     model = build_model(cfg, cfg.n_features).to(device)
     fine_tune = cfg.init_weights is not None
     if fine_tune:
@@ -231,7 +265,7 @@ def train(
 
         load_weaver_state_dict(model, cfg.init_weights, exclude_head=True)
     opt = make_optimizer(model, cfg, fine_tune)
-    steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
+    steps_per_epoch = feed.steps_per_epoch()
     sched = make_schedule(opt, cfg, cfg.epochs * steps_per_epoch)
     use_amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
@@ -247,15 +281,12 @@ def train(
         start_epoch = state["epoch"] + 1
     cfg.save(out / "config.json")
     loss_fn = nn.CrossEntropyLoss()
-    generator = torch.Generator().manual_seed(cfg.seed)
     for epoch in range(start_epoch, cfg.epochs):
-        # Each epoch's shuffle depends only on (seed, epoch), so a resumed run matches.
-        generator.manual_seed(cfg.seed * 1000 + epoch)
         started = time.perf_counter()
         model.train()
         total, seen = 0.0, 0
         bar = _progress(progress, steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}")
-        for x, y in batches(*tr, cfg.batch_size, shuffle=True, generator=generator):
+        for x, y in feed.train_batches(epoch):
             y = y.to(device)
             with torch.autocast(device.type, enabled=use_amp):
                 loss = loss_fn(forward(model, x, device), y)
@@ -269,7 +300,7 @@ def train(
             bar.update(1)
         bar.close()
         seconds = time.perf_counter() - started
-        val = validate(model, *va, cfg, device, loss_fn)
+        val = validate(model, feed.val_batches(), cfg, device, loss_fn)
         row = EpochMetrics(
             epoch=epoch,
             train_loss=total / max(seen, 1),
@@ -298,22 +329,103 @@ def train(
     return history
 
 
+def _feed(
+    cfg: TrainConfig,
+    data: Data,
+    val_data: Data | None,
+    max_jets: int | None,
+    device: torch.device,
+) -> Feed:
+    """The batches to train on: in memory for a JetBatch, else streamed from the files."""
+    if isinstance(data, JetBatch):
+        if val_data is not None and not isinstance(val_data, JetBatch):
+            raise ValueError("with data in memory, give val_data in memory too (a JetBatch)")
+        if not cfg.label_names:
+            # The classes present, in the data's order: top-vs-QCD jets read from a JetClass
+            # file train a two-class tagger, not a ten-class one.
+            cfg.label_names = present_classes(data)
+        source_files = data.meta.get("source", [])
+        cfg.data = [source_files] if isinstance(source_files, str) else list(source_files)
+        memory = InMemoryFeed.build(
+            data,
+            cfg.label_names,
+            cfg.features,
+            cfg.length,
+            cfg.batch_size,
+            cfg.val_fraction,
+            cfg.seed,
+            val_data=val_data,
+        )
+        cfg.n_features = memory.n_features
+        return memory
+    from hakutaku.hep.features import n_features
+
+    source = open_source(data, cfg, max_jets)
+    val_source = None
+    if val_data is not None:
+        if isinstance(val_data, JetBatch):
+            raise ValueError("with streamed data, give val_data as files too")
+        val_source = open_source(val_data, cfg)
+    classes, groups = source.scan()
+    source = source.with_groups(groups)
+    if not cfg.label_names:
+        cfg.label_names = list(classes)
+    cfg.data = [str(f) for f in source.files]
+    cfg.val_data = [str(f) for f in val_source.files] if val_source is not None else []
+    cfg.n_features = n_features(cfg.features)
+    return StreamedFeed.build(
+        source,
+        cfg.label_names,
+        cfg.features,
+        cfg.length,
+        cfg.batch_size,
+        cfg.val_fraction,
+        cfg.seed,
+        val_source=val_source,
+        num_workers=cfg.num_workers,
+        buffer_jets=cfg.shuffle_buffer,
+        open_files=cfg.open_files,
+        pin_memory=device.type == "cuda",
+    )
+
+
 def validate(
     model: nn.Module,
-    inputs: dict[str, torch.Tensor],
-    labels: torch.Tensor,
+    val_batches: Iterable[Batch],
     cfg: TrainConfig,
     device: torch.device,
     loss_fn: nn.Module,
 ) -> dict[str, float]:
-    if len(labels) == 0:
+    """Loss, accuracy and (two classes) AUC of the model on the validation batches."""
+    probs, y, loss = _predict_batches(model, val_batches, device, loss_fn)
+    if len(y) == 0:
         return {"loss": float("nan"), "accuracy": float("nan"), "auc": float("nan")}
-    probs, loss = predict(model, inputs, cfg.batch_size, device, labels=labels, loss_fn=loss_fn)
-    y = labels.numpy()
     result = {"loss": loss, "accuracy": metrics.accuracy(probs, y), "auc": float("nan")}
     if len(cfg.label_names) == 2 and 0 < y.sum() < len(y):
         result["auc"] = metrics.auc(probs[:, 1], y == 1)
     return result
+
+
+@torch.no_grad()
+def _predict_batches(
+    model: nn.Module,
+    items: Iterable[Batch],
+    device: torch.device,
+    loss_fn: nn.Module | None = None,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """(softmax probabilities, labels, mean loss) over (inputs, labels) batches."""
+    model.eval()
+    probs, labels, total, n = [], [], 0.0, 0
+    for x, y in items:
+        logits = forward(model, x, device).float()
+        if loss_fn is not None:
+            total += loss_fn(logits, y.to(device)).item() * len(y)
+        probs.append(torch.softmax(logits, dim=1).cpu().numpy())
+        labels.append(y.numpy())
+        n += len(y)
+    if not probs:
+        return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), float("nan")
+    return np.concatenate(probs), np.concatenate(labels), total / max(n, 1)
 
 
 @torch.no_grad()
@@ -326,16 +438,40 @@ def predict(
     loss_fn: nn.Module | None = None,
 ) -> tuple[np.ndarray, float]:
     """Softmax probabilities (n, classes), and the mean loss when labels are given."""
-    model.eval()
-    out, total = [], 0.0
-    dummy = torch.zeros(len(inputs["pf_mask"]), dtype=torch.long)
-    for x, y in batches(inputs, labels if labels is not None else dummy, batch_size, False):
-        logits = forward(model, x, device).float()
-        if labels is not None and loss_fn is not None:
-            total += loss_fn(logits, y.to(device)).item() * len(y)
-        out.append(torch.softmax(logits, dim=1).cpu().numpy())
-    probs = np.concatenate(out) if out else np.zeros((0, 0), np.float32)
-    return probs, total / max(len(dummy), 1)
+    n = len(inputs["pf_mask"])
+    target = labels if labels is not None else torch.zeros(n, dtype=torch.long)
+    use_loss = loss_fn if labels is not None else None
+    probs, _, loss = _predict_batches(
+        model, batches(inputs, target, batch_size, False), device, use_loss
+    )
+    return probs, loss if n else 0.0
+
+
+def predict_stream(
+    model: nn.Module,
+    source: JetSource,
+    features: str,
+    length: int,
+    batch_size: int,
+    device: torch.device,
+    num_workers: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(probabilities, labels, ids) for every jet of `source`, streamed, in file order; `ids`
+    is (n, 2): each jet's file (index into ``source.files``) and entry in it."""
+    stream = JetStream(source, features, length, batch_size, shuffle=False)
+    workers = default_workers() if num_workers is None else num_workers
+    ids: list[np.ndarray] = []
+
+    def keep_ids() -> Iterable[Batch]:
+        for x, y, where in loader(stream, workers, pin_memory=device.type == "cuda"):
+            ids.append(where.numpy())
+            yield x, y
+
+    probs, labels, _ = _predict_batches(model, keep_ids(), device)
+    where = np.concatenate(ids) if ids else np.zeros((0, 2), np.int64)
+    # Workers hand their batches in turn: put the jets back in file order.
+    order = np.lexsort((where[:, 1], where[:, 0]))
+    return probs[order], labels[order], where[order]
 
 
 # ------------------------------------------------------------------------------- evaluation
@@ -352,28 +488,48 @@ def load_trained(model_dir: str | Path, device: str | None = None) -> tuple[nn.M
 
 def evaluate(
     model_dir: str | Path,
-    data: JetBatch,
+    data: Data,
     out_dir: str | Path | None = None,
     device: str | None = None,
+    *,
+    max_jets: int | None = None,
+    num_workers: int | None = None,
 ) -> dict[str, Any]:
-    """Metrics of a trained model on `data`: accuracy, AUC, rejections, ROC plot, scores."""
+    """Metrics of a trained model on `data`: accuracy, AUC, rejections, ROC plot, scores.
+
+    Files are streamed (scores.npz then also says which file and entry each score is for);
+    a `JetBatch` is evaluated in memory. Either way only the scores are kept in memory.
+    """
     model, cfg = load_trained(model_dir, device)
     out = Path(out_dir) if out_dir is not None else Path(model_dir) / "evaluation"
     out.mkdir(parents=True, exist_ok=True)
     dev = next(model.parameters()).device
-    inputs = to_tensors(data, cfg.features, cfg.length)
     started = time.perf_counter()
-    probs, _ = predict(model, inputs, cfg.batch_size, dev)
+    extra: dict[str, Any] = {}
+    if isinstance(data, JetBatch):
+        labels = labels_for(data, cfg.label_names).numpy()
+        inputs = to_tensors(data, cfg.features, cfg.length)
+        started = time.perf_counter()  # in memory: the forward passes only
+        probs, _ = predict(model, inputs, cfg.batch_size, dev)
+    else:
+        source = open_source(data, cfg, max_jets).with_classes(cfg.label_names)
+        probs, labels, ids = predict_stream(
+            model, source, cfg.features, cfg.length, cfg.batch_size, dev, num_workers
+        )
+        extra = {
+            "file_index": ids[:, 0],
+            "entry": ids[:, 1],
+            "files": np.array([str(f.path) for f in source.files]),
+        }
     seconds = time.perf_counter() - started
-    labels = _labels_for(data, cfg.label_names).numpy()
     result: dict[str, Any] = {
-        "n_jets": len(data),
+        "n_jets": len(labels),
         "accuracy": metrics.accuracy(probs, labels),
-        "inference_jets_per_second": len(data) / seconds if seconds > 0 else 0.0,
+        "inference_jets_per_second": len(labels) / seconds if seconds > 0 else 0.0,
         "classes": cfg.label_names,
     }
     result.update(_separations(probs, labels, cfg.label_names, out))
-    np.savez_compressed(out / "scores.npz", probabilities=probs, labels=labels)
+    np.savez_compressed(out / "scores.npz", probabilities=probs, labels=labels, **extra)
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
     return result
 
@@ -428,16 +584,6 @@ def _plot_roc(curves: dict[str, metrics.Roc], path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------- helpers
-
-
-def _labels_for(data: JetBatch, names: list[str]) -> torch.Tensor:
-    missing = sorted(set(data.label_names[i] for i in np.unique(data.labels)) - set(names))
-    if missing:
-        raise ValueError(
-            f"the data has classes {missing} that the model does not know (it knows {names})"
-        )
-    index = np.array([names.index(data.label_names[i]) for i in data.labels], dtype=np.int64)
-    return torch.from_numpy(index)
 
 
 def _write_history(out: Path, history: list[EpochMetrics]) -> None:
