@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.conftest import TEST_MODELS
@@ -121,3 +122,61 @@ def test_no_api_key_is_a_clear_error(tmp_path: Path) -> None:
         timeout=60,
     )
     assert out.returncode == 2 and "HAI_API_KEY" in out.stderr
+
+
+def test_compute_billing_and_usage_commands(platform: Platform, tmp_path: Path) -> None:
+    """The admin commands print what they did, and refusals are one line with exit 1."""
+    jane = platform.add_user_key("jane", groups=("lhcb",))
+    month = datetime.now(UTC).strftime("%Y-%m")
+
+    partitions = json.loads(hai(platform, "compute", "partitions", "--json").stdout)
+    assert partitions and {"name", "qos", "max_time"} <= set(partitions[0])
+    assert json.loads(hai(platform, "compute", "policy", "show").stdout)["qos"]
+    resources = json.loads(hai(platform, "compute", "resources").stdout)
+    assert resources["backend"] == "local"
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        'default_partition = "cpu"\n[partitions.cpu]\nqos = ["normal"]\ndefault_qos = "normal"\n'
+        "[qos.normal]\npriority = 0\n"
+    )
+    applied = hai(platform, "compute", "policy", "apply", str(policy))
+    assert applied.returncode == 0 and applied.stdout == "policy applied: 1 partitions, 1 QOS\n"
+    denied = hai(platform, "compute", "policy", "apply", str(policy), key=jane)
+    assert denied.returncode == 1 and "(403, permission_denied)" in denied.stderr
+    (tmp_path / "bad.toml").write_text("[partitions\n")
+    broken = hai(platform, "compute", "policy", "apply", str(tmp_path / "bad.toml"))
+    assert broken.returncode == 1 and "(400, invalid_policy)" in broken.stderr
+
+    price = hai(platform, "prices", "set", "gpu:a800", "2.5")
+    assert price.returncode == 0, price.stderr
+    assert price.stdout == f"gpu:a800: 2.5 CNY per hour from {month}\n"
+    assert "gpu:a800" in hai(platform, "prices", "list", key=jane).stdout
+    removed = hai(platform, "prices", "remove", "gpu:a800")
+    assert removed.stdout == "removed the price of gpu:a800\n"
+    history = json.loads(hai(platform, "prices", "list", "--history", "--json").stdout)
+    assert [p["price"] for p in history if p["resource"] == "gpu:a800"][-1] is None
+    prices_file = tmp_path / "prices.toml"
+    prices_file.write_text('[[price]]\nresource = "cpu"\nprice = "0.05"\n')
+    assert hai(platform, "prices", "apply", str(prices_file)).stdout == "set 1 prices\n"
+
+    added = hai(platform, "contributions", "add", "lhcb", "gpu:a800", "100", "--since", "2025-01")
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.startswith("contribution 1: lhcb gets 100") and "open-ended" in added.stdout
+    assert "lhcb" in hai(platform, "contributions", "list", key=jane).stdout
+    ended = hai(platform, "contributions", "end", "1")
+    assert ended.stdout == f"contribution 1 ends after {month}\n"
+    assert hai(platform, "contributions", "remove", "1").stdout == "removed contribution 1\n"
+    gone = hai(platform, "contributions", "remove", "1")
+    assert gone.returncode == 1 and "(404, not_found)" in gone.stderr
+
+    collected = hai(platform, "usage", "collect")
+    assert collected.returncode == 0 and collected.stdout.startswith("accounted 0 jobs")
+    statement = hai(platform, "usage", "statement", key=jane)
+    assert statement.returncode == 0 and f"Statement for {month}, user jane" in statement.stdout
+    assert json.loads(hai(platform, "usage", "ledger", "--json", key=jane).stdout) == []
+    bad_month = hai(platform, "usage", "statement", "--period", "soon")
+    assert bad_month.returncode == 1 and "YYYY-MM" in bad_month.stderr
+
+    assert hai(platform, "users", "enable", "jane").stdout == "enabled user jane\n"
+    limited = hai(platform, "keys", "limit", "2", "30")
+    assert limited.returncode == 0 and limited.stdout.endswith(": 30 calls per minute\n")
