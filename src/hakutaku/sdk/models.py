@@ -47,8 +47,9 @@ class Models(Resource):
         (POST /v1/models/{model}/{method}).
 
         Returns the result (numpy arrays arrive as nested lists), or, for a generator method,
-        an iterator over its items as the worker yields them. For numpy arrays both ways, use
-        `client.remote_model(name)` (msgpack) instead.
+        an iterator over its items as the worker yields them (it holds a connection until it
+        is exhausted or closed). For numpy arrays both ways, use `client.remote_model(name)`
+        (msgpack) instead.
         """
         response = self._client._open(
             "POST",
