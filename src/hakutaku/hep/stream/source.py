@@ -216,7 +216,7 @@ class JetSource:
         if data_file.label is not None:
             if data_file.label not in names:
                 raise ValueError(
-                    f"{data_file}: the class {data_file.label!r} is not one this run knows "
+                    f"{data_file}: the class {data_file.label!r} is not one the model knows "
                     f"({list(names)})"
                 )
             labels = np.full(len(piece), names.index(data_file.label), dtype=np.int64)
@@ -226,8 +226,8 @@ class JetSource:
             if len(labels) and labels.min() < 0:
                 unknown = sorted({piece.label_names[i] for i in piece.labels[labels < 0]})
                 raise ValueError(
-                    f"{data_file.path}: jets of classes {unknown} that this run does not know "
-                    f"(it knows {list(names)})"
+                    f"{data_file.path} has jets of classes {unknown} that the model does not "
+                    f"know (it knows {list(names)})"
                 )
         return JetBatch(piece.jets, piece.particles, piece.counts, labels, names, piece.meta)
 
