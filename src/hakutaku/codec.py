@@ -144,7 +144,7 @@ def _pack_ndarray(arr: np.ndarray) -> msgpack.ExtType:
     )
     # A uint8 view exposes the bytes of any dtype (datetime64 has no buffer of its own);
     # join() then copies them once.
-    raw = arr.reshape(-1).view(np.uint8) if arr.ndim else arr.tobytes()
+    raw: Any = arr.reshape(-1).view(np.uint8) if arr.ndim else arr.tobytes()
     return msgpack.ExtType(EXT_NDARRAY, b"".join((header, raw)))
 
 

@@ -190,10 +190,17 @@ def test_model_names() -> None:
     assert model_name(Named(), "override:v1") == "override:v1"
 
 
-@pytest.mark.parametrize("bad", ["-leading-dash", "has space", "slash/name", "x" * 129, "é"])
+@pytest.mark.parametrize(
+    "bad", ["-leading-dash", "has space", "/slash", "slash/", "a//b", "x" * 129, "é"]
+)
 def test_invalid_names_are_refused(bad: str) -> None:
     with pytest.raises(LoadError, match="invalid model name"):
         model_name(JetTagger(), bad)
+
+
+def test_namespaced_names_as_the_field_writes_them() -> None:
+    assert model_name(JetTagger(), "openai/gpt-4o-mini") == "openai/gpt-4o-mini"
+    assert model_name(JetTagger(), "Qwen/Qwen2.5-7B-Instruct") == "Qwen/Qwen2.5-7B-Instruct"
 
 
 def test_longest_valid_name() -> None:

@@ -88,7 +88,9 @@ def statement(
             used_credit[(line_account, resource)] += deducted
         billable = quantity - deducted
         price = prices.lookup(resource)
-        unit_price = to_decimal(price.price) if price is not None else ZERO
+        unit_price = (
+            to_decimal(price.price) if price is not None and price.price is not None else ZERO
+        )
         lines.append(
             StatementLine(
                 account=line_account,

@@ -289,7 +289,7 @@ def _explain(exc: ValidationError) -> str:
     return " ".join(messages)
 
 
-def _place(err: ErrorDetails) -> tuple[str, type[BaseModel], str]:
+def _place(err: ErrorDetails) -> tuple[str, Any, str]:
     """(which partition or QOS, or the policy; its model; the setting, with any list index)."""
     loc = [str(x) for x in err["loc"]]
     if len(loc) >= 2 and loc[0] in _LABELS:

@@ -18,7 +18,7 @@ def read_policy(s: Session) -> Policy:
     partitions = {
         p.name: PartitionSpec(
             name=p.name,
-            accelerator=p.accelerator,
+            accelerator=p.accelerator,  # type: ignore[arg-type]  # checked when written
             models=list(p.accelerator_models),
             nodes=list(p.nodes),
             default_time=p.default_time,

@@ -145,14 +145,14 @@ def _cards(gpus: str | int | None, partition: PartitionSpec) -> tuple[str | None
             "that has them (`hai compute partitions`), e.g. --partition gpu.",
             param="gpus",
         )
-    model = model.lower() or None
-    if model and partition.models and model not in partition.models:
+    card_model = model.lower() or None
+    if card_model and partition.models and card_model not in partition.models:
         raise JobRefused(
-            f"Partition {partition.name!r} has no {model!r} cards; it has "
+            f"Partition {partition.name!r} has no {card_model!r} cards; it has "
             f"{', '.join(partition.models)}.",
             param="gpus",
         )
-    return model, count
+    return card_model, count
 
 
 def _check_time(r: Resolved) -> None:

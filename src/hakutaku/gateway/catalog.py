@@ -10,6 +10,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from hakutaku.db.models import Model, Worker
+from hakutaku.db.session import affected_rows
 from hakutaku.errors import PlatformError
 from hakutaku.names import model_name_problem
 
@@ -87,8 +88,8 @@ def heartbeat(s: Session, worker_id: str, inflight: int, served: int) -> bool:
         .where(Worker.id == worker_id)
         .values(inflight=inflight, served=served, last_heartbeat_at=datetime.now(UTC))
     )
-    return bool(result.rowcount)
+    return affected_rows(result) > 0
 
 
 def deregister(s: Session, worker_id: str) -> bool:
-    return bool(s.execute(delete(Worker).where(Worker.id == worker_id)).rowcount)
+    return affected_rows(s.execute(delete(Worker).where(Worker.id == worker_id))) > 0

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 
 from hakutaku.db.models import Model, Worker
-from hakutaku.db.session import Database
+from hakutaku.db.session import Database, affected_rows
 from hakutaku.identity.auth import Principal
 from hakutaku.identity.secrets import SecretBox
 
@@ -149,7 +149,7 @@ class Registry:
         cutoff = datetime.now(UTC) - timedelta(seconds=self.heartbeat_timeout)
         with self.db.session() as s:
             result = s.execute(delete(Worker).where(Worker.last_heartbeat_at < cutoff))
-            return result.rowcount or 0
+            return affected_rows(result)
 
     def _model_entry(self, m: Model) -> ModelEntry:
         key = None

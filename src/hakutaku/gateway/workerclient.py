@@ -87,7 +87,8 @@ class WorkerResponse:
         conn.buffered = 0
         if conn.paused:
             conn.paused = False
-            conn.transport.resume_reading()
+            if conn.transport is not None:
+                conn.transport.resume_reading()
         return data
 
     def release(self) -> None:
@@ -443,7 +444,7 @@ class WorkerPool:
             conn.abort(None)
             raise ConnectError("the connection to the worker closed at once")
         conn.counted = True
-        return conn  # type: ignore[return-value]
+        return conn
 
     def release(self, conn: _Conn) -> None:
         """Take a connection back after a request: keep it alive, hand it on, or close it."""
@@ -455,7 +456,8 @@ class WorkerPool:
             return
         if conn.paused:
             conn.paused = False
-            conn.transport.resume_reading()  # type: ignore[union-attr]
+            if conn.transport is not None:
+                conn.transport.resume_reading()
         conn.body = []
         conn.error = None
         while self.waiters:

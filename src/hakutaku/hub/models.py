@@ -138,10 +138,11 @@ def load(
         path = store.weights_file(card) if card is not None else Path(weights)
         _load_state(module, path)
         module.eval()
-    module.config = {"architecture": name, **config}  # type: ignore[assignment]
+    described: dict[str, Any] = {"architecture": name, **config}
     if card is not None:
-        module.config["weights"] = f"{card.architecture}/{card.version}"
-        module.config["sha256"] = card.sha256
+        described["weights"] = f"{card.architecture}/{card.version}"
+        described["sha256"] = card.sha256
+    module.config = described  # type: ignore[assignment]
     return module
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from hakutaku.db.models import ApiKey, UsageEvent
 from hakutaku.db.session import Database
@@ -175,7 +175,7 @@ class UsageRecorder:
             return [], []
         try:
             with self.db.session() as s:
-                s.execute(UsageEvent.__table__.insert(), [_row(e) for e in batch])
+                s.execute(insert(UsageEvent), [_row(e) for e in batch])
             return [], []
         except Exception as exc:
             if _unreachable(exc):

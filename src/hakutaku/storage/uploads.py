@@ -21,6 +21,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from hakutaku.db.models import Upload, User, utcnow
+from hakutaku.db.session import affected_rows
 from hakutaku.errors import Conflict, NotFound, PlatformError
 from hakutaku.identity.auth import Principal
 from hakutaku.storage.errors import (
@@ -247,7 +248,7 @@ class Uploads:
                 .values(received=offset + len(data), updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
-            if moved.rowcount != 1:
+            if affected_rows(moved) != 1:
                 raise OffsetMismatch(row.id, offset, self.received(row))
             s.commit()
             s.refresh(row)

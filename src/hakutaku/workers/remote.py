@@ -81,7 +81,7 @@ def remote_methods(obj: object) -> dict[str, MethodInfo]:
     for attr in dir(type(obj)):
         raw = getattr(type(obj), attr, None)
         spec = getattr(raw, REMOTE_ATTR, None)
-        if not isinstance(spec, RemoteSpec):
+        if raw is None or not isinstance(spec, RemoteSpec):
             continue
         bound = getattr(obj, attr)
         params = [

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from hakutaku.compute.backends.base import JobRequest, Observed, SubmitRefused
 from hakutaku.compute.states import JobState
@@ -138,7 +139,7 @@ class LocalBackend:
             os.kill(pid, signal.SIGTERM)
 
 
-def _read_status(job_dir: Path) -> dict | None:  # type: ignore[type-arg]
+def _read_status(job_dir: Path) -> dict[str, Any] | None:
     try:
         return json.loads((job_dir / "status.json").read_text())
     except (OSError, ValueError):
