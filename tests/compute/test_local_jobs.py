@@ -137,6 +137,25 @@ def test_cancel_stops_the_job_and_everything_it_started(lab: Platform, tmp_path:
         assert again.status_code == 409 and "already ended" in again.json()["error"]["message"]
 
 
+def test_a_cancel_as_the_job_starts_always_cancels_it(lab: Platform) -> None:
+    # A cancel racing the scheduler's start: in the queue, claimed, runner starting or
+    # started. Each must end the job as cancelled, soon, and never as "lost" or completed.
+    with lab.http() as h:
+        jobs = []
+        for i in range(12):
+            job = submit(h, ["sleep", "30"])
+            if i % 3:
+                time.sleep(0.01 * i)  # land at different points of the start
+            r = h.post(f"/api/jobs/{job['id']}/cancel")
+            assert r.status_code in (200, 409), r.text
+            jobs.append(job["id"])
+        ended = [wait_state(h, job_id, FINAL, timeout=30) for job_id in jobs]
+    assert [e["state"] for e in ended] == ["cancelled"] * len(jobs), [
+        (e["state"], e["reason"]) for e in ended
+    ]
+    assert all("lost" not in e["reason"] for e in ended)
+
+
 def test_a_job_over_its_time_limit_is_stopped_as_timeout(lab: Platform) -> None:
     with lab.http() as h:
         job = submit(h, ["sleep", "60"], time="0:02")  # Slurm's M:S: two seconds

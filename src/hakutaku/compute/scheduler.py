@@ -236,7 +236,11 @@ class Scheduler:
         claimed = set(
             s.scalars(
                 update(Job)
-                .where(Job.id.in_([job.id for job, _ in chosen]), Job.external_id.is_(None))
+                .where(
+                    Job.id.in_([job.id for job, _ in chosen]),
+                    Job.external_id.is_(None),
+                    Job.state == JobState.PENDING.value,  # not cancelled meanwhile
+                )
                 .values(external_id=cast(Job.id, String))
                 .returning(Job.id)
                 .execution_options(synchronize_session=False)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from hakutaku.compute.accelerators import (
@@ -27,6 +27,7 @@ from hakutaku.compute.states import ACTIVE_STATES, JobState
 from hakutaku.compute.units import format_duration
 from hakutaku.config import Settings
 from hakutaku.db.models import Group, Job, User
+from hakutaku.db.session import affected_rows
 from hakutaku.errors import Conflict, Forbidden, NotFound, PlatformError
 from hakutaku.identity.auth import Principal
 
@@ -229,14 +230,39 @@ class ComputeService:
         job = self.get(s, who, job_id)
         if JobState(job.state).final:
             raise Conflict(f"Job {job_id} has already ended ({job.state}); nothing to cancel.")
-        if job.external_id is None:  # still in the platform's own queue
-            job.state = JobState.CANCELLED.value
-            job.ended_at = datetime.now(UTC)
-            job.reason = "cancelled before it started"
+        if job.external_id is None and self._cancel_queued(s, job):
             return job
+        if job.external_id is None:  # neither queued nor handed over: changing under us
+            raise Conflict(f"Job {job.id} is changing state ({job.state}); try the cancel again.")
         self.backend.cancel(job.external_id)
         job.reason = "cancel requested"
         return job
+
+    def _cancel_queued(self, s: Session, job: Job) -> bool:
+        """Cancel a job still in the platform's own queue; False if the scheduler claimed it
+        meanwhile (then it must be cancelled in the backend).
+
+        One conditional UPDATE, against the scheduler's claim (`external_id IS NULL`): of the
+        two, exactly one wins, so a job is never both cancelled here and started there.
+        """
+        ended = datetime.now(UTC)
+        reason = "cancelled before it started"
+        done = s.execute(
+            update(Job)
+            .where(
+                Job.id == job.id,
+                Job.external_id.is_(None),
+                Job.state == JobState.PENDING.value,
+            )
+            .values(state=JobState.CANCELLED.value, ended_at=ended, reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+        s.refresh(job)
+        if affected_rows(done):
+            return True
+        if JobState(job.state).final:
+            raise Conflict(f"Job {job.id} has already ended ({job.state}); nothing to cancel.")
+        return False
 
     # -- places ----------------------------------------------------------------------------------
 

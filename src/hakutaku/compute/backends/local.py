@@ -132,9 +132,11 @@ class LocalBackend:
         job_dir = self.job_dir(external_id)
         job_dir.mkdir(parents=True, exist_ok=True)
         (job_dir / CANCEL_MARKER).touch()
+        # Signal only a runner that has said it runs (status.json): it handles SIGTERM by then.
+        # One that has not written it yet may not have its handler either — SIGTERM would kill
+        # it before it records anything — and it sees the marker within 0.1 s anyway.
         status = _read_status(job_dir) or {}
         pid = status.get("runner_pid")
-        pid = pid or self._children.get(external_id)
         if pid is not None and _runner_alive(pid):
             os.kill(pid, signal.SIGTERM)
 
