@@ -44,6 +44,7 @@ class KeyIn(BaseModel):
 
 class KeyPatch(BaseModel):
     rate_limit: int | None = Field(
+        ge=1,
         description="Model calls per minute; null: the platform's default (HAI_RATE_LIMIT)."
     )
 
