@@ -84,8 +84,8 @@ def _in_memory(
     """All the jets of `files` in one JetBatch (labelled groups keep their labels)."""
     from hakutaku.hep.stream import JetSource
 
-    source = JetSource.open(files, max_jets=max_jets)
-    return source.with_classes(label_names or source.scan_classes()).read_all()
+    source = JetSource.open(files, max_jets=max_jets, label_names=label_names, scan=True)
+    return source.read_all()
 
 
 def train(

@@ -4,7 +4,7 @@ Two kinds, one interface (`Feed`), so the training loop does not care where jets
 
 - `InMemoryFeed`: a `JetBatch` already in memory. Its inputs are built once for all jets and
   batches are drawn from them; the validation split is a seeded permutation. Fast for small
-  samples, but memory grows with the data (the jets and their inputs, about 10 kB a jet).
+  samples, but memory grows with the data (the jets and their inputs, about 12 kB a jet).
 - `StreamedFeed`: files read chunk by chunk (`hakutaku.hep.stream`): DataLoader workers read,
   mix and build inputs beside the training step, so memory stays flat however big the data;
   the validation split is decided per jet by a hash (`hakutaku.hep.stream.split`), or given
@@ -26,7 +26,7 @@ import torch
 
 from hakutaku.hep.inputs import to_tensors
 from hakutaku.hep.jets import JetBatch
-from hakutaku.hep.stream import JetSource, JetStream, default_workers, loader
+from hakutaku.hep.stream import JetSource, JetStream, default_workers, iterate, loader
 
 Batch = tuple[dict[str, torch.Tensor], torch.Tensor]
 
@@ -175,8 +175,6 @@ class StreamedFeed:
         pin_memory: bool = False,
     ) -> StreamedFeed:
         source = source.with_classes(label_names)
-        if source.groups is None:
-            source = source.with_groups(source.scan()[1])
         if val_source is not None:
             train, val = source, val_source.with_classes(label_names)
         else:
@@ -192,12 +190,12 @@ class StreamedFeed:
 
     def train_batches(self, epoch: int) -> Iterable[Batch]:
         self.train.set_epoch(epoch)
-        return _without_ids(loader(self.train, self.num_workers, self.pin_memory))
+        return _without_ids(iterate(loader(self.train, self.num_workers, self.pin_memory)))
 
     def val_batches(self) -> Iterable[Batch]:
         if self.val is None or self.n_val == 0:
             return iter(())
-        return _without_ids(loader(self.val, self.num_workers, self.pin_memory))
+        return _without_ids(iterate(loader(self.val, self.num_workers, self.pin_memory)))
 
 
 def _without_ids(

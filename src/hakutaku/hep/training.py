@@ -40,7 +40,7 @@ from hakutaku.hep.feeds import (
 )
 from hakutaku.hep.inputs import INPUT_KEYS, to_tensors
 from hakutaku.hep.jets import JetBatch
-from hakutaku.hep.stream import JetSource, JetStream, default_workers, loader
+from hakutaku.hep.stream import JetSource, JetStream, default_workers, iterate, loader
 from hakutaku.hep.stream.dataset import DEFAULT_BUFFER_JETS, DEFAULT_OPEN_FILES
 from hakutaku.hep.stream.source import DEFAULT_CHUNK_JETS
 from hakutaku.hep.stream.specs import Spec
@@ -226,11 +226,17 @@ def open_source(
     data: JetSource | Spec | Iterable[Spec],
     cfg: TrainConfig,
     max_jets: int | None = None,
+    scan: bool = False,
 ) -> JetSource:
-    """The files `data` names as a `JetSource` (cut into `cfg.chunk_jets` chunks)."""
+    """The files `data` names as a `JetSource` (cut into `cfg.chunk_jets` chunks); `scan`:
+    with the classes present and each file's group known (see `JetSource.scan`)."""
     if isinstance(data, JetSource):
+        if scan and data.groups is None:
+            classes, groups = data.scan()
+            data = data.with_groups(groups)
+            return data if data.label_names is not None else data.with_classes(classes)
         return data
-    return JetSource.open(data, max_jets=max_jets, chunk_jets=cfg.chunk_jets)
+    return JetSource.open(data, max_jets=max_jets, chunk_jets=cfg.chunk_jets, scan=scan)
 
 
 def train(
@@ -260,7 +266,7 @@ def train(
 
     model = build_model(cfg, cfg.n_features).to(device)
     fine_tune = cfg.init_weights is not None
-    if fine_tune:
+    if cfg.init_weights is not None:
         from hakutaku.hep.weights import load_weaver_state_dict
 
         load_weaver_state_dict(model, cfg.init_weights, exclude_head=True)
@@ -360,16 +366,14 @@ def _feed(
         return memory
     from hakutaku.hep.features import n_features
 
-    source = open_source(data, cfg, max_jets)
+    source = open_source(data, cfg, max_jets, scan=True)
     val_source = None
     if val_data is not None:
         if isinstance(val_data, JetBatch):
             raise ValueError("with streamed data, give val_data as files too")
         val_source = open_source(val_data, cfg)
-    classes, groups = source.scan()
-    source = source.with_groups(groups)
     if not cfg.label_names:
-        cfg.label_names = list(classes)
+        cfg.label_names = list(source.label_names or ())
     cfg.data = [str(f) for f in source.files]
     cfg.val_data = [str(f) for f in val_source.files] if val_source is not None else []
     cfg.n_features = n_features(cfg.features)
@@ -463,7 +467,7 @@ def predict_stream(
     ids: list[np.ndarray] = []
 
     def keep_ids() -> Iterable[Batch]:
-        for x, y, where in loader(stream, workers, pin_memory=device.type == "cuda"):
+        for x, y, where in iterate(loader(stream, workers, pin_memory=device.type == "cuda")):
             ids.append(where.numpy())
             yield x, y
 

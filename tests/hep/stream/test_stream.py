@@ -14,9 +14,9 @@ from hakutaku.hep.stream.split import is_validation
 
 
 def opened(files: list[Path], **options: int) -> JetSource:
-    source = JetSource.open(files, **options)
-    classes, groups = source.scan()
-    return source.with_classes(classes).with_groups(groups)
+    source = JetSource.open(files, scan=True, **options)
+    assert (source.label_names, source.groups) == JetSource.open(files, **options).scan()
+    return source
 
 
 def epoch_ids(stream: JetStream, epoch: int, workers: int) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -38,9 +38,9 @@ def test_each_jet_once_per_epoch_across_workers(top_qcd_files: dict[str, list[Pa
     for workers in (0, 1, 3):
         seen: dict[str, set[tuple[int, int]]] = {}
         for name, part in (("train", train), ("val", val)):
-            stream = JetStream(
-                part, "kin", 128, 64, shuffle=name == "train", seed=1, buffer_jets=150, open_files=2
-            )
+            # small reads: many pieces, each split into training and validation jets
+            stream = JetStream(part, "kin", 128, 64, shuffle=name == "train", seed=1,
+                               buffer_jets=150, open_files=2, read_step=40)  # fmt: skip
             ids, _ = epoch_ids(stream, epoch=0, workers=workers)
             rows = {tuple(map(int, r)) for r in ids}
             assert len(rows) == len(ids) == part.n_jets, (workers, name)  # none twice
@@ -70,7 +70,8 @@ def test_streamed_jets_are_the_files_jets(top_qcd_files: dict[str, list[Path]]) 
 
 def test_shuffling_mixes_files_and_classes(top_qcd_files: dict[str, list[Path]]) -> None:
     source = opened(top_qcd_files["train"])
-    stream = JetStream(source, "kin", 128, 64, shuffle=True, seed=5, buffer_jets=400, open_files=4)
+    stream = JetStream(source, "kin", 128, 64, shuffle=True, seed=5, buffer_jets=400,
+                       open_files=4, read_step=50)  # fmt: skip
     for workers in (0, 2):
         ids, labels = epoch_ids(stream, 0, workers)
         first = ids[:64]
@@ -86,7 +87,8 @@ def test_seeds_and_epochs_give_reproducible_orders(top_qcd_files: dict[str, list
     source = opened(top_qcd_files["train"])
 
     def order(seed: int, epoch: int, workers: int = 2) -> np.ndarray:
-        stream = JetStream(source, "kin", 128, 64, shuffle=True, seed=seed, buffer_jets=200)
+        stream = JetStream(source, "kin", 128, 64, shuffle=True, seed=seed, buffer_jets=200,
+                           read_step=50)  # fmt: skip
         return epoch_ids(stream, epoch, workers)[0]
 
     first = order(seed=7, epoch=0)
@@ -111,7 +113,8 @@ def test_other_layouts_stream_every_jet(
     train, val = source.split(0.2, seed=0)
     total = 0
     for part in (train, val):
-        stream = JetStream(part, "kin", 128, 32, shuffle=part is train, seed=0, buffer_jets=100)
+        stream = JetStream(part, "kin", 128, 32, shuffle=part is train, seed=0, buffer_jets=100,
+                           read_step=30)  # fmt: skip
         ids, _ = epoch_ids(stream, 0, workers=2)
         assert len({tuple(r) for r in ids}) == len(ids) == part.n_jets
         total += len(ids)
@@ -126,7 +129,8 @@ def test_npz_streams_every_jet(tmp_path: Path) -> None:
         for i in range(3)
     ]
     source = opened(paths)
-    stream = JetStream(source, "kinpid", 128, 16, shuffle=True, seed=0, buffer_jets=40)
+    stream = JetStream(source, "kinpid", 128, 16, shuffle=True, seed=0, buffer_jets=40,
+                       read_step=10)  # fmt: skip
     ids, _ = epoch_ids(stream, 0, workers=2)
     assert len({tuple(r) for r in ids}) == len(ids) == 30 + 31 + 32
 

@@ -8,7 +8,7 @@
 - `dataset`: `JetStream`, a torch IterableDataset of input batches, and its `loader`.
 """
 
-from hakutaku.hep.stream.dataset import JetStream, default_workers, loader
+from hakutaku.hep.stream.dataset import JetStream, default_workers, iterate, loader
 from hakutaku.hep.stream.source import Chunk, JetSource
 from hakutaku.hep.stream.specs import DataFile, DataSpecError, resolve
 
@@ -19,6 +19,7 @@ __all__ = [
     "JetSource",
     "JetStream",
     "default_workers",
+    "iterate",
     "loader",
     "resolve",
 ]

@@ -73,15 +73,17 @@ def shuffled_batches(
                 arrived.append(piece)
                 held += len(piece)
             if held >= target:
-                buffer = _join(buffer, arrived)
+                full = _join(buffer, arrived)
+                assert full is not None
                 arrived = []
-                buffer, emitted = _draw(buffer, batch_size, rng, keep=target // 2)
-                yield from emitted
+                order, n_out = _shuffle(full, batch_size, rng, keep=target // 2)
+                buffer = full.select(order[n_out:])
+                yield from _cut(full, order[:n_out], batch_size)
                 held = len(buffer)
-        buffer = _join(buffer, arrived)
-        if buffer is not None and len(buffer):
-            _, emitted = _draw(buffer, batch_size, rng, keep=0)
-            yield from emitted
+        rest = _join(buffer, arrived)
+        if rest is not None and len(rest):
+            order, n_out = _shuffle(rest, batch_size, rng, keep=0)
+            yield from _cut(rest, order, batch_size)
     finally:
         for f in window:
             f.close()
@@ -128,14 +130,19 @@ def _join(buffer: JetBatch | None, arrived: list[JetBatch]) -> JetBatch | None:
     return parts[0] if len(parts) == 1 else JetBatch.concat(parts)
 
 
-def _draw(
+def _shuffle(
     buffer: JetBatch, batch_size: int, rng: np.random.Generator, keep: int
-) -> tuple[JetBatch, list[JetBatch]]:
-    """Shuffle the buffer; batches from it until `keep` jets are left (all when keep is 0)."""
+) -> tuple[np.ndarray, int]:
+    """A random order of the buffer, and how many of its first jets leave in batches so that
+    `keep` stay (whole batches only, unless keep is 0: then all of them)."""
     order = rng.permutation(len(buffer))
+    if keep == 0:
+        return order, len(buffer)
     n_out = len(buffer) - keep
-    n_out = len(buffer) if keep == 0 else max(n_out - n_out % batch_size, 0)
-    batches = [
-        buffer.select(order[lo : min(lo + batch_size, n_out)]) for lo in range(0, n_out, batch_size)
-    ]
-    return buffer.select(order[n_out:]), batches
+    return order, max(n_out - n_out % batch_size, 0)
+
+
+def _cut(buffer: JetBatch, order: np.ndarray, batch_size: int) -> Iterator[JetBatch]:
+    """The jets of `order` in batches, one at a time (the last may be short)."""
+    for lo in range(0, len(order), batch_size):
+        yield buffer.select(order[lo : lo + batch_size])

@@ -1,19 +1,18 @@
 """`JetSource`: the jets of a set of files, known by their metadata, read chunk by chunk.
 
-    source = JetSource.open(["data/top", "data/qcd/*.root"], max_jets=100_000)
-    classes, groups = source.scan()                         # reads the label columns only
-    source = source.with_classes(classes).with_groups(groups)   # or with_classes(("QCD", ...))
+    source = JetSource.open(["data/top", "data/qcd/*.root"], max_jets=100_000, scan=True)
+    source.label_names, source.groups     # the classes present; each file's class, for mixing
     train, val = source.split(0.2, seed=0)      # train.n_jets: how many it yields
     for chunk in train.chunks:
         for entries_read, piece in train.pieces([chunk], step=2000):   # JetBatch pieces
             ...
 
 Opening reads only metadata: each file's format, its number of jets and where a read can
-start (`hakutaku.hep.formats.ranges`). The files are cut into `Chunk`s of at most
-`chunk_jets` jets (whole row groups for parquet, whole files for npz), the units that
-streaming readers share out. A piece carries its labels as indices into `label_names` (the
-run's classes) and two jet columns that say where each jet came from: ``_file`` (index into
-`files`) and ``_entry`` (its entry in that file).
+start (`hakutaku.hep.formats.ranges`); with ``scan=True`` also the label columns. The files
+are cut into `Chunk`s of at most `chunk_jets` jets (whole row groups for parquet, whole files
+for npz), the units that streaming readers share out. A piece carries its labels as indices
+into `label_names` (the run's classes) and two jet columns that say where each jet came from:
+``_file`` (index into `files`) and ``_entry`` (its entry in that file).
 """
 
 from __future__ import annotations
@@ -78,19 +77,31 @@ class JetSource:
         label_names: Iterable[str] | None = None,
         max_jets: int | None = None,
         chunk_jets: int = DEFAULT_CHUNK_JETS,
+        scan: bool = False,
         **options: str,
     ) -> JetSource:
-        """The files `specs` name (see `specs.resolve`), from their metadata only.
+        """The files `specs` name (see `specs.resolve`), from their metadata only — and, with
+        `scan`, their label columns (in the same pass): the classes present (the source's
+        `label_names`, unless given) and each file's group (see `scan`).
 
         `max_jets` keeps the first jets of every file, each file giving its share in proportion
         to its size (so a top file and a QCD file keep both classes); `label_names` fixes the
-        classes (else call `scan_classes`); options go to the format readers (``masses``).
+        classes; options go to the format readers (``masses`` for npz).
         """
         if isinstance(specs, (str, DataFile)) or not isinstance(specs, Iterable):
             specs = [specs]
         files = tuple(resolve(specs))
         formats = [_format_of(f, format) for f in files]
-        totals = [file_ranges.count(f.path, fmt) for f, fmt in zip(files, formats, strict=True)]
+        labels: list[tuple[np.ndarray, tuple[str, ...]] | None] = []
+        totals: list[int] = []
+        for data_file, fmt in zip(files, formats, strict=True):
+            if scan and data_file.label is None:
+                read = file_ranges.read_labels(data_file.path, fmt)  # opens the file once
+                labels.append(read)
+                totals.append(len(read[0]))
+            else:
+                labels.append(None)
+                totals.append(file_ranges.count(data_file.path, fmt))
         counts = totals if max_jets is None else _quotas(totals, max_jets)
         chunks = [
             Chunk(index, start, min(stop, counts[index]))
@@ -98,7 +109,7 @@ class JetSource:
             for start, stop in file_ranges.chunks(data_file.path, fmt, chunk_jets, totals[index])
             if start < counts[index]
         ]
-        return cls(
+        source = cls(
             files=files,
             formats=tuple(formats),
             counts=tuple(counts),
@@ -106,6 +117,11 @@ class JetSource:
             label_names=tuple(label_names) if label_names is not None else None,
             options=tuple(sorted(options.items())),
         )
+        if not scan:
+            return source
+        classes, groups = _classes_and_groups(files, source.counts, labels)
+        source = source.with_groups(groups)
+        return source if label_names is not None else source.with_classes(classes)
 
     # ------------------------------------------------------------------ classes and split
 
@@ -117,19 +133,11 @@ class JetSource:
         them, keeping those some jet has. A file's group is its label, or the class most of its
         jets have: readers mix the groups (`plan`) so every batch holds every class.
         """
-        known: list[str] = []
-        present: set[str] = set()
-        groups: list[str] = []
-        for data_file, fmt, n in zip(self.files, self.formats, self.counts, strict=True):
-            if data_file.label is not None:
-                names, tally = [data_file.label], np.array([n])
-            else:
-                labels, file_names = file_ranges.read_labels(data_file.path, fmt)
-                names, tally = list(file_names), np.bincount(labels[:n], minlength=len(file_names))
-            known += [name for name in names if name not in known]
-            present |= {name for name, count in zip(names, tally, strict=True) if count}
-            groups.append(names[int(np.argmax(tally))] if n else "")
-        return tuple(name for name in known if name in present), tuple(groups)
+        labels = [
+            None if f.label is not None else file_ranges.read_labels(f.path, fmt)
+            for f, fmt in zip(self.files, self.formats, strict=True)
+        ]
+        return _classes_and_groups(self.files, self.counts, labels)
 
     def scan_classes(self) -> tuple[str, ...]:
         """The classes present (see `scan`)."""
@@ -230,6 +238,27 @@ class JetSource:
                     f"know (it knows {list(names)})"
                 )
         return JetBatch(piece.jets, piece.particles, piece.counts, labels, names, piece.meta)
+
+
+def _classes_and_groups(
+    files: Sequence[DataFile],
+    counts: Sequence[int],
+    labels: Sequence[tuple[np.ndarray, tuple[str, ...]] | None],
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(classes present, in the order the files name them; each file's group): see `scan`."""
+    known: list[str] = []
+    present: set[str] = set()
+    groups: list[str] = []
+    for data_file, n, read in zip(files, counts, labels, strict=True):
+        if read is None:
+            names, tally = [data_file.label or ""], np.array([n])
+        else:
+            names = list(read[1])
+            tally = np.bincount(read[0][:n], minlength=len(names))
+        known += [name for name in names if name not in known]
+        present |= {name for name, count in zip(names, tally, strict=True) if count}
+        groups.append(names[int(np.argmax(tally))] if n else "")
+    return tuple(name for name in known if name in present), tuple(groups)
 
 
 def _quotas(counts: list[int], total: int) -> list[int]:
