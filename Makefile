@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+# The portal's front-end libraries: npm ci from the committed lock file, copied into static/.
+VENDOR := src/hakutaku/portal/static/vendor/.installed
 
 .PHONY: install install-test up test lint services bench clean
 
@@ -21,9 +23,14 @@ $(TEST_STAMP): pyproject.toml $(STAMP)
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-install: $(STAMP)
+$(VENDOR): frontend/package.json frontend/package-lock.json frontend/vendor.mjs
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	node frontend/vendor.mjs
+	touch $@
 
-install-test: $(TEST_STAMP)
+install: $(STAMP) $(VENDOR)
+
+install-test: $(TEST_STAMP) $(VENDOR)
 
 up: install
 	$(BIN)/hai up
@@ -35,14 +42,17 @@ services:
 
 test: install-test services
 	$(BIN)/ruff check src tests $(wildcard bench)
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: install-test
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/mypy
 
 bench: install-test
 	$(BIN)/python bench/gateway.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache src/*.egg-info frontend/node_modules \
+		src/hakutaku/portal/static/vendor

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install the services the integration tests start, from Debian's packages: PostgreSQL, and Slurm
-# with accounting (slurmctld, slurmd, slurmdbd, munge, MariaDB; see deploy/slurm/install.sh).
+# Install the services the integration tests start, from Debian's packages: PostgreSQL, Slurm
+# with accounting (slurmctld, slurmd, slurmdbd, munge, MariaDB; see deploy/slurm/install.sh),
+# and Chromium for the portal's browser tests (driven by Playwright; never downloaded).
 # Needs root; without it, say what is missing and go on (those tests then skip, saying why).
 # The packages' own daemons are never started: the tests start and stop private instances.
 set -euo pipefail
@@ -15,7 +16,9 @@ have_slurm() {
   done
 }
 
-if have_postgres && have_slurm; then
+have_chromium() { [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy"; }
+
+if have_postgres && have_slurm && have_chromium; then
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -23,6 +26,8 @@ if [ "$(id -u)" -ne 0 ]; then
     "not root; PostgreSQL tests will be skipped (as root: apt-get install postgresql)." >&2
   have_slurm || echo "install-services: Slurm is missing and this is not root; Slurm tests" \
     "will be skipped (as root: bash deploy/slurm/install.sh)." >&2
+  have_chromium || echo "install-services: Chromium is missing and this is not root; browser" \
+    "tests will be skipped (as root: apt-get install chromium)." >&2
   exit 0
 fi
 
@@ -43,4 +48,12 @@ fi
 if ! have_slurm; then
   bash "$HERE/../slurm/install.sh"
   have_slurm
+fi
+if ! have_chromium; then
+  echo "install-services: installing Chromium from Debian's packages" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # a CJK font, so that the 简体中文 pages render (and screenshot) as text, not boxes
+  apt-get install -y -qq --no-install-recommends chromium fonts-wqy-zenhei > /dev/null
+  have_chromium
 fi

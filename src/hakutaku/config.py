@@ -115,6 +115,44 @@ class Settings(BaseSettings):
         default="data-admins", description="Members (and admins) may write the public area."
     )
 
+    # the web portal (hakutaku.portal)
+    portal: bool = Field(default=True, description="Serve the web portal at /.")
+    portal_session_hours: float = Field(
+        default=168.0, gt=0, description="A browser stays signed in this long at most."
+    )
+    portal_idle_hours: float = Field(
+        default=24.0, gt=0, description="…and is signed out after this long without a page view."
+    )
+    portal_secure_cookies: bool | None = Field(
+        default=None,
+        description="Mark cookies Secure (HTTPS only); default: when HAI_URL is https://.",
+    )
+    portal_login_attempts: int = Field(
+        default=10,
+        ge=1,
+        description="Failed sign-ins allowed per user name and per address in 5 minutes.",
+    )
+    portal_default_locale: str = Field(default="en", description="en | zh_CN.")
+    oidc_issuer: str | None = Field(
+        default=None, description="OpenID Connect issuer URL; SSO is offered when set."
+    )
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scopes: str = "openid email profile"
+    oidc_username_claim: str = Field(
+        default="preferred_username",
+        description="The ID token/userinfo claim that is the platform user name.",
+    )
+    oidc_groups_claim: str | None = Field(
+        default="groups", description="A claim listing the user's groups (kept in sync)."
+    )
+    oidc_display_name: str = Field(
+        default="Single sign-on", description="The SSO button's label, e.g. the institute's."
+    )
+    oidc_create_users: bool = Field(
+        default=True, description="Create a platform user at a first SSO sign-in."
+    )
+
     @field_validator("home", "storage_root", "compute_policy", "jobs_dir", mode="before")
     @classmethod
     def _expand(cls, value: Any) -> Any:
@@ -161,6 +199,16 @@ class Settings(BaseSettings):
     def jobs_path(self) -> Path:
         """Per-job folders (scripts, logs, status) of the compute backends."""
         return self.jobs_dir or self.home / "jobs"
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.portal_secure_cookies is not None:
+            return self.portal_secure_cookies
+        return self.server_url.startswith("https://")
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     @property
     def usage_reject_path(self) -> Path:

@@ -180,3 +180,31 @@ def test_compute_billing_and_usage_commands(platform: Platform, tmp_path: Path) 
     assert hai(platform, "users", "enable", "jane").stdout == "enabled user jane\n"
     limited = hai(platform, "keys", "limit", "2", "30")
     assert limited.returncode == 0 and limited.stdout.endswith(": 30 calls per minute\n")
+
+
+def test_users_passwd_sets_a_portal_password_or_prints_a_one_time_link(platform: Platform) -> None:
+    assert hai(platform, "users", "add", "pia").returncode == 0
+    env = dict(platform.env)
+    done = subprocess.run(
+        [sys.executable, "-m", "hakutaku", "users", "passwd", "pia", "--password-stdin"],
+        env=env,
+        input="a long enough secret\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "password set for pia" in done.stdout
+    weak = subprocess.run(
+        [sys.executable, "-m", "hakutaku", "users", "passwd", "pia", "--password-stdin"],
+        env=env,
+        input="short\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert weak.returncode == 1 and "at least 10 characters" in weak.stderr
+    link = hai(platform, "users", "passwd", "pia", "--link", "--hours", "2")
+    assert link.returncode == 0, link.stderr
+    assert link.stdout.strip().startswith(f"{platform.url}/login/link/hai-link.")
+    assert "one sign-in" in link.stderr

@@ -85,7 +85,7 @@ def test_keys(lab: Lab) -> None:
     past = refused(lab.alice.keys.create, expires_at=datetime(2001, 1, 1, tzinfo=UTC))
     assert past.status == 400 and past.code == "invalid_request"
     too_low = refused(lab.admin.keys.set_rate_limit, created["id"], 0)
-    assert (too_low.status, too_low.param) == (400, "rate_limit")
+    assert too_low.status == 422 and "rate_limit" in str(too_low.param)  # as for create
     schema = refused(lab.admin.keys.create, "alice", rate_limit=0)  # the body's own schema
     assert schema.status == 422 and "rate_limit" in str(schema.param)
 

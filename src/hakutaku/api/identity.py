@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from datetime import timedelta
+
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
-from hakutaku.api.deps import AuthDep, admin, caller, db_session
-from hakutaku.api.schemas import CreatedKeyOut, KeyIn, KeyOut, KeyPatch, UserIn, UserOut, UserPatch
-from hakutaku.db.models import ApiKey, User
+from hakutaku.api.deps import AuthDep, SettingsDep, admin, caller, db_session
+from hakutaku.api.schemas import (
+    CreatedKeyOut,
+    KeyIn,
+    KeyOut,
+    KeyPatch,
+    LoginLinkOut,
+    PasswordIn,
+    UserIn,
+    UserOut,
+    UserPatch,
+)
+from hakutaku.db.models import ApiKey, User, utcnow
 from hakutaku.errors import Forbidden, PlatformError
 from hakutaku.identity import service
 from hakutaku.identity.auth import Principal
+from hakutaku.identity.passwords import check_password, set_password
+from hakutaku.identity.sessions import create_login_link as login_link
+from hakutaku.identity.sessions import revoke_user_sessions
 
 router = APIRouter(prefix="/api", tags=["identity"])
 
@@ -80,6 +95,48 @@ def patch_user(
     s.flush()
     auth.forget_user(user.id)
     return user_out(user)
+
+
+@router.put("/users/{name}/password", status_code=204)
+def set_user_password(
+    name: str,
+    body: PasswordIn,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> None:
+    """Set a portal password: admins for anyone; a user for themselves, giving the current
+    one if they have it. The user's signed-in browsers are signed out."""
+    user = service.get_user(s, name)
+    if user.id != who.user_id and not who.is_admin:
+        raise Forbidden("Only admins may set other users' passwords.")
+    own_change = user.id == who.user_id and not who.is_admin and user.password_hash
+    if own_change and not check_password(user, body.current_password or ""):
+        raise Forbidden("The current password is wrong.", param="current_password")
+    set_password(user, body.password)
+    revoke_user_sessions(s, user.id)
+
+
+@router.post(
+    "/users/{name}/login-link",
+    response_model=LoginLinkOut,
+    status_code=201,
+    dependencies=[Depends(admin)],
+)
+def create_login_link(
+    name: str,
+    settings: SettingsDep,
+    auth: AuthDep,
+    hours: float = Query(24.0, gt=0, le=24 * 14, description="How long the link works."),
+    s: Session = Depends(db_session, scope="function"),
+) -> LoginLinkOut:
+    """A one-time portal sign-in link for a user (admins): a first login or a reset. It
+    signs them in once and asks for a new password."""
+    user = service.get_user(s, name)
+    lifetime = timedelta(hours=hours)
+    token = login_link(s, auth.server_secret, user, "password-reset", lifetime)
+    return LoginLinkOut(
+        url=f"{settings.server_url}/login/link/{token}", expires_at=utcnow() + lifetime
+    )
 
 
 @router.get("/keys", response_model=list[KeyOut])

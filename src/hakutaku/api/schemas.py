@@ -23,6 +23,18 @@ class UserPatch(BaseModel):
     role: str | None = None
 
 
+class PasswordIn(BaseModel):
+    password: str = Field(description="The new password (at least 10 characters).")
+    current_password: str | None = Field(
+        None, description="Your current one, when you change your own (admins need none)."
+    )
+
+
+class LoginLinkOut(BaseModel):
+    url: str = Field(description="Opens a signed-in portal session once; then set a password.")
+    expires_at: datetime
+
+
 class UserOut(BaseModel):
     id: int
     name: str
@@ -44,8 +56,7 @@ class KeyIn(BaseModel):
 
 class KeyPatch(BaseModel):
     rate_limit: int | None = Field(
-        ge=1,
-        description="Model calls per minute; null: the platform's default (HAI_RATE_LIMIT)."
+        ge=1, description="Model calls per minute; null: the platform's default (HAI_RATE_LIMIT)."
     )
 
 

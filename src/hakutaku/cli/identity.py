@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -65,6 +66,34 @@ def users_disable(name: str) -> None:
 def users_enable(name: str) -> None:
     """Enable a disabled user again."""
     _set_disabled(name, False)
+
+
+@users.command("passwd")
+def users_passwd(
+    name: str,
+    link: Annotated[
+        bool, typer.Option("--link", help="Print a one-time sign-in link instead (admins).")
+    ] = False,
+    hours: Annotated[float, typer.Option(help="How long the link works.")] = 24.0,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Set a user's portal password (asked twice), or make a one-time sign-in link."""
+    with platform_errors():
+        if link:
+            made = client().users.login_link(name, hours=hours)
+            typer.echo(made["url"])
+            typer.echo(f"(one sign-in, until {made['expires_at']}; then a new password)", err=True)
+            return
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = typer.prompt("New password", hide_input=True)
+            if typer.prompt("Again", hide_input=True) != password:
+                fail("the two passwords differ")
+        client().users.set_password(name, password)
+    typer.echo(f"password set for {name}; their signed-in browsers were signed out")
 
 
 @keys.command("create")

@@ -83,10 +83,16 @@ def _wait_for(check: object, timeout: float, what: str, children: list[Child]) -
     raise RuntimeError(f"timed out after {timeout:g} s {what}")
 
 
-def banner(settings: Settings, key: str) -> str:
+def banner(settings: Settings, key: str, first_login: str | None = None) -> str:
     url = settings.server_url
+    portal = f"Web portal: {url}/"
+    if first_login:
+        portal += (
+            f"\n  first sign-in as admin (once, within 24 h; then set a password):\n  {first_login}"
+        )
     return f"""
 Hakutaku is up at {url}   (HAI_HOME={settings.home})
+{portal}
 API key (bootstrap admin): {key}
 
 Try it — a real sentence embedding, and a physics calculation on a remote model:
@@ -128,7 +134,7 @@ def up(
             err=True,
         )
         raise typer.Exit(1)
-    prepared = prepare(settings)
+    prepared = prepare(settings, first_login=True)
     announce_new_admin_key(settings, prepared.new_admin_key)
     key = prepared.new_admin_key or read_secret_file(settings.bootstrap_key_path) or ""
     logs = settings.home / "logs"
@@ -178,7 +184,7 @@ def up(
             "loading the demo models",
             children,
         )
-        typer.echo(banner(settings, key))
+        typer.echo(banner(settings, key, prepared.first_login_url))
         _supervise(server, workers, lambda: stopping)
     except RuntimeError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -51,7 +51,7 @@ async def handle_call(
     try:
         who = await authenticate(gw, request)
         limit = who.rate_limit or gw.settings.rate_limit
-        if limit and (wait := gw.limiter.take(who.key_id, limit)):
+        if limit and (wait := gw.limiter.take(who.key_id or -(who.session_id or 0), limit)):
             raise rate_limited(limit, wait)
         parsed = parse(gw, request, await read_body(request, gw.settings.max_body_bytes))
         entry = permitted_model(gw, who, parsed.model)

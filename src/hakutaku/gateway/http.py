@@ -11,6 +11,7 @@ from hakutaku.errors import Unauthorized
 from hakutaku.gateway.context import Gateway
 from hakutaku.gateway.errors import GatewayError
 from hakutaku.identity.auth import Principal
+from hakutaku.identity.sessions import SESSION_COOKIE
 
 
 def gateway_of(request: Request) -> Gateway:
@@ -39,7 +40,15 @@ def bearer_key(request: Request) -> str:
     return key
 
 
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 async def authenticate(gw: Gateway, request: Request) -> Principal:
+    """The caller: an API key (Authorization: Bearer), or a portal page's session cookie."""
+    if "authorization" not in request.headers and (token := request.cookies.get(SESSION_COOKIE)):
+        csrf = request.headers.get("x-csrf-token")
+        unsafe = request.method in UNSAFE_METHODS
+        return await asyncio.to_thread(gw.auth.session, token, csrf, unsafe)
     key = bearer_key(request)
     principal = gw.auth.cached(key)
     if principal is None:

@@ -8,15 +8,16 @@ by the usage recorder.
 
 from __future__ import annotations
 
+import hmac
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from hakutaku.db.models import ApiKey
 from hakutaku.db.session import Database
-from hakutaku.errors import Unauthorized
+from hakutaku.errors import Forbidden, Unauthorized
 from hakutaku.identity.keys import split_prefix, verify_key
 
 MAX_CACHE = 50_000
@@ -31,6 +32,7 @@ class Principal:
     role: str
     groups: frozenset[str]
     rate_limit: int | None = None  # the key's own calls per minute, if it has one
+    session_id: int | None = None  # a signed-in portal browser (key_id is then 0)
 
     @property
     def is_admin(self) -> bool:
@@ -45,10 +47,13 @@ def _bad_key(reason: str) -> Unauthorized:
 
 
 class KeyAuthenticator:
-    def __init__(self, db: Database, server_secret: bytes, ttl: float) -> None:
+    def __init__(
+        self, db: Database, server_secret: bytes, ttl: float, session_idle: float = 86400.0
+    ) -> None:
         self.db = db
         self.server_secret = server_secret
         self.ttl = ttl
+        self.session_idle = timedelta(seconds=session_idle)
         self._cache: dict[str, tuple[float, Principal | Unauthorized]] = {}
         self.last_used: dict[int, datetime] = {}
 
@@ -73,6 +78,29 @@ class KeyAuthenticator:
         self._remember(key, principal, self.ttl)
         self.last_used[principal.key_id] = datetime.now(UTC)
         return principal
+
+    def session(self, token: str, csrf: str | None, unsafe: bool) -> Principal:
+        """The Principal of a portal session cookie (blocking; run it in a thread).
+
+        The portal's own pages call /api and /v1 with their cookie instead of a key; a call
+        that changes something must repeat the session's CSRF token (X-CSRF-Token), so that
+        another site cannot make the browser do it. Not cached: revocation is immediate.
+        """
+        from hakutaku.identity.sessions import find_session, principal_of
+
+        with self.db.session() as s:
+            row = find_session(s, self.server_secret, token, self.session_idle)
+            if row is None:
+                raise Unauthorized(
+                    "Your portal session has ended; sign in again.", code="session_expired"
+                )
+            if unsafe and not (csrf and hmac.compare_digest(csrf, row.csrf_token)):
+                raise Forbidden(
+                    "This request needs the page's CSRF token (X-CSRF-Token header); reload "
+                    "the page and try again.",
+                    code="csrf_failed",
+                )
+            return principal_of(row)
 
     def forget_key(self, key_id: int) -> None:
         for k, (_, answer) in list(self._cache.items()):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from hakutaku.config import Settings, write_secret_file
@@ -11,6 +13,7 @@ from hakutaku.identity.secrets import secret_fingerprint
 from hakutaku.identity.service import add_user, create_key
 
 BOOTSTRAP_USER = "admin"
+FIRST_LOGIN_LIFETIME = timedelta(hours=24)
 
 
 def check_server_secret(db: Database, server_secret: bytes) -> None:
@@ -49,3 +52,18 @@ def ensure_bootstrap_admin(db: Database, settings: Settings, server_secret: byte
         s.add(Meta(key="bootstrap_admin", value=str(created.row.id)))
     write_secret_file(settings.bootstrap_key_path, created.secret)
     return created.secret
+
+
+def first_login_link(db: Database, settings: Settings, server_secret: bytes) -> str | None:
+    """A one-time portal link for the bootstrap admin while it has no password, else None.
+
+    `hai up` prints it: opening it signs the admin in once and asks for a password.
+    """
+    from hakutaku.identity.sessions import create_login_link
+
+    with db.session() as s:
+        admin = s.scalar(select(User).where(User.name == BOOTSTRAP_USER))
+        if admin is None or admin.password_hash is not None or admin.disabled:
+            return None
+        token = create_login_link(s, server_secret, admin, "first-login", FIRST_LOGIN_LIFETIME)
+    return f"{settings.server_url}/login/link/{token}"

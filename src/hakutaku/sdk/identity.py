@@ -70,6 +70,17 @@ class Users(Resource):
         """Enable a disabled user again."""
         return self.update(name, disabled=False)
 
+    def set_password(self, name: str, password: str, current: str | None = None) -> None:
+        """Set a portal password (PUT /api/users/{name}/password): admins for anyone, a user
+        for themselves with `current` when they have one. Signs the user's browsers out."""
+        body = {"password": password, "current_password": current}
+        self._client._request("PUT", f"/api/users/{segment(name)}/password", json=body)
+
+    def login_link(self, name: str, hours: float = 24.0) -> Record:
+        """A one-time portal sign-in link for a user (admin): `url`, `expires_at`."""
+        path = f"/api/users/{segment(name)}/login-link"
+        return self._client._object("POST", path, params=query(hours=hours))
+
 
 class Keys(Resource):
     """`/api/keys`. A key record: `id`, `prefix`, `user`, `name`, `created_at`, `expires_at`,

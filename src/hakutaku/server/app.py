@@ -20,6 +20,7 @@ from hakutaku.errors import PlatformError, error_body
 from hakutaku.gateway import routes as v1
 from hakutaku.gateway.errors import error_response
 from hakutaku.gateway.http import too_large
+from hakutaku.portal import router as portal
 from hakutaku.server.replica import Replica
 
 log = logging.getLogger("hakutaku.server")
@@ -56,6 +57,8 @@ def create_app(settings: Settings) -> FastAPI:
         hub.router,
     ):
         app.include_router(router)
+    if settings.portal:
+        portal.install(app)
     app.add_api_route("/healthz", healthz, include_in_schema=False)
     app.add_api_route("/metrics", metrics, include_in_schema=False)
     app.add_middleware(DeclaredBodyLimit, limit=settings.max_body_bytes)
@@ -150,8 +153,10 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     return Response(body, status_code=422, media_type="application/json")
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 404 and portal.wants_page(request):
+        return portal.not_found_page(request)
     kind = HTTP_ERROR_TYPES.get(exc.status_code, "invalid_request_error")
     message = str(exc.detail)
     if exc.status_code == 404:

@@ -20,6 +20,7 @@ from hakutaku.gateway.context import Gateway
 from hakutaku.gateway.registry import Registry
 from hakutaku.identity.auth import KeyAuthenticator
 from hakutaku.identity.secrets import SecretBox
+from hakutaku.portal.state import PortalState
 from hakutaku.server.setup import prepare
 from hakutaku.storage.service import Storage
 from hakutaku.storage.uploads import Uploads
@@ -37,6 +38,7 @@ class Replica:
     scheduler: Scheduler
     collector: Collector
     uploads: Uploads
+    portal: PortalState
 
     @classmethod
     def assemble(cls, settings: Settings) -> Replica:
@@ -44,7 +46,12 @@ class Replica:
         prepared = prepare(settings)
         db = Database(settings.sqlalchemy_url)
         box = SecretBox(prepared.server_secret)
-        auth = KeyAuthenticator(db, prepared.server_secret, settings.key_cache_ttl)
+        auth = KeyAuthenticator(
+            db,
+            prepared.server_secret,
+            settings.key_cache_ttl,
+            session_idle=settings.portal_idle_hours * 3600,
+        )
         registry = Registry(db, box, settings.heartbeat_timeout)
         gateway = Gateway(settings, db, registry, auth, prepared.worker_token)
         scheduler_ref: list[Scheduler] = []
@@ -63,6 +70,7 @@ class Replica:
             scheduler=scheduler,
             collector=Collector(db, interval=settings.accounting_interval),
             uploads=Uploads(Storage(settings)),
+            portal=PortalState(settings),
         )
 
     async def start(self) -> None:

@@ -9,7 +9,11 @@ from hakutaku.compute.policy_store import ensure_policy
 from hakutaku.config import Settings
 from hakutaku.db.migrate import upgrade
 from hakutaku.db.session import Database
-from hakutaku.identity.bootstrap import check_server_secret, ensure_bootstrap_admin
+from hakutaku.identity.bootstrap import (
+    check_server_secret,
+    ensure_bootstrap_admin,
+    first_login_link,
+)
 from hakutaku.identity.secrets import ensure_server_secret, ensure_worker_token
 
 
@@ -18,10 +22,12 @@ class Prepared:
     server_secret: bytes
     worker_token: str
     new_admin_key: str | None  # set only on the very first start
+    first_login_url: str | None = None  # while the bootstrap admin has no portal password
 
 
-def prepare(settings: Settings) -> Prepared:
-    """Idempotent: safe on every start and from several replicas."""
+def prepare(settings: Settings, *, first_login: bool = False) -> Prepared:
+    """Idempotent: safe on every start and from several replicas. `first_login`: also make
+    the bootstrap admin's one-time portal link while it has no password (`hai up`)."""
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.home.chmod(0o700)
     server_secret = ensure_server_secret(settings)
@@ -33,6 +39,8 @@ def prepare(settings: Settings) -> Prepared:
         ensure_policy(db, settings)
         ensure_default_prices(db)
         new_key = ensure_bootstrap_admin(db, settings, server_secret)
+        wanted = first_login and settings.portal
+        link = first_login_link(db, settings, server_secret) if wanted else None
     finally:
         db.dispose()
-    return Prepared(server_secret, worker_token, new_key)
+    return Prepared(server_secret, worker_token, new_key, link)
