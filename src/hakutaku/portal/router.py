@@ -7,22 +7,33 @@ browser asks for HTML.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
+from hakutaku.portal import pages
 from hakutaku.portal.auth import CsrfFailed, PageForbidden, SignInRequired
 from hakutaku.portal.i18n import _
-from hakutaku.portal.pages import home, profile, signin
 from hakutaku.portal.templating import STATIC, render
 
-PAGE_ROUTERS = (signin.router, profile.router, home.router)
+
+def page_routers() -> list[APIRouter]:
+    """Every module of `portal/pages/` with a `router`: a page family is one module."""
+    found = []
+    for info in sorted(pkgutil.iter_modules(pages.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{pages.__name__}.{info.name}")
+        router = getattr(module, "router", None)
+        if isinstance(router, APIRouter):
+            found.append(router)
+    return found
 
 
 def install(app: FastAPI) -> None:
-    for router in PAGE_ROUTERS:
+    for router in page_routers():
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(SignInRequired, _sign_in)
