@@ -9,9 +9,10 @@ One run:
    recipe otherwise: Ranger, flat + decay) in a fresh child process each time:
    - **memory N**: the in-memory path on `--jets` jets (N, half of each class):
      ``formats.read(files)`` then ``train(cfg, batch)`` — the reference;
-   - **stream N**: ``train(cfg, files)`` streaming the same files with `--workers`
-     DataLoader workers and a `--buffer`-jet shuffle buffer each;
-   - **stream 10N**: the same on `--factor` x N jets;
+   - **stream N Kw**: ``train(cfg, files)`` streaming the same files with K DataLoader
+     workers (each of `--workers`: by default the library's default for CPU training, none
+     on this 2-core machine, and one) and a `--buffer`-jet shuffle buffer each;
+   - **stream 10N Kw**: the same on `--factor` x N jets;
    - **memory 10N** (unless ``--no-memory-10x``): the in-memory path on those, to show what
      the stream saves;
 3. while each child runs, samples every 50 ms the resident memory of its whole process tree
@@ -20,8 +21,9 @@ One run:
    the processes sharing them);
 4. prints per run: peak RSS and PSS, wall time, throughput and the CPU others used meanwhile,
    then the ratios against the targets:
-   - peak RSS(stream 10N) / peak RSS(stream N) <= 1.2;
-   - throughput(stream N) / throughput(memory N) >= 1.
+   - peak RSS(stream 10N Kw) / peak RSS(stream N Kw) <= 1.2;
+   - throughput(stream N Kw) / throughput(memory N) >= 1.
+   With ``--repeat R`` every run is made R times, interleaved, and the ratios use medians.
 
 Throughput is end to end: training jets (training split x epochs) per second of wall clock
 from the files on disk to the trained model — reading, building inputs, training steps and the
@@ -32,7 +34,7 @@ This is a benchmark, not a test: it prints numbers and exits 0 unless a run fail
 
     .venv/bin/python bench/training_stream.py                      # N = 2000, 10N = 20000
     .venv/bin/python bench/training_stream.py --jets 1000 --epochs 1 --no-memory-10x
-    .venv/bin/python bench/training_stream.py --repeat 2 --json out.json
+    .venv/bin/python bench/training_stream.py --repeat 3 --wait-idle 120 --json out.json
 
 Results and how they were obtained: docs/benchmarks.md.
 """
@@ -219,6 +221,17 @@ class Run:
     epochs: list[dict[str, Any]] = field(default_factory=list)
 
 
+def wait_idle(limit: float, threshold: float = 0.25) -> float:
+    """Wait (up to `limit` seconds) until other processes keep less than `threshold` CPUs
+    busy; returns the load last seen."""
+    deadline = time.monotonic() + limit
+    while True:
+        busy = psutil.cpu_percent(interval=2.0) / 100 * psutil.cpu_count()
+        if busy < threshold or time.monotonic() >= deadline:
+            return busy
+        log(f"  waiting: other processes keep {busy:.2f} CPUs busy")
+
+
 def run_child(name: str, spec: dict[str, Any]) -> Run:
     command = [sys.executable, __file__, "--child", json.dumps(spec)]
     started = time.monotonic()
@@ -273,12 +286,12 @@ def report(runs: list[Run], args: argparse.Namespace) -> dict[str, Any]:
 
     print()
     print(
-        f"{'run':<12}{'jets':>7}{'files':>6}{'procs':>6}{'peak RSS':>10}{'peak PSS':>10}"
+        f"{'run':<16}{'jets':>7}{'files':>6}{'procs':>6}{'peak RSS':>10}{'peak PSS':>10}"
         f"{'seconds':>9}{'jets/s':>8}{'steps j/s':>10}{'val AUC':>9}{'others':>8}"
     )
     for r in runs:
         print(
-            f"{r.name:<12}{r.n_jets:>7}{r.files:>6}{r.processes:>6}{mib(r.peak_rss):>8} M"
+            f"{r.name:<16}{r.n_jets:>7}{r.files:>6}{r.processes:>6}{mib(r.peak_rss):>8} M"
             f"{mib(r.peak_pss):>8} M{r.seconds:>9.1f}{r.throughput:>8.0f}"
             f"{r.step_throughput:>10.0f}{r.val_auc:>9.4f}{r.other_cpus:>8.2f}"
         )
@@ -287,36 +300,41 @@ def report(runs: list[Run], args: argparse.Namespace) -> dict[str, Any]:
         "validation); steps j/s: the training steps alone (mean over epochs); others: CPUs "
         "that other processes kept busy meanwhile (0 = a quiet machine)."
     )
-    big = f"stream {args.factor}N"
-    rss_ratio = median(big, "peak_rss") / median("stream N", "peak_rss")
-    pss_ratio = median(big, "peak_pss") / median("stream N", "peak_pss")
-    speed_ratio = median("stream N", "throughput") / median("memory N", "throughput")
-    speed_big = median(big, "throughput") / median("memory N", "throughput")
+    summary: dict[str, Any] = {}
     print()
-    print(
-        f"peak RSS  {big} / stream N   = {rss_ratio:.3f}   (target <= {RSS_TARGET}) "
-        f"{'PASS' if rss_ratio <= RSS_TARGET else 'MISS'}"
-    )
-    print(f"peak PSS  {big} / stream N   = {pss_ratio:.3f}")
-    print(
-        f"throughput stream N / memory N = {speed_ratio:.3f}   (target >= {THROUGHPUT_TARGET}) "
-        f"{'PASS' if speed_ratio >= THROUGHPUT_TARGET else 'MISS'}"
-    )
-    print(f"throughput {big} / memory N = {speed_big:.3f}")
-    summary = {
-        "rss_ratio": rss_ratio,
-        "pss_ratio": pss_ratio,
-        "throughput_ratio": speed_ratio,
-        "throughput_ratio_big": speed_big,
-    }
+    for workers in args.workers:
+        small, big = stream_name("N", workers), stream_name(f"{args.factor}N", workers)
+        rss_ratio = median(big, "peak_rss") / median(small, "peak_rss")
+        pss_ratio = median(big, "peak_pss") / median(small, "peak_pss")
+        speed = median(small, "throughput") / median("memory N", "throughput")
+        speed_big = median(big, "throughput") / median("memory N", "throughput")
+        print(
+            f"peak RSS   {big} / {small}: {rss_ratio:.3f}  (target <= {RSS_TARGET}) "
+            f"{'PASS' if rss_ratio <= RSS_TARGET else 'MISS'}"
+        )
+        print(f"peak PSS   {big} / {small}: {pss_ratio:.3f}")
+        print(
+            f"throughput {small} / memory N: {speed:.3f}  (target >= {THROUGHPUT_TARGET}) "
+            f"{'PASS' if speed >= THROUGHPUT_TARGET else 'MISS'}"
+        )
+        print(f"throughput {big} / memory N: {speed_big:.3f}")
+        summary[f"workers={workers}"] = {
+            "rss_ratio": rss_ratio,
+            "pss_ratio": pss_ratio,
+            "throughput_ratio": speed,
+            "throughput_ratio_big": speed_big,
+        }
     big_memory = f"memory {args.factor}N"
     if big_memory in by_name:
         memory_ratio = median(big_memory, "peak_rss") / median("memory N", "peak_rss")
-        saved = median(big_memory, "peak_rss") / median(big, "peak_rss")
-        print(f"peak RSS  {big_memory} / memory N   = {memory_ratio:.3f}")
-        print(f"peak RSS  {big_memory} / {big} = {saved:.3f}")
-        summary.update({"memory_rss_ratio": memory_ratio, "memory_over_stream_big": saved})
+        memory_pss = median(big_memory, "peak_pss") / median("memory N", "peak_pss")
+        print(f"peak RSS   {big_memory} / memory N: {memory_ratio:.3f} (PSS {memory_pss:.3f})")
+        summary["memory"] = {"rss_ratio": memory_ratio, "pss_ratio": memory_pss}
     return summary
+
+
+def stream_name(size: str, workers: int) -> str:
+    return f"stream {size} {workers}w"
 
 
 # ------------------------------------------------------------------------------- main
@@ -338,7 +356,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--lr", type=float, default=2e-2, help="ParT's PFN TopLandscape rate (%(default)s)"
     )
     ap.add_argument(
-        "--workers", type=int, default=default_workers(), help="DataLoader workers (%(default)s)"
+        "--workers",
+        type=int,
+        nargs="+",
+        default=sorted({default_workers("cpu"), 1}),
+        help="DataLoader workers of the streaming runs, one pair of runs each (default: "
+        "%(default)s: the library's default for CPU training, and one worker)",
     )
     ap.add_argument(
         "--buffer",
@@ -351,6 +374,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--repeat", type=int, default=1, help="rounds of all runs, interleaved")
     ap.add_argument("--no-memory-10x", dest="memory_big", action="store_false")
+    ap.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each run, wait up to this long until other processes use less than a "
+        "quarter of a CPU (on a shared machine)",
+    )
     ap.add_argument("--data-dir", type=Path, default=home / "bench" / "stream-jets")
     ap.add_argument("--chunk-size", type=int, default=1000, help="jets per generated file")
     ap.add_argument("--seed", type=int, default=7, help="generation and training seed")
@@ -368,35 +399,41 @@ def main(argv: list[str] | None = None) -> int:
 
     files = ensure_jets(args)
     small = pick(files, args.jets, args.chunk_size)
-    large = pick(files, args.jets * args.factor, args.chunk_size)
+    big_n = args.jets * args.factor
+    large = pick(files, big_n, args.chunk_size)
     base = {
         "model": args.model,
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "lr": args.lr,
         "seed": args.seed,
-        "workers": args.workers,
         "buffer": args.buffer,
         "open_files": args.open_files,
         "threads": args.threads or torch.get_num_threads(),
     }
-    plan = [
-        ("memory N", "memory", small, args.jets),
-        ("stream N", "stream", small, args.jets),
-        (f"stream {args.factor}N", "stream", large, args.jets * args.factor),
+    plan: list[tuple[str, dict[str, Any]]] = [
+        ("memory N", {"mode": "memory", "files": small, "n_jets": args.jets, "workers": 0})
     ]
+    # The small runs together, then the big ones: what is compared ran in the same minutes.
+    for size, chosen, n in (("N", small, args.jets), (f"{args.factor}N", large, big_n)):
+        for workers in args.workers:
+            spec = {"mode": "stream", "files": chosen, "n_jets": n, "workers": workers}
+            plan.append((stream_name(size, workers), spec))
     if args.memory_big:
-        plan.append((f"memory {args.factor}N", "memory", large, args.jets * args.factor))
+        spec = {"mode": "memory", "files": large, "n_jets": big_n, "workers": 0}
+        plan.append((f"memory {args.factor}N", spec))
     log(
-        f"{args.model}, {args.epochs} epoch(s), batch {args.batch_size}, {args.workers} "
-        f"worker(s), buffer {args.buffer} jets, {base['threads']} torch thread(s), "
+        f"{args.model}, {args.epochs} epoch(s), batch {args.batch_size}, workers {args.workers}, "
+        f"buffer {args.buffer} jets, {base['threads']} torch thread(s), "
         f"{len(os.sched_getaffinity(0))} CPUs, load {os.getloadavg()[0]:.2f}"
     )
     runs: list[Run] = []
     for round_ in range(args.repeat):
-        for name, mode, chosen, n in plan:
-            log(f"round {round_ + 1}/{args.repeat}: {name} ({n} jets, {len(chosen)} files)")
-            run = run_child(name, {**base, "mode": mode, "files": chosen, "n_jets": n})
+        for name, spec in plan:
+            log(f"round {round_ + 1}/{args.repeat}: {name} ({spec['n_jets']} jets)")
+            if args.wait_idle:
+                wait_idle(args.wait_idle)
+            run = run_child(name, {**base, **spec})
             log(
                 f"  {run.seconds:.1f} s, {run.throughput:.0f} jets/s, peak RSS "
                 f"{mib(run.peak_rss)} MiB, others {run.other_cpus:.2f} CPUs"

@@ -172,7 +172,7 @@ class StreamedFeed:
         num_workers: int | None = None,
         buffer_jets: int,
         open_files: int,
-        pin_memory: bool = False,
+        device: str = "cpu",
     ) -> StreamedFeed:
         source = source.with_classes(label_names)
         if val_source is not None:
@@ -182,8 +182,8 @@ class StreamedFeed:
         options = {"buffer_jets": buffer_jets, "open_files": open_files, "seed": seed}
         train_stream = JetStream(train, features, length, batch_size, shuffle=True, **options)
         val_stream = JetStream(val, features, length, batch_size, shuffle=False, **options)
-        workers = default_workers() if num_workers is None else int(num_workers)
-        return cls(train_stream, val_stream, label_names, workers, pin_memory)
+        workers = default_workers(device) if num_workers is None else int(num_workers)
+        return cls(train_stream, val_stream, label_names, workers, pin_memory=device == "cuda")
 
     def steps_per_epoch(self) -> int:
         return self.train.max_batches(self.num_workers)

@@ -92,9 +92,10 @@ class TrainConfig:
     label_names: list[str] = field(default_factory=list)
     n_features: int = 0  # input channels, recorded from the data at training time
     model_options: dict[str, Any] = field(default_factory=dict)
-    # Streaming from files (see hakutaku.hep.stream): DataLoader workers (None: one per core
-    # beyond the first, at most 4), each one's shuffle buffer (jets) and open files, and the
-    # jets per chunk that workers share out.
+    # Streaming from files (see hakutaku.hep.stream): DataLoader workers (None: on an
+    # accelerator one per core beyond the first, at most 4; on the CPU the cores torch's threads
+    # leave free), each one's shuffle buffer (jets) and open files, and the jets per chunk that
+    # workers share out.
     num_workers: int | None = None
     shuffle_buffer: int = DEFAULT_BUFFER_JETS
     open_files: int = DEFAULT_OPEN_FILES
@@ -389,7 +390,7 @@ def _feed(
         num_workers=cfg.num_workers,
         buffer_jets=cfg.shuffle_buffer,
         open_files=cfg.open_files,
-        pin_memory=device.type == "cuda",
+        device=device.type,
     )
 
 
@@ -463,7 +464,7 @@ def predict_stream(
     """(probabilities, labels, ids) for every jet of `source`, streamed, in file order; `ids`
     is (n, 2): each jet's file (index into ``source.files``) and entry in it."""
     stream = JetStream(source, features, length, batch_size, shuffle=False)
-    workers = default_workers() if num_workers is None else num_workers
+    workers = default_workers(device.type) if num_workers is None else num_workers
     ids: list[np.ndarray] = []
 
     def keep_ids() -> Iterable[Batch]:

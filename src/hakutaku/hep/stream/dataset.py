@@ -163,9 +163,15 @@ def _lower_priority(worker: int) -> None:
         os.nice(WORKER_NICENESS)
 
 
-def default_workers() -> int:
-    """One reader per core beyond the one that trains, at most four (at least none)."""
+def default_workers(device: str = "cpu") -> int:
+    """Readers for training on `device`: on an accelerator one per core beyond the first, at
+    most four; on the CPU only the cores torch's threads leave free — none by default, since
+    they use every core and a reader would only take turns with them (the training process
+    then reads between steps, which measured faster on two cores: docs/benchmarks.md)."""
     import os
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(0, min(4, (cores or 1) - 1))
+    cores = cores or 1
+    if device == "cpu":
+        return max(0, min(4, cores - torch.get_num_threads()))
+    return max(0, min(4, cores - 1))
