@@ -69,6 +69,10 @@ class Settings(BaseSettings):
         "the oldest are dropped (counted in hai_usage_dropped, logged).",
     )
     log_level: str = Field(default="warning", description="uvicorn's log level for `hai serve`.")
+    server_timing: bool = Field(
+        default=False,
+        description="Add Server-Timing headers (time and SQL statements per request).",
+    )
 
     # demo workers started by `hai up`
     demo_workers: bool = True

@@ -22,6 +22,7 @@ from hakutaku.gateway.errors import error_response
 from hakutaku.gateway.http import too_large
 from hakutaku.portal import router as portal
 from hakutaku.server.replica import Replica
+from hakutaku.server.timing import ServerTiming, count_queries
 
 log = logging.getLogger("hakutaku.server")
 
@@ -32,6 +33,8 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         replica = Replica.assemble(settings)
+        if settings.server_timing:
+            count_queries(replica.db.engine)
         app.state.replica = replica
         await replica.start()
         try:
@@ -62,6 +65,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_api_route("/healthz", healthz, include_in_schema=False)
     app.add_api_route("/metrics", metrics, include_in_schema=False)
     app.add_middleware(DeclaredBodyLimit, limit=settings.max_body_bytes)
+    if settings.server_timing:
+        app.add_middleware(ServerTiming)
     app.add_exception_handler(PlatformError, _platform_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
