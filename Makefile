@@ -7,7 +7,7 @@ TEST_STAMP := $(VENV)/.installed-test
 # The portal's front-end libraries: npm ci from the committed lock file, copied into static/.
 VENDOR := src/hakutaku/portal/static/vendor/.installed
 
-.PHONY: install install-test up test lint services bench clean
+.PHONY: install install-test up test lint services bench clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,15 @@ lint: install-test
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/ruff format --check src tests $(wildcard bench)
 	$(BIN)/mypy
+
+# The portal's catalogues: extract its strings, merge them into the 简体中文 catalogue (then
+# translate what is new in src/hakutaku/portal/locale/zh_CN/LC_MESSAGES/messages.po).
+LOCALE := src/hakutaku/portal/locale
+messages: install-test
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext_ -k ngettext_:1,2 -k N_ --no-location \
+		--sort-output --omit-header -o $(LOCALE)/messages.pot .
+	$(BIN)/pybabel update -i $(LOCALE)/messages.pot -d $(LOCALE) -l zh_CN --no-fuzzy-matching \
+		--ignore-obsolete
 
 bench: install-test
 	$(BIN)/python bench/gateway.py
