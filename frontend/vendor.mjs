@@ -12,6 +12,8 @@ const files = {
   "pico.min.css": "@picocss/pico/css/pico.min.css",
   "uPlot.iife.min.js": "uplot/dist/uPlot.iife.min.js",
   "uPlot.min.css": "uplot/dist/uPlot.min.css",
+  // incremental SHA-256 of uploads in the browser (WebAssembly; the files page allows it)
+  "hash-wasm-sha256.min.js": "hash-wasm/dist/sha256.umd.min.js",
 };
 
 rmSync(target, { recursive: true, force: true });
