@@ -362,3 +362,156 @@ def test_parallel_uploads_cannot_overbook_the_quota(storage_platform: StoragePla
     assert sorted(statuses) == [201, 201, 201] + [413] * 5
     with sp.platform.http(key) as dave:
         assert dave.get("/api/files/quota").json()["reserved_bytes"] == 90_000
+
+
+def test_move_and_rename(storage_platform: StoragePlatform, tmp_path: Path) -> None:
+    sp = storage_platform
+    home = sp.root / "home" / "alice"
+    with sp.platform.http(sp.user_key) as alice:
+        assert alice.put("/api/files/home/mv/a.txt", content=b"A").status_code == 201
+        assert alice.put("/api/files/home/mv/b.txt", content=b"B").status_code == 201
+
+        renamed = alice.post("/api/files/move", json={"path": "mv/a.txt", "to": "mv/c.txt"})
+        assert renamed.status_code == 200, renamed.text
+        assert renamed.json()["path"] == "mv/c.txt" and renamed.json()["size"] == 1
+        assert alice.get("/api/files/home/mv/c.txt").content == b"A"
+        assert alice.get("/api/files/home/mv/a.txt").status_code == 404
+
+        # A taken name is refused unless asked, and nothing moves.
+        taken = alice.post("/api/files/move", json={"path": "mv/c.txt", "to": "mv/b.txt"})
+        assert taken.status_code == 409 and error(taken)["code"] == "file_exists"
+        assert error(taken)["param"] == "to" and "overwrite" in error(taken)["message"]
+        assert alice.get("/api/files/home/mv/b.txt").content == b"B"
+        replaced = alice.post(
+            "/api/files/move", json={"path": "mv/c.txt", "to": "mv/b.txt", "overwrite": True}
+        )
+        assert replaced.status_code == 200 and alice.get("/api/files/home/mv/b.txt").content == b"A"
+        assert sorted(os.listdir(home / "mv")) == ["b.txt"]
+
+        # Folders: into a new place (parents made), never onto a folder, never into itself.
+        moved = alice.post("/api/files/move", json={"path": "mv", "to": "deep/er/mv2"})
+        assert moved.status_code == 200 and moved.json()["type"] == "dir"
+        assert alice.get("/api/files/home/deep/er/mv2/b.txt").content == b"A"
+        assert alice.post("/api/files/folders", json={"path": "other"}).status_code == 201
+        onto = alice.post(
+            "/api/files/move", json={"path": "deep/er/mv2", "to": "other", "overwrite": True}
+        )
+        assert onto.status_code == 409 and error(onto)["code"] == "folder_exists"
+        assert "other/mv2" in error(onto)["message"]
+        file_onto = alice.post(
+            "/api/files/move", json={"path": "deep/er/mv2/b.txt", "to": "other", "overwrite": True}
+        )
+        assert file_onto.status_code == 409 and error(file_onto)["code"] == "folder_exists"
+        itself = alice.post("/api/files/move", json={"path": "deep", "to": "deep/er/x"})
+        assert itself.status_code == 400 and error(itself)["code"] == "move_into_itself"
+        same = alice.post("/api/files/move", json={"path": "deep", "to": "deep/"})
+        assert same.status_code == 200 and same.json()["path"] == "deep"
+        missing = alice.post("/api/files/move", json={"path": "nothing", "to": "x"})
+        assert missing.status_code == 404
+        assert alice.put("/api/files/home/plain", content=b"p").status_code == 201
+        under_file = alice.post(
+            "/api/files/move", json={"path": "deep/er/mv2/b.txt", "to": "plain/b.txt"}
+        )
+        assert under_file.status_code == 409 and error(under_file)["code"] == "not_a_folder"
+
+        # The quota is unchanged by moves.
+        before = alice.get("/api/files/quota").json()
+        alice.post("/api/files/move", json={"path": "deep", "to": "deep2"})
+        after = alice.get("/api/files/quota").json()
+        assert (before["used_bytes"], before["used_files"]) == (
+            after["used_bytes"],
+            after["used_files"],
+        )
+
+
+def test_move_refuses_traversal_and_others_files(
+    storage_platform: StoragePlatform, tmp_path: Path
+) -> None:
+    sp = storage_platform
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    home = sp.root / "home" / "alice"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "door").symlink_to(outside)
+    with sp.platform.http(sp.user_key) as alice:
+        assert alice.put("/api/files/home/t/f.txt", content=b"F").status_code == 201
+        for path, to in (
+            ("t/f.txt", "../f.txt"),
+            ("t/f.txt", "a/../../f.txt"),
+            ("t/f.txt", "/tmp/f.txt"),
+            ("t/f.txt", "door/f.txt"),
+            ("t/f.txt", "door/new/f.txt"),
+            ("t/f.txt", "a\u0000b"),
+            ("../x", "y"),
+            ("door/x", "y"),
+            ("", "y"),
+        ):
+            r = alice.post("/api/files/move", json={"path": path, "to": to})
+            assert r.status_code == 400 and error(r)["code"] == "invalid_path", (path, to, r.text)
+            assert error(r)["param"] == ("to" if path == "t/f.txt" else "path")
+        for bad in ("../x", "door/x", "/etc/x", "a/../../b"):
+            r = alice.post("/api/files/folders", json={"path": bad})
+            assert r.status_code == 400 and error(r)["code"] == "invalid_path", bad
+        assert os.listdir(outside) == []
+        # The link itself may be renamed (not what it points at), and stays a link.
+        link = alice.post("/api/files/move", json={"path": "door", "to": "door2"})
+        assert link.status_code == 200 and link.json()["type"] == "link"
+        assert (home / "door2").is_symlink() and outside.is_dir()
+        assert alice.delete("/api/files/home/door2").status_code == 200
+        assert alice.put("/api/files/home/t/mine.txt", content=b"alice's").status_code == 201
+
+    with sp.platform.http(sp.other_key) as bob:
+        # Bob's paths name his own home: Alice's file is not there for him.
+        r = bob.post("/api/files/move", json={"path": "t/mine.txt", "to": "stolen.txt"})
+        assert r.status_code == 404
+        r = bob.post("/api/files/move", json={"path": "x", "to": "y", "area": "public"})
+        assert r.status_code == 403 and "data-admins" in error(r)["message"]
+        r = bob.post("/api/files/folders", json={"path": "shared", "area": "public"})
+        assert r.status_code == 403
+    with sp.platform.http() as admin:
+        # Admins read other homes but write only their own: `user` is not accepted here.
+        r = admin.post("/api/files/move", json={"path": "t/mine.txt", "to": "x", "user": "alice"})
+        assert r.status_code == 404  # in the admin's own home, where there is no such file
+    with sp.platform.http(sp.user_key) as alice:
+        assert alice.get("/api/files/home/t/mine.txt").content == b"alice's"
+        assert alice.delete("/api/files/home/t", params={"recursive": "true"}).status_code == 200
+
+
+def test_new_folders(storage_platform: StoragePlatform) -> None:
+    sp = storage_platform
+    with sp.platform.http(sp.user_key) as alice:
+        made = alice.post("/api/files/folders", json={"path": "nf/a/b"})
+        assert made.status_code == 201, made.text
+        assert made.json() == {**made.json(), "path": "nf/a/b", "type": "dir", "size": 0}
+        again = alice.post("/api/files/folders", json={"path": "nf/a/b"})
+        assert again.status_code == 409 and error(again)["code"] == "folder_exists"
+        ok = alice.post("/api/files/folders", json={"path": "nf/a/b", "exist_ok": True})
+        assert ok.status_code == 200 and ok.json()["path"] == "nf/a/b"
+        assert alice.put("/api/files/home/nf/file", content=b"x").status_code == 201
+        on_file = alice.post("/api/files/folders", json={"path": "nf/file", "exist_ok": True})
+        assert on_file.status_code == 409 and error(on_file)["code"] == "file_exists"
+        below_file = alice.post("/api/files/folders", json={"path": "nf/file/sub"})
+        assert below_file.status_code == 409 and error(below_file)["code"] == "not_a_folder"
+        top = alice.post("/api/files/folders", json={"path": ""})
+        assert top.status_code == 400 and error(top)["code"] == "invalid_path"
+        # Folders are neither bytes nor files in the quota.
+        quota = alice.get("/api/files/quota").json()
+        assert alice.post("/api/files/folders", json={"path": "nf/c"}).status_code == 201
+        assert alice.get("/api/files/quota").json()["used_files"] == quota["used_files"]
+        listing = alice.get("/api/files/list", params={"path": "nf"}).json()
+        assert [(e["name"], e["type"]) for e in listing["entries"]] == [
+            ("a", "dir"),
+            ("c", "dir"),
+            ("file", "file"),
+        ]
+        assert alice.delete("/api/files/home/nf", params={"recursive": "true"}).status_code == 200
+    with sp.platform.http(sp.data_admin_key) as carol:
+        shared = carol.post("/api/files/folders", json={"path": "datasets/qg", "area": "public"})
+        assert shared.status_code == 201
+        moved = carol.post(
+            "/api/files/move",
+            json={"path": "datasets/qg", "to": "datasets/quark-gluon", "area": "public"},
+        )
+        assert moved.status_code == 200 and moved.json()["path"] == "datasets/quark-gluon"
+        gone = carol.delete("/api/files/public/datasets", params={"recursive": "true"})
+        assert gone.status_code == 200

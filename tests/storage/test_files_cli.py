@@ -87,3 +87,38 @@ def test_cli_round_trip(storage_platform: StoragePlatform, tmp_path: Path) -> No
     missing = hai(sp, "download", "cli/events.bin", str(tmp_path / "x"), key=sp.user_key)
     assert missing.returncode == 1 and "404" in missing.stderr
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.part").exists()
+
+
+def test_cli_mv_and_mkdir(storage_platform: StoragePlatform) -> None:
+    sp = storage_platform
+    key = sp.user_key
+    made = hai(sp, "mkdir", "clidir/sub", key=key)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.strip() == "folder home:clidir/sub/"
+    again = hai(sp, "mkdir", "clidir/sub", key=key)
+    assert again.returncode == 1 and "already a folder" in again.stderr
+    assert hai(sp, "mkdir", "clidir/sub", "-p", key=key).returncode == 0
+
+    with sp.platform.http(key) as alice:
+        assert alice.put("/api/files/home/clidir/a.txt", content=b"a").status_code == 201
+        assert alice.put("/api/files/home/clidir/b.txt", content=b"b").status_code == 201
+    renamed = hai(sp, "mv", "clidir/a.txt", "clidir/c.txt", key=key)
+    assert renamed.returncode == 0, renamed.stderr
+    assert renamed.stdout.strip() == "moved home:clidir/a.txt to clidir/c.txt"
+    into = hai(sp, "mv", "clidir/c.txt", "clidir/sub/", "--json", key=key)
+    assert into.returncode == 0, into.stderr
+    assert json.loads(into.stdout)["path"] == "clidir/sub/c.txt"
+    clash = hai(sp, "mv", "clidir/b.txt", "clidir/sub/c.txt", key=key)
+    assert clash.returncode == 1 and "already exists" in clash.stderr and "--force" in clash.stderr
+    forced = hai(sp, "mv", "clidir/b.txt", "clidir/sub/c.txt", "--force", key=key)
+    assert forced.returncode == 0, forced.stderr
+    folder = hai(sp, "mv", "clidir/sub", "moved", key=key)
+    assert folder.stdout.strip() == "moved home:clidir/sub/ to moved/"
+    escape = hai(sp, "mv", "moved", "../x", key=key)
+    assert escape.returncode == 1 and "climbs above the top" in escape.stderr
+    public = hai(sp, "mkdir", "mine", "--public", key=key)
+    assert public.returncode == 1 and "read-only for you" in public.stderr
+    listed = json.loads(hai(sp, "ls", "moved", "--json", key=key).stdout)["entries"]
+    assert [(e["name"], e["size"]) for e in listed] == [("c.txt", 1)]
+    assert hai(sp, "rm", "moved", "-r", key=key).returncode == 0
+    assert hai(sp, "rm", "clidir", "-r", key=key).returncode == 0

@@ -4,6 +4,8 @@ GET    /api/files/list?area=&path=&user=     list a folder (or stat a file)
 GET    /api/files/{area}/{path}              download (Range supported)
 PUT    /api/files/{area}/{path}              small upload in one request (body = bytes)
 DELETE /api/files/{area}/{path}              delete (?recursive=true for folders)
+POST   /api/files/move                       move or rename a file or folder in its area
+POST   /api/files/folders                    make a folder (and its parents)
 POST   /api/files/uploads                    start (or resume) a chunked upload
 GET    /api/files/uploads[/{id}]             unfinished uploads / one upload's progress
 PUT    /api/files/uploads/{id}?offset=N      append a chunk (body = bytes)
@@ -63,6 +65,21 @@ class UploadIn(BaseModel):
     sha256: str | None = Field(default=None, description="Hex SHA-256, checked on completion.")
     area: str = "home"
     overwrite: bool = False
+
+
+class MoveIn(BaseModel):
+    path: str = Field(description="The file, link or folder to move, relative to the area.")
+    to: str = Field(description="Its new path in the same area; parents are made as needed.")
+    area: str = "home"
+    overwrite: bool = Field(
+        default=False, description="Replace an existing file at `to` (never a folder)."
+    )
+
+
+class FolderIn(BaseModel):
+    path: str = Field(description="The new folder, relative to the area; parents are made.")
+    area: str = "home"
+    exist_ok: bool = Field(default=False, description="An existing folder is not an error.")
 
 
 class UploadOut(BaseModel):
@@ -192,6 +209,45 @@ def list_files(
         type=kind,
         entries=[EntryOut.model_validate(e) for e in entries],
     )
+
+
+# -- moving and new folders ---------------------------------------------------------------------
+
+
+@router.post("/move", response_model=EntryOut)
+def move(
+    body: MoveIn,
+    uploads: UploadsDep,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> EntryOut:
+    """Move or rename a file, link or folder within its area; returns it at its new path.
+
+    409 `file_exists` when `to` is taken (a file: pass `overwrite`), `folder_exists` when `to`
+    is a folder (give the path inside it); 400 `move_into_itself` for a folder moved under
+    itself."""
+    storage = uploads.storage
+    where = storage.area(s, who, body.area, write=True)
+    entry = storage.move(where, body.path, body.to, overwrite=body.overwrite)
+    return EntryOut.model_validate(entry)
+
+
+@router.post("/folders", response_model=EntryOut, status_code=201)
+def make_folder(
+    body: FolderIn,
+    uploads: UploadsDep,
+    response: Response,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> EntryOut:
+    """Make a folder and any missing parents (201). An existing folder is 409
+    `folder_exists`, or 200 with `exist_ok`; a file of that name is 409 `file_exists`."""
+    storage = uploads.storage
+    where = storage.area(s, who, body.area, write=True)
+    entry, made = storage.make_folder(where, body.path, exist_ok=body.exist_ok)
+    if not made:
+        response.status_code = 200
+    return EntryOut.model_validate(entry)
 
 
 # -- chunked uploads (declared before /{area}/{path}, which would also match them) -------------

@@ -1,4 +1,5 @@
-"""`hai files`: list, upload, download and remove files in your home or the public area."""
+"""`hai files`: list, upload, download, move, make folders and remove files in your home or the
+public area."""
 
 from __future__ import annotations
 
@@ -155,6 +156,44 @@ def rm(
     with platform_errors():
         entry = _files().delete(path, area=_area(public), recursive=recursive)
     typer.echo(f"deleted {_area(public)}:{entry['path']}{'/' if entry['type'] == 'dir' else ''}")
+
+
+@files.command("mv")
+def mv(
+    path: Annotated[str, typer.Argument(help="The file or folder to move.")],
+    to: Annotated[str, typer.Argument(help="Its new path; ending in '/' keeps the name.")],
+    public: PublicOpt = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move or rename a file or folder (within your home, or within the public area)."""
+    target = to + path.rstrip("/").rpartition("/")[2] if to.endswith("/") else to
+    with platform_errors():
+        entry = _files().move(path, target, area=_area(public), overwrite=force)
+    if as_json:
+        print_json(entry)
+        return
+    slash = "/" if entry["type"] == "dir" else ""
+    typer.echo(f"moved {_area(public)}:{path.rstrip('/')}{slash} to {entry['path']}{slash}")
+
+
+@files.command("mkdir")
+def mkdir(
+    path: str,
+    public: PublicOpt = False,
+    exist_ok: Annotated[
+        bool,
+        typer.Option("--exist-ok", "-p", help="No error if it exists (parents are always made)."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a folder (and any missing parents)."""
+    with platform_errors():
+        entry = _files().mkdir(path, area=_area(public), exist_ok=exist_ok)
+    if as_json:
+        print_json(entry)
+    else:
+        typer.echo(f"folder {_area(public)}:{entry['path']}/")
 
 
 @files.command("uploads")

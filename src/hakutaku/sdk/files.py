@@ -3,6 +3,8 @@
     client.files.upload("events.root", "data/events.root")   # chunked, resumable, checksummed
     client.files.download("data/events.root", "copy.root")
     client.files.list("data")["entries"]
+    client.files.move("data/events.root", "data/run1/events.root")
+    client.files.mkdir("data/run2")
     client.files.quota()                                      # usage and limits
 
 `area` is `home` (yours, or with `user=` another user's for admins) or `public`.
@@ -227,6 +229,19 @@ class Files(Resource):
         """Delete a file, or with `recursive` a folder and all in it (DELETE
         /api/files/{area}/{path}). Returns the entry deleted."""
         return self._client._object("DELETE", file_url(area, path), params={"recursive": recursive})
+
+    def move(self, path: str, to: str, *, area: str = "home", overwrite: bool = False) -> Record:
+        """Move or rename a file or folder within its area (POST /api/files/move); the parents
+        of `to` are made as needed. 409 when `to` exists (a file is replaced only with
+        `overwrite`; a folder never). Returns the entry at its new path."""
+        body = {"path": path, "to": to, "area": area, "overwrite": overwrite}
+        return self._client._object("POST", "/api/files/move", json=body)
+
+    def mkdir(self, path: str, *, area: str = "home", exist_ok: bool = False) -> Record:
+        """Make a folder and its parents (POST /api/files/folders). 409 when it exists, unless
+        `exist_ok`. Returns its entry."""
+        body = {"path": path, "area": area, "exist_ok": exist_ok}
+        return self._client._object("POST", "/api/files/folders", json=body)
 
     # -- quotas -------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The storage root: who may use which area, listing, reading, deleting, and quotas.
+"""The storage root: who may use which area; listing, reading, moving, new folders, deleting;
+quotas.
 
 Layout under the root (`HAI_STORAGE_ROOT`, default `$HAI_HOME/storage`):
 
@@ -9,6 +10,7 @@ Layout under the root (`HAI_STORAGE_ROOT`, default `$HAI_HOME/storage`):
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -25,6 +27,7 @@ from hakutaku.db.models import StorageQuota, Upload, User
 from hakutaku.errors import Conflict, Forbidden, NotFound, PlatformError
 from hakutaku.identity.auth import Principal
 from hakutaku.identity.service import get_user
+from hakutaku.storage.errors import UnsafePath
 from hakutaku.storage.paths import AREAS, clean_path, inside, relative_to_area
 from hakutaku.storage.quota import Limits, Usage, measure
 
@@ -196,6 +199,77 @@ class Storage:
                 ) from None
         return entry
 
+    def make_folder(self, area: Area, path: str, *, exist_ok: bool = False) -> tuple[Entry, bool]:
+        """Make the folder `path` and any missing parents; (its entry, whether it was made).
+
+        An existing folder is refused (409 `folder_exists`) unless `exist_ok`; a file or link
+        of that name always is. Folders count against no quota (they hold no bytes and are not
+        files), so making one can never take a home past its limits.
+        """
+        rel = clean_path(path)
+        target = inside(area.folder, rel, follow_last=False)
+        name = rel.as_posix()
+        for _attempt in range(2):
+            existing = _kind_at(target)
+            if existing == "dir" and exist_ok:
+                return entry_of(target, area.folder), False
+            if existing is not None:
+                raise _taken(name, existing, "path")
+            make_parents(area, name, target)
+            try:
+                target.mkdir()
+            except FileExistsError:
+                continue  # made meanwhile by someone else: answer as if it had been there
+            return entry_of(target, area.folder), True
+        raise _taken(name, _kind_at(target) or "dir", "path")
+
+    def move(self, area: Area, path: str, to: str, *, overwrite: bool = False) -> Entry:
+        """Move or rename a file, link or folder to `to` in the same area; its new entry.
+
+        Never replaces a folder. Replaces an existing file only with `overwrite`, and then
+        atomically; without it the move is a hard link plus an unlink for files (a name taken
+        meanwhile is never clobbered) and rename(2) for folders. Parents of `to` are made as
+        needed. Usage stays the same (or shrinks, when a file is replaced), so a move cannot
+        take a home past its quota; moves between areas are not offered, as they would.
+        """
+        source_rel = clean_path(path)
+        try:
+            target_rel = clean_path(to)
+            target = inside(area.folder, target_rel, follow_last=False)
+        except UnsafePath as exc:
+            exc.param = "to"
+            raise
+        source = inside(area.folder, source_rel, follow_last=False)
+        name, new_name = source_rel.as_posix(), target_rel.as_posix()
+        kind = _kind_at(source)
+        if kind is None:
+            raise NotFound(f"No file or folder {name!r} in the {area.name} area.", param="path")
+        if target_rel == source_rel:
+            return entry_of(source, area.folder)
+        if kind == "dir" and target_rel.is_relative_to(source_rel):
+            raise PlatformError(
+                f"The folder {name!r} cannot be moved into itself ({new_name!r}).",
+                param="to",
+                code="move_into_itself",
+            )
+        existing = _kind_at(target)
+        # Only a file replaces a file, and only when asked.
+        if existing is not None and (existing == "dir" or kind == "dir" or not overwrite):
+            raise _taken(new_name, existing, "to", moving=name)
+        make_parents(area, new_name, target)
+        try:
+            if kind == "dir":
+                _rename_folder(source, target, new_name)
+            elif overwrite:
+                os.replace(source, target)
+            else:
+                _move_no_clobber(source, target, new_name)
+        except FileNotFoundError:
+            raise NotFound(
+                f"{name!r} was removed while it was being moved.", param="path"
+            ) from None
+        return entry_of(target, area.folder)
+
     # -- quotas -------------------------------------------------------------------------------
 
     def limits(self, s: Session, user_id: int) -> tuple[Limits, bool]:
@@ -247,3 +321,86 @@ def target_path(area: Area, path: str) -> tuple[PurePosixPath, Path]:
     """The cleaned relative path and the absolute place a new file would go (not followed)."""
     rel = clean_path(path)
     return rel, inside(area.folder, rel, follow_last=False)
+
+
+def make_parents(area: Area, rel: str, target: Path) -> None:
+    """Make the folders above `target`, then check again that it stays inside the area."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise Conflict(
+            f"A parent of {rel!r} exists as a file, not a folder.",
+            param="path",
+            code="not_a_folder",
+        ) from None
+    # Checked again once the folders exist: a link could have been planted meanwhile.
+    rel_again = PurePosixPath(target.relative_to(area.folder.resolve()))
+    inside(area.folder, rel_again, follow_last=False)
+
+
+def _kind_at(path: Path) -> str | None:
+    """file | dir | link for what is at `path` (links not followed); None if nothing is."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:  # a parent is a file: nothing can be there
+        return None
+    if stat.S_ISLNK(mode):
+        return "link"
+    return "dir" if stat.S_ISDIR(mode) else "file"
+
+
+def _taken(rel: str, kind: str, param: str, *, moving: str | None = None) -> Conflict:
+    if kind == "dir":
+        hint = (
+            f" To move {moving!r} into it, give the path inside it ({rel}/"
+            f"{PurePosixPath(moving).name})."
+            if moving
+            else ""
+        )
+        return Conflict(
+            f"{rel!r} is already a folder.{hint}",
+            param=param,
+            code="folder_exists",
+        )
+    if moving is None:
+        return Conflict(
+            f"{rel!r} already exists as a file; choose another name.",
+            param=param,
+            code="file_exists",
+        )
+    return Conflict(
+        f"{rel!r} already exists. Pass overwrite=true (`hai files mv --force`) to replace it "
+        "(a file only replaces a file), or choose another name.",
+        param=param,
+        code="file_exists",
+    )
+
+
+def _move_no_clobber(source: Path, target: Path, rel: str) -> None:
+    try:
+        # A hard link never replaces an existing name: no-clobber, atomically (the link
+        # itself when `source` is a symbolic link).
+        os.link(source, target, follow_symlinks=False)
+    except FileExistsError:
+        raise _taken(rel, _kind_at(target) or "file", "to", moving=source.name) from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        if target.exists() or target.is_symlink():  # no hard links here: check, then rename
+            raise _taken(rel, _kind_at(target) or "file", "to", moving=source.name) from None
+        os.rename(source, target)
+        return
+    source.unlink()
+
+
+def _rename_folder(source: Path, target: Path, rel: str) -> None:
+    if target.exists() or target.is_symlink():  # taken since the check above
+        raise _taken(rel, _kind_at(target) or "file", "to", moving=source.name)
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+            raise _taken(rel, _kind_at(target) or "file", "to", moving=source.name) from None
+        raise

@@ -15,7 +15,7 @@ import re
 import shutil
 import uuid
 from datetime import timedelta
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -30,9 +30,8 @@ from hakutaku.storage.errors import (
     OffsetMismatch,
     SizeExceeded,
 )
-from hakutaku.storage.paths import inside
 from hakutaku.storage.quota import Usage, check_room, format_size, measure
-from hakutaku.storage.service import Area, Entry, Storage, entry_of, target_path
+from hakutaku.storage.service import Area, Entry, Storage, entry_of, make_parents, target_path
 
 # Unfinished uploads untouched this long are dropped (and their reservation freed).
 UPLOAD_EXPIRY = timedelta(days=7)
@@ -302,7 +301,7 @@ class Uploads:
                 raise ChecksumMismatch(expected, actual, row.id)
 
             rel, target = target_path(area, row.path)
-            self._make_parents(area, rel.as_posix(), target)
+            make_parents(area, rel.as_posix(), target)
             self._place(part, target, rel.as_posix(), replace=overwrite)
             row.state = "done"
             row.sha256 = actual
@@ -310,19 +309,6 @@ class Uploads:
             row.updated_at = utcnow()
             s.commit()
             return entry_of(target, area.folder)
-
-    def _make_parents(self, area: Area, rel: str, target: Path) -> None:
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise Conflict(
-                f"A parent of {rel!r} exists as a file, not a folder.",
-                param="path",
-                code="not_a_folder",
-            ) from None
-        # Checked again once the folders exist: a link could have been planted meanwhile.
-        rel_again = PurePosixPath(target.relative_to(area.folder.resolve()))
-        inside(area.folder, rel_again, follow_last=False)
 
     def _place(self, part: Path, target: Path, rel: str, *, replace: bool) -> None:
         if replace:
