@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from hakutaku.accounting import contributions as contrib
 from hakutaku.accounting import prices as price_table
+from hakutaku.accounting.access import readable_scope
 from hakutaku.accounting.ledger import collect
 from hakutaku.accounting.periods import check_period, current_period
 from hakutaku.accounting.resources import to_decimal
@@ -261,19 +262,6 @@ def remove_contribution(
 # ------------------------------------------------------------------------ statements, ledger
 
 
-def _scope(who: Principal, user: str | None, account: str | None) -> tuple[str | None, str | None]:
-    """Whose usage the caller may read: admins anything; users themselves and their groups."""
-    if who.is_admin:
-        return user, account
-    if user not in (None, who.user):
-        raise Forbidden("Only admins may read other users' usage.")
-    if account is not None:
-        if account not in who.groups:
-            raise Forbidden(f"You are not a member of {account!r}; ask an admin.")
-        return user, account
-    return who.user, None
-
-
 @router.get("/api/usage/statements", response_model=StatementOut)
 def get_statement(
     period: str | None = Query(None, description="YYYY-MM (UTC); default this month."),
@@ -284,7 +272,7 @@ def get_statement(
 ) -> StatementOut:
     """A monthly statement: yours by default; a group's with `account`; admins: anyone's, or
     the whole platform's with neither `user` nor `account`."""
-    user, account = _scope(who, user, account)
+    user, account = readable_scope(who, user, account)
     period = check_period(period) if period else current_period()
     return StatementOut.model_validate(statement(s, period, user=user, account=account))
 
@@ -301,7 +289,7 @@ def get_ledger(
     s: Session = Depends(db_session, scope="function"),
 ) -> list[LedgerRowOut]:
     """The raw ledger rows behind a statement, oldest first."""
-    user, account = _scope(who, user, account)
+    user, account = readable_scope(who, user, account)
     e = LedgerEntry
     query = (
         select(e, User.name)

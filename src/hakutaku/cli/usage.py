@@ -1,4 +1,5 @@
-"""`hai usage`: model-call usage; `hai usage statement` and `hai usage ledger`: billing."""
+"""`hai usage`: model-call usage (`--daily`: per day); `hai usage monthly`, `hai usage
+statement` and `hai usage ledger`: billing."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ SUMMARY_COLUMNS = (
     "prompt_tokens",
     "completion_tokens",
 )
+DAILY_COLUMNS = ("day", "model", "calls", "errors", "prompt_tokens", "completion_tokens")
+MONTHLY_COLUMNS = ("period", "source", "resource", "quantity", "unit")
 LINE_COLUMNS = (
     "account",
     "resource",
@@ -43,14 +46,54 @@ def summary(
     ctx: typer.Context,
     user: Annotated[str | None, typer.Option(help="Whose usage (admins).")] = None,
     model: Annotated[str | None, typer.Option()] = None,
+    daily: Annotated[
+        bool, typer.Option("--daily", help="Per UTC day and model instead of per method.")
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(help="From (YYYY-MM-DD or an ISO time, UTC); --daily: default 30 days ago."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Until (excluded; YYYY-MM-DD or an ISO time).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Model-call usage: calls, errors and tokens per user, model and method."""
+    """Model-call usage: calls, errors and tokens per user, model and method (--daily: per
+    day and model)."""
     if ctx.invoked_subcommand is not None:
         return
     with platform_errors():
-        rows = client().usage.summary(user=user or None, model=model or None)
-    print_json(rows) if as_json else print_table(rows, SUMMARY_COLUMNS)
+        if daily:
+            rows = client().usage.daily(
+                since=since, until=until, user=user or None, model=model or None
+            )
+        else:
+            rows = client().usage.summary(
+                user=user or None, model=model or None, since=since, until=until
+            )
+    columns = DAILY_COLUMNS if daily else SUMMARY_COLUMNS
+    print_json(rows) if as_json else print_table(rows, columns)
+
+
+@usage.command("monthly")
+def usage_monthly(
+    since: Annotated[
+        str | None, typer.Option(help="First month, YYYY-MM; default 11 months ago.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Last month, YYYY-MM (included); default this one.")
+    ] = None,
+    user: Annotated[str | None, typer.Option(help="A user's (admins).")] = None,
+    account: Annotated[str | None, typer.Option(help="A group's.")] = None,
+    source: Annotated[str | None, typer.Option(help="job (card-/CPU-hours) or model")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The ledger per month and resource: card- and CPU-hours, model calls and tokens."""
+    with platform_errors():
+        rows = client().usage.monthly(
+            since=since, until=until, user=user, account=account, source=source
+        )
+    print_json(rows) if as_json else print_table(rows, MONTHLY_COLUMNS)
 
 
 @usage.command("statement")

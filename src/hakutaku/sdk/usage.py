@@ -1,6 +1,8 @@
 """`client.usage`: model-call usage, monthly statements, the ledger behind them.
 
     client.usage.summary(model="qwen-7b")            # calls, errors, tokens per user/model/method
+    client.usage.daily(since="2026-11-01")           # the same per UTC day and model
+    client.usage.monthly(source="job")               # ledger per month: card-/CPU-hours
     client.usage.statement(period="2026-11")         # resources, credit, charges, totals
     client.usage.ledger(period="2026-11", source="job")
 
@@ -30,6 +32,37 @@ class Usage(Resource):
         `completion_tokens`, `mean_latency_ms`. Yours; admins: a `user`'s, or everyone's."""
         params = query(user=user, model=model, since=since, until=until)
         return self._client._objects("GET", "/api/usage", params=params)
+
+    def daily(
+        self,
+        *,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        user: str | None = None,
+        model: str | None = None,
+    ) -> list[Record]:
+        """Model calls per UTC day and model (GET /api/usage/daily), oldest first: `day`
+        (YYYY-MM-DD), `model`, `calls`, `errors`, `prompt_tokens`, `completion_tokens`.
+        [since, until): default the last 30 days; at most 366. Days without calls are left
+        out. Yours; admins: a `user`'s, or everyone's."""
+        params = query(since=since, until=until, user=user, model=model)
+        return self._client._objects("GET", "/api/usage/daily", params=params)
+
+    def monthly(
+        self,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        user: str | None = None,
+        account: str | None = None,
+        source: str | None = None,
+    ) -> list[Record]:
+        """The ledger per month and resource (GET /api/usage/monthly): `period`, `source`,
+        `resource`, `unit`, `quantity` (a decimal string). Months `since`..`until`
+        (YYYY-MM, both included; default the last 12). `source="job"`: card- and CPU-hours.
+        Yours, a group's (`account`); admins anyone's."""
+        params = query(since=since, until=until, user=user, account=account, source=source)
+        return self._client._objects("GET", "/api/usage/monthly", params=params)
 
     def statement(
         self, *, period: str | None = None, user: str | None = None, account: str | None = None
