@@ -109,6 +109,24 @@ class Settings(BaseSettings):
         default=30.0, description="How often finished jobs and model calls enter the ledger (s)."
     )
 
+    # monitoring (hakutaku.monitoring): the cluster snapshot and the samples behind the charts
+    monitor_interval: float = Field(
+        default=15.0,
+        gt=0,
+        description="How often one replica (under the lease `monitor:<backend>`) reads the "
+        "cluster (sinfo, or the local capacity) into the snapshot and every replica samples "
+        "its gateway (s).",
+    )
+    monitor_retention_hours: float = Field(
+        default=48.0, gt=0, description="Monitoring samples older than this are deleted."
+    )
+    monitor_homes_interval: float = Field(
+        default=600.0,
+        ge=0,
+        description="How often the monitor measures every home for the near-quota alert "
+        "(s; 0: never).",
+    )
+
     # storage (hakutaku.storage)
     storage_root: Path | None = Field(
         default=None, description="Users' homes and public data; default HAI_HOME/storage."

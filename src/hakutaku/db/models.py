@@ -506,3 +506,96 @@ class JobTemplate(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -------------------------------------------------------------------------- monitoring
+
+
+class ClusterPartition(Base):
+    """The cluster as the monitor last read it (hakutaku.monitoring): one row per partition,
+    and one with partition "" for the whole cluster, where each node counts once (partitions
+    may share nodes). `cards` lists {kind, model, total, alloc, free} per card model."""
+
+    __tablename__ = "cluster_partitions"
+
+    partition: Mapped[str] = mapped_column(String(64), primary_key=True)
+    accelerator: Mapped[str] = mapped_column(String(16), default="cpu")  # the policy's kind
+    nodes: Mapped[int] = mapped_column(Integer, default=0)
+    nodes_down: Mapped[int] = mapped_column(Integer, default=0)
+    cpus_total: Mapped[int] = mapped_column(Integer, default=0)
+    cpus_alloc: Mapped[int] = mapped_column(Integer, default=0)
+    cpus_free: Mapped[int] = mapped_column(Integer, default=0)  # on nodes that are up
+    mem_total_mb: Mapped[int] = mapped_column(BigInteger, default=0)
+    mem_alloc_mb: Mapped[int] = mapped_column(BigInteger, default=0)
+    mem_free_mb: Mapped[int] = mapped_column(BigInteger, default=0)
+    cards: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    pending_jobs: Mapped[int] = mapped_column(Integer, default=0)  # the platform's jobs
+    running_jobs: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[str] = mapped_column(String(16), default="local")  # local | slurm
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ClusterSample(Base):
+    """One partition (or "" for the whole cluster) at one monitor tick: the charts' series."""
+
+    __tablename__ = "cluster_samples"
+    __table_args__ = (Index("ix_cluster_samples_t", "t"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    t: Mapped[int] = mapped_column(BigInteger)  # Unix time, seconds
+    partition: Mapped[str] = mapped_column(String(64))
+    cards_total: Mapped[int] = mapped_column(Integer, default=0)
+    cards_alloc: Mapped[int] = mapped_column(Integer, default=0)
+    cards_free: Mapped[int] = mapped_column(Integer, default=0)
+    cpus_total: Mapped[int] = mapped_column(Integer, default=0)
+    cpus_alloc: Mapped[int] = mapped_column(Integer, default=0)
+    cpus_free: Mapped[int] = mapped_column(Integer, default=0)
+    pending_jobs: Mapped[int] = mapped_column(Integer, default=0)
+    running_jobs: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class GatewaySample(Base):
+    """One replica's gateway over one monitor tick (`seconds` long): calls, server errors
+    (5xx), refusals (4xx), latency, and its usage writer's queue."""
+
+    __tablename__ = "gateway_samples"
+    __table_args__ = (Index("ix_gateway_samples_t", "t"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    t: Mapped[int] = mapped_column(BigInteger)  # Unix time at the end of the window
+    replica: Mapped[str] = mapped_column(String(255))
+    seconds: Mapped[float] = mapped_column(Float)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    latency_sum: Mapped[float] = mapped_column(Float, default=0.0)  # seconds, over the calls
+    p50_ms: Mapped[float | None] = mapped_column(Float)
+    p95_ms: Mapped[float | None] = mapped_column(Float)
+    usage_pending: Mapped[int] = mapped_column(Integer, default=0)
+    usage_dropped: Mapped[int] = mapped_column(Integer, default=0)  # in this window
+    usage_rejected: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HomeUsage(Base):
+    """What a user's home held when the monitor last measured it (the near-quota alert)."""
+
+    __tablename__ = "home_usage"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    files: Mapped[int] = mapped_column(Integer, default=0)
+    measured_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkerPresence(Base):
+    """Live workers of a worker-hosted model at the monitor's last look, and when it last had
+    one: a model that had workers and has none is an alert."""
+
+    __tablename__ = "worker_presence"
+
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    live: Mapped[int] = mapped_column(Integer, default=0)
+    last_live_at: Mapped[datetime | None] = mapped_column()
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,6 +20,8 @@ from hakutaku.gateway.context import Gateway
 from hakutaku.gateway.registry import Registry
 from hakutaku.identity.auth import KeyAuthenticator
 from hakutaku.identity.secrets import SecretBox
+from hakutaku.monitoring.monitor import Monitor
+from hakutaku.monitoring.prometheus import ClusterCollector
 from hakutaku.portal.state import PortalState
 from hakutaku.server.setup import prepare
 from hakutaku.storage.service import Storage
@@ -39,6 +41,7 @@ class Replica:
     collector: Collector
     uploads: Uploads
     portal: PortalState
+    monitor: Monitor
 
     @classmethod
     def assemble(cls, settings: Settings) -> Replica:
@@ -59,6 +62,12 @@ class Replica:
         compute = ComputeService(settings, on_job_exit=lambda: scheduler_ref[0].wake())
         scheduler = Scheduler(compute, db, settings.scheduler_interval)
         scheduler_ref.append(scheduler)
+        storage = Storage(settings)
+        # The cluster snapshot and the samples; its gauges are served with the gateway's.
+        monitor = Monitor(settings, db, compute, gateway, storage)
+        gateway.metrics.registry.register(
+            ClusterCollector(lambda: monitor.view, lambda: monitor.homes_near_quota)
+        )
         return cls(
             settings=settings,
             db=db,
@@ -69,18 +78,21 @@ class Replica:
             compute=compute,
             scheduler=scheduler,
             collector=Collector(db, interval=settings.accounting_interval),
-            uploads=Uploads(Storage(settings)),
+            uploads=Uploads(storage),
             portal=PortalState(settings),
+            monitor=monitor,
         )
 
     async def start(self) -> None:
         await self.gateway.start()
         await self.scheduler.start()
         self.collector.start()
+        await self.monitor.start()
 
     async def stop(self) -> None:
         """Stop the loops, then flush what is queued (usage, a last accounting pass)."""
         try:
+            await self.monitor.stop()
             await self.scheduler.stop()
             await self.collector.stop()
             await self.gateway.stop()
