@@ -1,0 +1,126 @@
+"""Everyone's jobs, for admins: newest first, by user and state, with links to each job's page.
+
+GET /admin/jobs?user=NAME&state=STATE&before=ID|after=ID
+
+Pages are keyset pages over the job id (`before`: older, `after`: newer), so the hundredth
+page costs what the first does; the indexes on (state) and (user_id, state) serve the filters.
+Only the columns the table shows are read (not commands, scripts or environments). The state
+and user checks give the texts `GET /api/jobs` gives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hakutaku.api.deps import ReplicaDep
+from hakutaku.compute.states import JobState
+from hakutaku.db.models import Job, User
+from hakutaku.errors import PlatformError
+from hakutaku.identity import service
+from hakutaku.portal.auth import Admin
+from hakutaku.portal.pages.admin_common import PAGE_SIZE, blocking
+from hakutaku.portal.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+STATES = tuple(st.value for st in JobState)
+COLUMNS = (
+    Job.id,
+    Job.name,
+    Job.state,
+    Job.partition,
+    Job.qos,
+    Job.account,
+    Job.cpus,
+    Job.mem_mb,
+    Job.accelerator,
+    Job.accelerator_model,
+    Job.accelerators,
+    Job.submitted_at,
+    Job.started_at,
+    Job.ended_at,
+    Job.exit_code,
+    Job.reason,
+    Job.backend,
+)
+
+
+def _position(raw: str | None) -> int | None:
+    try:
+        value = int(raw) if raw else None
+    except ValueError:
+        return None
+    return value if value is not None and value > 0 else None
+
+
+def check_state(state: str) -> str:
+    if state and state not in STATES:
+        # the words of ComputeService.list, which /api/jobs answers with
+        raise PlatformError(
+            f"Unknown state(s) {state}; states are {', '.join(STATES)}.", param="state"
+        )
+    return state
+
+
+def _load(
+    s: Session, owner: str, state: str, before: int | None, after: int | None
+) -> dict[str, Any]:
+    check_state(state)
+    query = select(*COLUMNS, User.name.label("user")).join(User, User.id == Job.user_id)
+    counted = select(Job.state, func.count()).group_by(Job.state)
+    if owner:
+        user_id = service.get_user(s, owner).id
+        query = query.where(Job.user_id == user_id)
+        counted = counted.where(Job.user_id == user_id)
+    if state:
+        query = query.where(Job.state == state)
+    if after is not None:
+        # newer jobs: read upwards from `after`, then show newest first
+        query = query.where(Job.id > after).order_by(Job.id.asc())
+    else:
+        if before is not None:
+            query = query.where(Job.id < before)
+        query = query.order_by(Job.id.desc())
+    rows = [dict(r._mapping) for r in s.execute(query.limit(PAGE_SIZE + 1))]
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    if after is not None:
+        rows.reverse()
+    counts = dict(s.execute(counted).all())
+    return {
+        "jobs": rows,
+        "counts": {st: counts.get(st, 0) for st in STATES},
+        "total": sum(counts.values()),
+        # is there a page of older (newer) jobs than these?
+        "older": rows[-1]["id"] if rows and (more or after is not None) else None,
+        "newer": rows[0]["id"]
+        if rows and (before is not None or (after is not None and more))
+        else None,
+    }
+
+
+@router.get("/admin/jobs")
+async def all_jobs(request: Request, replica: ReplicaDep, user: Admin) -> Response:
+    params = request.query_params
+    owner = (params.get("user") or "").strip()[:64]
+    state = (params.get("state") or "").strip()
+    before, after = _position(params.get("before")), _position(params.get("after"))
+
+    def load() -> dict[str, Any]:
+        with replica.db.session() as s:
+            return _load(s, owner, state, before, after)
+
+    status = 200
+    try:
+        context = await blocking(load)
+    except PlatformError as exc:
+        context = {"jobs": [], "counts": {}, "total": 0, "older": None, "newer": None}
+        context["error"] = exc.message
+        status = exc.status
+    context.update(owner=owner, state=state, states=STATES)
+    return render(request, "admin/jobs.html", context, status=status)
