@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from hakutaku.db.models import HubArchitecture, HubDataset, HubWeights
 from hakutaku.errors import Conflict, Forbidden, NotFound, PlatformError
@@ -285,6 +285,46 @@ class ServerHub:
         self.s.flush()
         return row
 
+    # -- search (the portal's hub page) ---------------------------------------------------
+
+    def find_architectures(self, text: str = "", limit: int = 100) -> list[HubArchitecture]:
+        """Registered architectures whose name or description holds `text` (any case)."""
+        a = HubArchitecture
+        query = select(a).options(selectinload(a.owner)).order_by(a.name).limit(limit)
+        if text:
+            query = query.where(_holds(text, a.name, a.description))
+        return list(self.s.scalars(query))
+
+    def find_weights(self, who: Principal, text: str = "", limit: int = 100) -> list[HubWeights]:
+        """The weights `who` may see whose architecture, version, description or author holds
+        `text`: by architecture, newest first; their creators loaded in the same round trip."""
+        w = HubWeights
+        query = (
+            select(w)
+            .where(_visible(who, w.public, w.created_by_id))
+            .options(selectinload(w.created_by))
+            .order_by(w.architecture, w.created_at.desc(), w.id.desc())
+            .limit(limit)
+        )
+        if text:
+            query = query.where(_holds(text, w.architecture, w.version, w.description, w.author))
+        return list(self.s.scalars(query))
+
+    def find_datasets(self, who: Principal, text: str = "", limit: int = 100) -> list[HubDataset]:
+        """The datasets `who` may see whose name, description or citation (its authors)
+        holds `text`: by name, newest version first."""
+        d = HubDataset
+        query = (
+            select(d)
+            .where(_visible(who, d.public, d.owner_id))
+            .options(selectinload(d.owner))
+            .order_by(d.name, d.created_at.desc(), d.id.desc())
+            .limit(limit)
+        )
+        if text:
+            query = query.where(_holds(text, d.name, d.description, d.citation))
+        return list(self.s.scalars(query))
+
     # -- helpers --------------------------------------------------------------------------
 
     def _flush(self, conflict: str) -> None:
@@ -298,6 +338,12 @@ def _visible(who: Principal, public: Any, owner: Any) -> ColumnElement[bool]:
     if who.is_admin:
         return true()
     return or_(public.is_(True), owner == who.user_id)
+
+
+def _holds(text: str, *columns: Any) -> ColumnElement[bool]:
+    """Any of `columns` contains `text`, ignoring case; % and _ in it are plain characters."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return or_(*(c.ilike(f"%{escaped}%", escape="\\") for c in columns))
 
 
 def _exists(architecture: str, version: str) -> str:

@@ -1,0 +1,187 @@
+"""The hub page: architectures, weights versions and datasets, with a search.
+
+GET /hub?q=TEXT   the page; asked by htmx (the search box), only its results
+
+Everything comes from hub/server_store.py's ServerHub as the signed-in user, with the rule of
+/api/hub: public weights and datasets for everyone, private ones for whoever registered them
+and admins. The search is a server-side filter over names, descriptions and authors (weights'
+author, datasets' citation), one query per kind with their owners loaded alongside, at most
+LIMIT of each. Downloads go to GET /api/hub/weights/.../file, which the session cookie opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from hakutaku.api.deps import ReplicaDep
+from hakutaku.db.models import HubArchitecture, HubDataset, HubWeights
+from hakutaku.hub.server_store import BUILTIN_ARCHITECTURES, ServerHub
+from hakutaku.identity.auth import Principal
+from hakutaku.portal.auth import User
+from hakutaku.portal.i18n import N_, _
+from hakutaku.portal.templating import render
+from hakutaku.server.replica import Replica
+
+router = APIRouter(include_in_schema=False)
+
+LIMIT = 100  # of each kind on one page; the search narrows the rest
+FILES_SHOWN = 50  # of one dataset's files
+QUERY_LENGTH = 128
+
+# The taggers every client has (hakutaku.hep.models), described here: they have no rows.
+BUILTIN_DESCRIPTIONS = {
+    "pfn": N_("Particle Flow Network: a deep set over the jet's particles."),
+    "pcnn": N_("P-CNN: a 1D convolutional network over the particles, ordered by pT."),
+    "particlenet": N_("ParticleNet: dynamic graph convolutions (EdgeConv) on the particle cloud."),
+    "part": N_("Particle Transformer (ParT): attention with pairwise particle interactions."),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ArchitectureView:
+    name: str
+    builtin: bool
+    builder: str
+    description: str
+    owner: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WeightsView:
+    architecture: str
+    version: str
+    description: str
+    metrics: list[tuple[str, str]]
+    training_data: str
+    licence: str
+    author: str
+    size: int
+    sha256: str
+    public: bool
+    created_by: str
+    created_at: datetime
+    download: str
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetView:
+    name: str
+    version: str
+    description: str
+    licence: str
+    citation: str
+    format: str
+    size: int
+    splits: list[tuple[str, Any]]
+    files: list[dict[str, Any]]
+    files_more: int
+    public: bool
+    owner: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HubResults:
+    query: str
+    architectures: list[ArchitectureView]
+    weights: list[WeightsView]
+    datasets: list[DatasetView]
+    more: bool  # some kind had more than LIMIT matches
+
+    @property
+    def empty(self) -> bool:
+        return not (self.architectures or self.weights or self.datasets)
+
+
+def _metric(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _weights_view(row: HubWeights) -> WeightsView:
+    path = f"{quote(row.architecture, safe='')}/{quote(row.version, safe='')}"
+    return WeightsView(
+        architecture=row.architecture,
+        version=row.version,
+        description=row.description,
+        metrics=[(str(k), _metric(v)) for k, v in sorted((row.metrics or {}).items())],
+        training_data=row.training_data,
+        licence=row.licence,
+        author=row.author,
+        size=row.size,
+        sha256=row.sha256,
+        public=row.public,
+        created_by=row.created_by.name,
+        created_at=row.created_at,
+        download=f"/api/hub/weights/{path}/file",
+    )
+
+
+def _dataset_view(row: HubDataset) -> DatasetView:
+    files = list(row.files or [])
+    return DatasetView(
+        name=row.name,
+        version=row.version,
+        description=row.description,
+        licence=row.licence,
+        citation=row.citation,
+        format=row.format,
+        size=row.size_bytes,
+        splits=sorted((row.splits or {}).items()),
+        files=files[:FILES_SHOWN],
+        files_more=max(0, len(files) - FILES_SHOWN),
+        public=row.public,
+        owner=row.owner.name,
+        created_at=row.created_at,
+    )
+
+
+def _architecture_view(row: HubArchitecture) -> ArchitectureView:
+    return ArchitectureView(row.name, False, row.builder, row.description, row.owner.name)
+
+
+def _builtin(text: str) -> list[ArchitectureView]:
+    found = []
+    for name in sorted(BUILTIN_ARCHITECTURES):
+        description = _(BUILTIN_DESCRIPTIONS.get(name, ""))
+        if not text or text.lower() in name.lower() or text.lower() in description.lower():
+            found.append(ArchitectureView(name, True, "", description, None))
+    return found
+
+
+def search(replica: Replica, who: Principal, text: str) -> HubResults:
+    """What `who` may see of the hub that matches `text` (blocking: runs in a thread)."""
+    with replica.db.session() as s:
+        hub = ServerHub(s, replica.settings.storage_path)
+        registered = hub.find_architectures(text, LIMIT + 1)
+        weights = hub.find_weights(who, text, LIMIT + 1)
+        datasets = hub.find_datasets(who, text, LIMIT + 1)
+        more = any(len(rows) > LIMIT for rows in (registered, weights, datasets))
+        return HubResults(
+            query=text,
+            architectures=_builtin(text) + [_architecture_view(r) for r in registered[:LIMIT]],
+            weights=[_weights_view(r) for r in weights[:LIMIT]],
+            datasets=[_dataset_view(r) for r in datasets[:LIMIT]],
+            more=more,
+        )
+
+
+@router.get("/hub")
+async def hub_page(request: Request, replica: ReplicaDep, user: User, q: str = "") -> Response:
+    text = q.strip()[:QUERY_LENGTH]
+    results = await asyncio.to_thread(search, replica, user.principal, text)
+    headers = request.headers
+    # htmx's search asks for the results alone; a history restore needs the whole page
+    partial = "hx-request" in headers and "hx-history-restore-request" not in headers
+    template = "hub/results.html" if partial else "hub/page.html"
+    response = render(request, template, {"results": results, "q": text})
+    response.headers["vary"] = "HX-Request"
+    return response
