@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the services the integration tests start, from Debian's packages: PostgreSQL, Slurm
 # with accounting (slurmctld, slurmd, slurmdbd, munge, MariaDB; see deploy/slurm/install.sh),
-# and Chromium for the portal's browser tests (driven by Playwright; never downloaded).
+# Chromium for the portal's browser tests (driven by Playwright; never downloaded), and
+# Prometheus' promtool, which checks deploy/monitoring's alerting rules.
 # Needs root; without it, say what is missing and go on (those tests then skip, saying why).
 # The packages' own daemons are never started: the tests start and stop private instances.
 set -euo pipefail
@@ -16,9 +17,10 @@ have_slurm() {
   done
 }
 
-have_chromium() { [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy"; }
+have_chromium() { [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -i "wenquanyi\|wqy" > /dev/null; }
+have_promtool() { command -v promtool > /dev/null; }
 
-if have_postgres && have_slurm && have_chromium; then
+if have_postgres && have_slurm && have_chromium && have_promtool; then
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -28,6 +30,8 @@ if [ "$(id -u)" -ne 0 ]; then
     "will be skipped (as root: bash deploy/slurm/install.sh)." >&2
   have_chromium || echo "install-services: Chromium is missing and this is not root; browser" \
     "tests will be skipped (as root: apt-get install chromium)." >&2
+  have_promtool || echo "install-services: promtool is missing and this is not root; the" \
+    "alerting-rules test will be skipped (as root: apt-get install prometheus)." >&2
   exit 0
 fi
 
@@ -56,4 +60,17 @@ if ! have_chromium; then
   # a CJK font, so that the 简体中文 pages render (and screenshot) as text, not boxes
   apt-get install -y -qq --no-install-recommends chromium fonts-wqy-zenhei > /dev/null
   have_chromium
+fi
+if ! have_promtool; then
+  echo "install-services: installing Prometheus (for promtool) from Debian's packages" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # the package's own server is never started (policy-rc.d); the tests only run promtool
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  apt-get install -y -qq --no-install-recommends prometheus > /dev/null
+  have_promtool
 fi
