@@ -511,7 +511,9 @@ def test_the_public_area_is_read_only_for_users_and_writable_for_data_admins(
     page.get_by_role("navigation", name="Areas").get_by_role("link", name="Public data").click()
     page.wait_for_url("**area=public")
     page.get_by_role("link", name="datasets/").click()
+    page.wait_for_url("**path=datasets")
     page.get_by_role("link", name="qg/").click()
+    page.wait_for_url("**path=datasets%2Fqg")
     assert listed_names(page) == ["train.npz"]
     assert "read-only for you" in page.locator("#browser").inner_text()
     assert page.get_by_role("button", name="Rename train.npz").count() == 0

@@ -28,6 +28,7 @@ from hakutaku.api.deps import ReplicaDep
 from hakutaku.db.models import User as UserRow
 from hakutaku.errors import PlatformError
 from hakutaku.portal.auth import Posting, User, WebUser
+from hakutaku.portal.formatting import when
 from hakutaku.portal.i18n import N_, _
 from hakutaku.portal.templating import SECURITY_HEADERS, render
 from hakutaku.server.replica import Replica
@@ -36,7 +37,7 @@ from hakutaku.storage.service import Entry, QuotaReport
 
 router = APIRouter(include_in_schema=False)
 
-PAGE_SIZE = 200
+PAGE_SIZE = 100
 SORTS = ("name", "size", "modified")
 AREA_LABELS = {"home": N_("My files"), "public": N_("Public data")}
 
@@ -126,6 +127,44 @@ class View:
         return self.url(sort=column, order=order, page=1)
 
 
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One entry as the listing shows it, its texts made here rather than in the template."""
+
+    entry: Entry
+    href: str  # a folder's view, a file's download
+    size: str
+    modified: str
+    iso: str
+    download_label: str
+    rename_label: str
+    delete_label: str
+
+
+def rows_of(entries: list[Entry], view: View) -> list[Row]:
+    download, rename, delete = _("Download %(name)s"), _("Rename %(name)s"), _("Delete %(name)s")
+    rows = []
+    for e in entries:
+        name = {"name": e.name}
+        if e.type == "dir":
+            href = View(view.area, e.path, view.sort, view.order).url()
+        else:
+            href = download_url(view.area, e.path)
+        rows.append(
+            Row(
+                entry=e,
+                href=href,
+                size=format_size(e.size) if e.type == "file" else "—",
+                modified=when(e.modified),
+                iso=e.modified.isoformat(),
+                download_label=download % name,
+                rename_label=rename % name,
+                delete_label=delete % name,
+            )
+        )
+    return rows
+
+
 def download_url(area: str, path: str) -> str:
     return f"/api/files/{area}/{quote(path, safe='/')}"
 
@@ -169,13 +208,10 @@ def browser_context(replica: Replica, user: WebUser, view: View) -> dict[str, An
         "crumbs": breadcrumbs(view),
         "areas": [(area, _(label), View(area).url()) for area, label in AREA_LABELS.items()],
         "can_write": view.area == "home" or storage.may_write_public(user.principal),
-        "entries": [],
+        "rows": [],
         "total": 0,
         "pages": 1,
         "missing": None,
-        "download_url": download_url,
-        "folder_url": lambda path: View(view.area, path, view.sort, view.order).url(),
-        "size_text": format_size,
     }
     with replica.db.session() as s:
         where = storage.area(s, user.principal, view.area, write=False)
@@ -192,7 +228,7 @@ def browser_context(replica: Replica, user: WebUser, view: View) -> dict[str, An
     page = min(view.page, pages)
     start = (page - 1) * PAGE_SIZE
     context.update(
-        entries=ordered[start : start + PAGE_SIZE],
+        rows=rows_of(ordered[start : start + PAGE_SIZE], view),
         total=len(ordered),
         pages=pages,
         first=start + 1,
