@@ -283,13 +283,30 @@ def test_cancel_from_the_job_page_and_from_the_list(lab: Platform, page: Any) ->
     page.locator("#job-state", has_text="cancelled").wait_for(timeout=30_000)
     page.locator("#log-status").get_by_text("The job has ended").wait_for()
     shot(page, "jobs-show-cancelled")
-    # a second cancel is refused with the service's words
+    # a job held by the QOS shows why it waits, and is cancelled before it starts
+    wait_state(lab, key, second["id"], {"running"})
+    held = submit_api(lab, key, command=["true"], name="held-by-qos", cpus=8)
+    page.goto(f"{lab.url}/jobs/{held['id']}")
+    reason = page.locator("#job-reason")
+    reason.get_by_text("MaxTRESPU").wait_for()
+    assert state_of(page) == "pending"
+    shot(page, "jobs-show-pending")
+    page.get_by_role("button", name="Cancel job").click()
+    page.locator("#job-state", has_text="cancelled").wait_for()
+    assert page.locator("#job-reason").inner_text() == "cancelled before it started"
+    # and from the list
     page.goto(f"{lab.url}/jobs")
     page.get_by_role("button", name=f"Cancel job {second['id']}").click()
     page.wait_for_url(re.compile(r"/jobs\?.*done=cancelled"))
     assert wait_state(lab, key, second["id"], FINAL)["state"] == "cancelled"
     row = page.get_by_role("row").filter(has=page.get_by_role("link", name=f"Job {second['id']}"))
     row.get_by_text("cancelled").wait_for()  # the list refreshes itself
+    # cancelling an ended job again is refused with the service's words
+    cookie = next(c for c in page.context.cookies() if c["name"] == "hai_session")
+    token = page.evaluate("document.body.dataset.csrf")
+    with httpx.Client(base_url=lab.url, cookies={"hai_session": cookie["value"]}) as h:
+        again = h.post(f"/jobs/{first['id']}/cancel", data={"csrf_token": token})
+    assert again.status_code == 409 and "has already ended (cancelled)" in again.text
 
 
 def test_resubmit_prefills_the_form_with_the_jobs_values(lab: Platform, page: Any) -> None:

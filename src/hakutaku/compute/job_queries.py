@@ -9,9 +9,10 @@ only active jobs, which the state indexes find directly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session
 
 from hakutaku.compute.states import ACTIVE_STATES, JobState
 from hakutaku.db.models import Job, User
@@ -20,6 +21,7 @@ from hakutaku.identity.auth import Principal
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+SEARCH_WINDOW = 2000  # jobs a name or partition filter reads for one page
 ACTIVE = "active"  # the filter value for pending or running
 
 # What a row of the list shows: the rest (command, script, env) stays in the database.
@@ -66,7 +68,7 @@ class JobFilter:
 
 @dataclass
 class JobRow:
-    job: Job
+    job: Any  # a Row of the LIST_COLUMNS of one job, by name (job.id, job.state, ...)
     owner: str
 
 
@@ -74,6 +76,9 @@ class JobRow:
 class JobPage:
     rows: list[JobRow] = field(default_factory=list)
     older: int | None = None  # `before` for the next (older) page; None on the last page
+    # A name or partition filter reads at most SEARCH_WINDOW jobs a page (no index answers
+    # them): when it stopped there, the id it stopped at; older jobs are the next page's.
+    searched_to: int | None = None
 
 
 def page_of_jobs(
@@ -86,26 +91,46 @@ def page_of_jobs(
 ) -> JobPage:
     """One page of the jobs `who` may see, newest first, older than job `before`."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
+    # What the indexes answer: the owner (user_id), the state, the page (id).
+    indexed = []
+    if not (flt.everyone and who.is_admin):
+        indexed.append(Job.user_id == who.user_id)
+    if states := flt.states():
+        indexed.append(Job.state.in_(states))
+    if before is not None:
+        indexed.append(Job.id < before)
+    unindexed = []
+    if flt.partition:
+        unindexed.append(Job.partition == flt.partition)
+    if flt.text.strip():
+        unindexed.append(Job.name.icontains(flt.text.strip(), autoescape=True))
+    # plain rows, not ORM objects: a page of 50 costs a fraction of a millisecond to build
     query = (
-        select(Job, User.name)
+        select(*LIST_COLUMNS, User.name.label("owner"))
         .join(User, User.id == Job.user_id)
-        .options(load_only(*LIST_COLUMNS))
         .order_by(Job.id.desc())
         .limit(limit + 1)  # one more says whether an older page exists
     )
-    if not (flt.everyone and who.is_admin):
-        query = query.where(Job.user_id == who.user_id)
-    if states := flt.states():
-        query = query.where(Job.state.in_(states))
-    if flt.partition:
-        query = query.where(Job.partition == flt.partition)
-    if flt.text.strip():
-        query = query.where(Job.name.icontains(flt.text.strip(), autoescape=True))
-    if before is not None:
-        query = query.where(Job.id < before)
-    found = [JobRow(job, owner) for job, owner in s.execute(query).all()]
-    older = found[limit - 1].job.id if len(found) > limit else None
-    return JobPage(found[:limit], older)
+    window = None
+    if unindexed:
+        # Filter only the newest SEARCH_WINDOW candidates, so that a name no job has costs
+        # a bounded read rather than the whole table.
+        window = (
+            select(Job.id).where(*indexed).order_by(Job.id.desc()).limit(SEARCH_WINDOW)
+        ).subquery()
+        query = query.where(Job.id.in_(select(window.c.id)), *unindexed)
+    else:
+        query = query.where(*indexed)
+    # Core rows through the session's connection: the ORM adds nothing to plain columns
+    found = [JobRow(row, row.owner) for row in s.connection().execute(query).all()]
+    if len(found) > limit:
+        return JobPage(found[:limit], found[limit - 1].job.id)
+    if window is not None:
+        counted = select(func.count(), func.min(window.c.id))
+        scanned, lowest = s.connection().execute(counted).one()
+        if scanned >= SEARCH_WINDOW:
+            return JobPage(found, lowest, searched_to=lowest)
+    return JobPage(found)
 
 
 def active_counts(s: Session, who: Principal, everyone: bool = False) -> dict[str, int]:
@@ -118,5 +143,5 @@ def active_counts(s: Session, who: Principal, everyone: bool = False) -> dict[st
     if not (everyone and who.is_admin):
         query = query.where(Job.user_id == who.user_id)
     counts = {st.value: 0 for st in ACTIVE_STATES}
-    counts.update({state: int(n) for state, n in s.execute(query).all()})
+    counts.update({state: int(n) for state, n in s.connection().execute(query).all()})
     return counts

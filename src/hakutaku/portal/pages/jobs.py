@@ -30,15 +30,17 @@ from hakutaku.compute.job_queries import (
     MAX_PAGE_SIZE,
     PAGE_SIZE,
     JobFilter,
+    JobPage,
     active_counts,
     page_of_jobs,
 )
-from hakutaku.compute.states import JobState
-from hakutaku.compute.units import format_mem_mb
+from hakutaku.compute.states import ACTIVE_STATES, JobState
+from hakutaku.compute.units import format_duration, format_mem_mb
 from hakutaku.db.models import Job, Partition
 from hakutaku.db.models import User as UserRow
 from hakutaku.errors import PlatformError
 from hakutaku.portal.auth import Posting, User, WebUser
+from hakutaku.portal.formatting import ago, when
 from hakutaku.portal.i18n import N_, _
 from hakutaku.portal.security import local_path
 from hakutaku.portal.templating import render
@@ -46,9 +48,17 @@ from hakutaku.server.replica import Replica
 
 router = APIRouter(include_in_schema=False)
 
-LIST_REFRESH = "every 3s"
 STATES = [st.value for st in JobState]
+ACTIVE_VALUES = frozenset(st.value for st in ACTIVE_STATES)
 PAGE_SIZES = (25, 50, 100, 200)
+STATE_NAMES = {
+    "pending": N_("pending"),
+    "running": N_("running"),
+    "completed": N_("completed"),
+    "failed": N_("failed"),
+    "cancelled": N_("cancelled"),
+    "timeout": N_("timed out"),
+}
 DONE = {
     "submitted": N_("Job submitted."),
     "cancelled": N_("Cancel requested."),
@@ -109,15 +119,57 @@ class ListView:
         return f"{path}?{query}" if query else path
 
 
+def list_rows(page: JobPage, now: datetime) -> list[dict[str, Any]]:
+    """The list's cells as text, made here: a template's per-row macros and translation
+    calls cost more than the query (the list is the page people keep open)."""
+    names = {state: _(label) for state, label in STATE_NAMES.items()}
+    job_label, cancel_label, ago_label = _("Job %(id)d"), _("Cancel job %(id)d"), _("%(t)s ago")
+    one_cpu, cpus = _("%(n)d CPU"), _("%(n)d CPUs")
+    exit_label = _("exit %(code)d")
+    rows = []
+    for row in page.rows:
+        job = row.job
+        resources = [
+            (one_cpu if job.cpus == 1 else cpus) % {"n": job.cpus},
+            format_mem_mb(job.mem_mb),
+        ]
+        if job.accelerators:
+            model = f" {job.accelerator_model}" if job.accelerator_model else ""
+            resources.append(f"{job.accelerators} × {job.accelerator}{model}")
+        ran = _seconds(job.started_at, job.ended_at or now) if job.started_at else None
+        rows.append(
+            {
+                "id": job.id,
+                "name": job.name,
+                "owner": row.owner,
+                "state": job.state,
+                "state_name": names.get(job.state, job.state),
+                "reason": job.reason if job.state == JobState.PENDING.value else "",
+                "exit": exit_label % {"code": job.exit_code} if job.exit_code else "",
+                "where": f"{job.partition} · {job.qos}",
+                "resources": " · ".join(resources),
+                "submitted_iso": job.submitted_at.isoformat(),
+                "submitted_at": when(job.submitted_at),
+                "submitted_ago": ago_label % {"t": ago(job.submitted_at)},
+                "ran": format_duration(ran) if ran is not None else "—",
+                "active": job.state in ACTIVE_VALUES,
+                "label": job_label % {"id": job.id},
+                "cancel_label": cancel_label % {"id": job.id},
+            }
+        )
+    return rows
+
+
 def _list_context(replica: Replica, user: WebUser, view: ListView) -> dict[str, Any]:
     with replica.db.session() as s:
         page = page_of_jobs(s, user.principal, view.flt, before=view.before, limit=view.per_page)
         counts = active_counts(s, user.principal, view.flt.everyone)
         partitions = list(s.scalars(select(Partition.name).order_by(Partition.name)))
-    active = any(not JobState(r.job.state).final for r in page.rows)
+    active = any(r.job.state in ACTIVE_VALUES for r in page.rows)
     filtered = bool(view.flt.state or view.flt.partition or view.flt.text or view.before)
     return {
         "page": page,
+        "rows": list_rows(page, datetime.now(UTC)),
         "flt": view.flt,
         "view": view,
         "filtered": filtered,

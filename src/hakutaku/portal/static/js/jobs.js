@@ -54,7 +54,10 @@
     source.addEventListener("end", () => {
       source.close(); // ended: no reconnect
       if (status) say(status.dataset.ended);
-      if (empty && !received) empty.hidden = false;
+      if (empty && !received) {
+        empty.hidden = false;
+        log.hidden = true; // nothing to show: no empty box
+      }
       refreshDetail();
     });
     source.onerror = () => {
