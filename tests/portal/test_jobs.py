@@ -9,12 +9,25 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from hakutaku.compute.job_queries import JobFilter, active_counts, page_of_jobs
+from hakutaku.compute.job_templates import (
+    delete_template,
+    get_template,
+    list_templates,
+    save_template,
+)
+from hakutaku.db.migrate import upgrade
+from hakutaku.db.models import Job, User
+from hakutaku.db.session import Database
+from hakutaku.errors import PlatformError
+from hakutaku.identity.auth import Principal
 from hakutaku.portal.pages.jobs_log import TAIL_BYTES, sse_event, start_offset
 from tests.compute.conftest import SLURM_RUN
 from tests.conftest import services_required
@@ -640,3 +653,120 @@ def test_on_slurm_a_form_job_runs_as_its_user_and_its_output_follows(
     fill_form(page, command="true", time="1:00:00")
     page.get_by_role("button", name="Submit job").click()
     assert "QOS 'gpudebug''s MaxWall of 00:15:00" in page.get_by_role("alert").inner_text()
+
+
+# -- the list's queries and the templates' service, on a database of their own -------------------
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    upgrade(url)  # the real schema, by the migrations
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+def people(db: Database) -> dict[str, Principal]:
+    with db.session() as s:
+        rows = [User(name="ann"), User(name="ben"), User(name="boss", role="admin")]
+        s.add_all(rows)
+        s.flush()
+        return {u.name: Principal(0, u.id, u.name, u.role, frozenset()) for u in rows}
+
+
+def add_jobs(db: Database, owner: Principal, names: list[str], **values: Any) -> list[int]:
+    now = datetime.now(UTC)
+    with db.session() as s:
+        jobs = [
+            Job(
+                user_id=owner.user_id,
+                name=name,
+                partition=values.get("partition", "cpu"),
+                qos="normal",
+                time_limit=60,
+                backend="test",  # no scheduler follows these
+                state=values.get("state", "completed"),
+                submitted_at=now,
+            )
+            for name in names
+        ]
+        s.add_all(jobs)
+        s.flush()
+        return [j.id for j in jobs]
+
+
+def all_pages(db: Database, who: Principal, flt: JobFilter, size: int) -> list[list[int]]:
+    pages, before = [], None
+    while True:
+        with db.session() as s:
+            page = page_of_jobs(s, who, flt, before=before, limit=size)
+        pages.append([r.job.id for r in page.rows])
+        if page.older is None:
+            return pages
+        before = page.older
+
+
+def every_id(db: Database, who: Principal, flt: JobFilter, size: int = 50) -> list[int]:
+    return [i for page in all_pages(db, who, flt, size) for i in page]
+
+
+def test_pages_of_jobs_are_newest_first_complete_and_only_the_callers(database: Database) -> None:
+    who = people(database)
+    mine = add_jobs(database, who["ann"], [f"run-{i}" for i in range(23)])
+    theirs = add_jobs(database, who["ben"], ["other"] * 5, state="running")
+    pages = all_pages(database, who["ann"], JobFilter(), 10)
+    assert [len(p) for p in pages] == [10, 10, 3]
+    assert [i for p in pages for i in p] == sorted(mine, reverse=True)
+    # asking for everyone's is for admins: a user still gets their own
+    assert every_id(database, who["ann"], JobFilter(everyone=True)) == mine[::-1]
+    everyone = every_id(database, who["boss"], JobFilter(everyone=True))
+    assert set(everyone) == set(mine) | set(theirs)
+    running = every_id(database, who["boss"], JobFilter(everyone=True, state="active"))
+    assert running == theirs[::-1]
+    with database.session() as s:
+        assert active_counts(s, who["ann"]) == {"pending": 0, "running": 0}
+        assert active_counts(s, who["boss"], everyone=True)["running"] == 5
+        with pytest.raises(PlatformError, match="Unknown state 'asleep'"):
+            page_of_jobs(s, who["ann"], JobFilter(state="asleep"))
+
+
+def test_a_name_filter_reads_a_bounded_window_and_goes_on_page_by_page(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hakutaku.compute.job_queries.SEARCH_WINDOW", 20)
+    who = people(database)
+    ids = add_jobs(
+        database, who["ann"], [f"{'hit' if i % 9 == 0 else 'miss'}-{i}" for i in range(70)]
+    )
+    hits = [i for n, i in enumerate(ids) if n % 9 == 0]
+    with database.session() as s:
+        first = page_of_jobs(s, who["ann"], JobFilter(text="HIT"), limit=50)  # any case
+    # the newest 20 jobs hold 2 hits; the page says where it stopped
+    assert [r.job.id for r in first.rows] == hits[::-1][:2] and first.searched_to == ids[-20]
+    found = every_id(database, who["ann"], JobFilter(text="hit"))
+    assert found == hits[::-1]  # every hit once, in order, over the windows
+    assert every_id(database, who["ann"], JobFilter(text="%")) == []  # literal %
+
+
+def test_templates_are_saved_replaced_and_only_their_owners(database: Database) -> None:
+    who = people(database)
+    with database.session() as s:
+        row, created = save_template(s, who["ann"], "  nightly   run ", {"cpus": "4", "x": "y"})
+        assert created and row.name == "nightly run" and row.spec == {"cpus": "4"}
+        again, created = save_template(s, who["ann"], "nightly run", {"cpus": "8"})
+        assert not created and again.id == row.id and again.spec == {"cpus": "8"}
+        save_template(s, who["ben"], "nightly run", {"cpus": "1"})  # his own, same name
+        assert [t.name for t in list_templates(s, who["ben"])] == ["nightly run"]
+        with pytest.raises(PlatformError, match="No job template"):
+            get_template(s, who["ben"], row.id)
+        with pytest.raises(PlatformError, match="No job template"):
+            get_template(s, who["boss"], row.id)  # admins neither: a template is a draft
+        with pytest.raises(PlatformError, match="No job template"):
+            delete_template(s, who["ben"], row.id)
+        with pytest.raises(PlatformError, match="Give the template a name"):
+            save_template(s, who["ann"], "   ", {})
+        assert delete_template(s, who["ann"], row.id) == "nightly run"
+        assert list_templates(s, who["ann"]) == []
