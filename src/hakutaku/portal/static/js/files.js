@@ -159,6 +159,7 @@
       const shown = text || T[state] || state;
       const label = this.$(".transfer-state");
       if (label.textContent !== shown) label.textContent = shown;
+      if (this.drawn) this.draw(true); // speed and time left only while bytes flow
     }
 
     note(text) {
@@ -663,7 +664,9 @@
     // outerHTML: the event's target is the element replaced, no longer in the page
     if (!here || !e.detail.target || e.detail.target.id !== "browser") return;
     const writable = here.dataset.canWrite === "true";
-    for (const id of ["pick-files", "pick-folder"]) document.getElementById(id).disabled = !writable;
+    for (const id of ["pick-files", "pick-folder", "replace-existing"]) {
+      document.getElementById(id).disabled = !writable;
+    }
     const messages = here.querySelector(".browser-messages");
     if (messages && messages.children.length) messages.focus();
   });
