@@ -227,6 +227,8 @@ def test_changing_the_partition_brings_its_qos_cards_and_limits(lab: Platform, p
     assert page.get_by_label("Command", exact=True).input_value() == "python train.py"
     assert page.get_by_label("Partition", exact=True).evaluate("e => e.value") == "gpu"
     shot(page, "jobs-new-gpu")
+    page.set_viewport_size({"width": 420, "height": 900})  # a phone: limits under the fields
+    shot(page, "jobs-new-narrow")
 
 
 def test_a_refused_form_names_the_limit_and_keeps_the_values(lab: Platform, page: Any) -> None:
