@@ -238,6 +238,8 @@ def test_an_admin_disables_a_user_changes_their_role_and_signs_out_their_browser
         dave.get_by_label("Password").fill(PASSWORD)
         dave.get_by_role("button", name="Sign in", exact=True).click()
         assert "disabled" in dave.get_by_role("alert").inner_text()
+        page.get_by_role("button", name="Make a sign-in link").click()
+        assert "dave is disabled: enable them first" in page.get_by_role("alert").inner_text()
 
         page.get_by_role("button", name="Enable user").click()
         assert page.get_by_role("status").inner_text() == "The user is enabled again."

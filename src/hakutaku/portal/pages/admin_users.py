@@ -398,6 +398,15 @@ async def make_login_link(
             raise PlatformError(_("A sign-in link works for 1 hour to 14 days."), param="hours")
         with replica.db.session() as s:
             row = service.get_user(s, name)
+            if row.disabled:
+                # the link would be refused when opened: say so now, not to the user later
+                raise PlatformError(
+                    _(
+                        "%(name)s is disabled: enable them first; a link does not sign in a "
+                        "disabled user."
+                    )
+                    % {"name": row.name}
+                )
             token = create_login_link(
                 s, replica.auth.server_secret, row, "password-reset", timedelta(hours=lifetime)
             )
