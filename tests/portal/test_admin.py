@@ -200,6 +200,13 @@ def test_the_user_list_is_searched_and_paged(portal: Platform, admin: Any) -> No
     page.get_by_label("Search").fill("pager-07")
     expect(page.get_by_role("link", name="pager-07")).to_be_visible()
     expect(page.get_by_text("1 user · matching")).to_be_visible()
+    page.reload()  # the address alone gives the whole page, filtered
+    expect(page.get_by_role("heading", name="Users", exact=True)).to_be_visible()
+    expect(page.get_by_label("Search")).to_have_value("pager-07")
+    page.go_back()  # to the earlier search, asked again (nothing is kept in the browser)
+    expect(page.get_by_role("heading", name="Users", exact=True)).to_be_visible()
+    expect(page.get_by_label("Search")).to_have_value("p4")
+    assert page.evaluate("Object.keys(localStorage).length") == 0
     page.get_by_role("search").get_by_label("Role").select_option("admin")
     expect(page.get_by_text("No user matches.")).to_be_visible()
 

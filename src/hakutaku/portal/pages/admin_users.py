@@ -154,7 +154,12 @@ async def _list_page(
     context = await blocking(load)
     context.update(q=q, role=role, state=state, roles=service.ROLES, notice=notice(request, DONE))
     context.update(extra)
-    template = "admin/users_table.html" if request.headers.get("hx-request") else "admin/users.html"
+    # the search box asks for the table only; a history restore (back button) needs the page
+    headers = request.headers
+    table_only = headers.get("hx-target") == "users-table" and not headers.get(
+        "hx-history-restore-request"
+    )
+    template = "admin/users_table.html" if table_only else "admin/users.html"
     return render(request, template, context, status=status)
 
 
