@@ -41,7 +41,15 @@ from hakutaku.monitoring.cluster import ClusterView, PartitionView
 from hakutaku.monitoring.gateway import quantile
 from hakutaku.monitoring.local import local_view
 from hakutaku.monitoring.monitor import Monitor
-from hakutaku.monitoring.samples import cluster_series, gateway_series, step_for
+from hakutaku.monitoring.samples import (
+    COARSE,
+    FINE_HOURS,
+    cluster_series,
+    gateway_series,
+    prune,
+    roll_up,
+    step_for,
+)
 from hakutaku.monitoring.slurm import (
     SlurmNode,
     parse_gres,
@@ -412,3 +420,41 @@ def test_alerts_from_the_samples_and_the_tables(setup: tuple[Settings, Database]
     assert alerts[0].severity == "critical"
     full = next(a for a in alerts if a.subject == "gpu")
     assert full.values == {"what": "cards", "total": 4, "pending": 5}
+
+
+def test_ticks_are_rolled_up_into_five_minute_rows_for_long_windows(
+    setup: tuple[Settings, Database],
+) -> None:
+    _, db = setup
+    now = int(time.time()) // COARSE * COARSE
+    start = now - 8 * 3600  # eight hours of ticks, 15 s apart
+    with db.session() as s:
+        for t in range(start, now, 15):
+            s.add(ClusterSample(t=t, partition="gpu", cards_total=4, cards_alloc=(t // 15) % 2 * 4))
+            s.add(
+                GatewaySample(
+                    t=t, replica="r1", seconds=15, calls=15, latency_sum=0.15, p95_ms=t % 7
+                )
+            )
+    with db.session() as s:
+        roll_up(s, now + 1)
+        roll_up(s, now + 1)  # nothing twice
+    with db.session() as s:
+        coarse = s.scalars(
+            select(ClusterSample).where(ClusterSample.span == COARSE).order_by(ClusterSample.t)
+        ).all()
+        assert [r.t for r in coarse] == list(range(start, now, COARSE))
+        assert all(r.cards_alloc == pytest.approx(2.0) and r.cards_total == 4 for r in coarse)
+        rolled = s.scalars(select(GatewaySample).where(GatewaySample.span == COARSE)).all()
+        assert {(r.calls, r.seconds) for r in rolled} == {(300, 300.0)} and len(rolled) == 96
+        assert max(r.p95_ms or 0 for r in rolled) == 6
+        day = cluster_series(s, now - 24 * 3600, step_for(24, 15.0), 24)
+        assert step_for(24, 15.0) == 300 and len(day["t"]) == 96
+        assert set(day["partitions"]["gpu"]["util"]) == {50.0}
+        calls = gateway_series(s, now - 24 * 3600, 300, 24)["calls"]
+        assert set(calls) == {1.0}  # 300 calls in 300 s
+        prune(s, now, retention_hours=48)
+    with db.session() as s:  # ticks beyond FINE_HOURS + 1 went; the roll-ups stay
+        oldest_tick = s.scalar(select(func.min(ClusterSample.t)).where(ClusterSample.span == 0))
+        assert oldest_tick is not None and oldest_tick >= now - (FINE_HOURS + 1) * 3600
+        assert s.scalar(select(func.count()).where(ClusterSample.span == COARSE)) == 96

@@ -536,33 +536,36 @@ class ClusterPartition(Base):
 
 
 class ClusterSample(Base):
-    """One partition (or "" for the whole cluster) at one monitor tick: the charts' series."""
+    """One partition (or "" for the whole cluster) over `span` seconds: a monitor tick, or a
+    5-minute roll-up of ticks (averages) for long windows — the charts' series."""
 
     __tablename__ = "cluster_samples"
-    __table_args__ = (Index("ix_cluster_samples_t", "t"),)
+    __table_args__ = (Index("ix_cluster_samples_span_t", "span", "t"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    t: Mapped[int] = mapped_column(BigInteger)  # Unix time, seconds
+    t: Mapped[int] = mapped_column(BigInteger)  # Unix time, seconds (a roll-up: its start)
+    span: Mapped[int] = mapped_column(Integer, default=0)  # 0: one tick; else a roll-up's
     partition: Mapped[str] = mapped_column(String(64))
     cards_total: Mapped[int] = mapped_column(Integer, default=0)
-    cards_alloc: Mapped[int] = mapped_column(Integer, default=0)
-    cards_free: Mapped[int] = mapped_column(Integer, default=0)
+    cards_alloc: Mapped[float] = mapped_column(Float, default=0.0)
+    cards_free: Mapped[float] = mapped_column(Float, default=0.0)
     cpus_total: Mapped[int] = mapped_column(Integer, default=0)
-    cpus_alloc: Mapped[int] = mapped_column(Integer, default=0)
-    cpus_free: Mapped[int] = mapped_column(Integer, default=0)
-    pending_jobs: Mapped[int] = mapped_column(Integer, default=0)
-    running_jobs: Mapped[int] = mapped_column(Integer, default=0)
+    cpus_alloc: Mapped[float] = mapped_column(Float, default=0.0)
+    cpus_free: Mapped[float] = mapped_column(Float, default=0.0)
+    pending_jobs: Mapped[float] = mapped_column(Float, default=0.0)
+    running_jobs: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class GatewaySample(Base):
-    """One replica's gateway over one monitor tick (`seconds` long): calls, server errors
-    (5xx), refusals (4xx), latency, and its usage writer's queue."""
+    """One replica's gateway over one monitor tick (`seconds` long), or a 5-minute roll-up of
+    ticks: calls, server errors (5xx), refusals (4xx), latency, its usage writer's queue."""
 
     __tablename__ = "gateway_samples"
-    __table_args__ = (Index("ix_gateway_samples_t", "t"),)
+    __table_args__ = (Index("ix_gateway_samples_span_t", "span", "t"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    t: Mapped[int] = mapped_column(BigInteger)  # Unix time at the end of the window
+    t: Mapped[int] = mapped_column(BigInteger)  # Unix time (a tick's end; a roll-up's start)
+    span: Mapped[int] = mapped_column(Integer, default=0)  # 0: one tick; else a roll-up's
     replica: Mapped[str] = mapped_column(String(255))
     seconds: Mapped[float] = mapped_column(Float)
     calls: Mapped[int] = mapped_column(Integer, default=0)

@@ -29,6 +29,7 @@ from hakutaku.config import Settings
 from hakutaku.db.models import ClusterSample, GatewaySample, WorkerPresence
 from hakutaku.monitoring.cluster import CARD_KINDS, WHOLE, ClusterView
 from hakutaku.monitoring.homes import homes_near_quota
+from hakutaku.monitoring.samples import TICK
 from hakutaku.storage.quota import Limits
 
 FULL_FOR = 3600  # seconds a partition must have been full
@@ -97,7 +98,7 @@ def _partitions_full(
             func.max(c.cpus_total),
             func.max(c.cpus_free),
         )
-        .where(c.t >= t_now - FULL_FOR, c.partition != WHOLE)
+        .where(c.span == TICK, c.t >= t_now - FULL_FOR, c.partition != WHOLE)
         .group_by(c.partition)
     ).all()
     slack = max(60, int(2 * settings.monitor_interval))
@@ -147,14 +148,16 @@ def _usage_writer(s: Session, settings: Settings, now: datetime) -> list[Alert]:
     recent = t_now - max(60, int(3 * settings.monitor_interval))
     threshold = usage_backlog_threshold(settings)
     for replica, pending in s.execute(
-        select(g.replica, func.max(g.usage_pending)).where(g.t >= recent).group_by(g.replica)
+        select(g.replica, func.max(g.usage_pending))
+        .where(g.span == TICK, g.t >= recent)
+        .group_by(g.replica)
     ):
         if pending is not None and pending >= threshold:
             values = {"pending": int(pending), "max": settings.usage_max_pending}
             alerts.append(Alert("usage_backlog", CRITICAL, replica, values))
     for replica, dropped, rejected in s.execute(
         select(g.replica, func.sum(g.usage_dropped), func.sum(g.usage_rejected))
-        .where(g.t >= t_now - 3600)
+        .where(g.span == TICK, g.t >= t_now - 3600)
         .group_by(g.replica)
     ):
         if dropped:

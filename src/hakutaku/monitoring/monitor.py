@@ -6,9 +6,10 @@ Every replica runs it, every HAI_MONITOR_INTERVAL seconds:
 2. the replica holding the lease `monitor:<backend>` (hakutaku.db.lease) reads the cluster —
    one `sinfo`/`scontrol` for Slurm, the capacity model and the running jobs for the local
    backend — and, in one transaction fenced by its lease term, replaces the snapshot
-   (`cluster_partitions`), appends the cluster samples, records which models have live workers
-   and prunes samples past HAI_MONITOR_RETENTION_HOURS. A replica that lost the lease while
-   it read the cluster writes nothing; another takes over within the lease's time to live;
+   (`cluster_partitions`), appends the cluster samples, records which models have live
+   workers, rolls closed 5-minute buckets up and prunes old samples (monitoring.samples). A
+   replica that lost the lease while it read the cluster writes nothing; another takes over
+   within the lease's time to live;
 3. it reads the snapshot back into memory (`Monitor.view`): pages and /metrics show that
    copy, so a page view costs no scheduler command and no snapshot query.
 
@@ -39,7 +40,7 @@ from hakutaku.monitoring.cluster import ClusterView, empty_view, read_view, writ
 from hakutaku.monitoring.gateway import GatewaySampler
 from hakutaku.monitoring.homes import count_near_quota, measure_homes, write_home_usage
 from hakutaku.monitoring.local import local_view
-from hakutaku.monitoring.samples import add_cluster_samples, add_gateway_sample, prune
+from hakutaku.monitoring.samples import add_cluster_samples, add_gateway_sample, prune, roll_up
 from hakutaku.monitoring.slurm import SlurmNodes, slurm_view
 from hakutaku.storage.service import Storage
 
@@ -152,7 +153,9 @@ class Monitor:
             write_view(s, view, now)
             add_cluster_samples(s, t, view)
             _record_workers(s, now, self.settings.heartbeat_timeout)
-            prune(s, t - int(self.settings.monitor_retention_hours * 3600))
+            # Buckets close a couple of ticks late: every replica's rows of them are in.
+            roll_up(s, t - int(2 * self.interval) - 1)
+            prune(s, t, self.settings.monitor_retention_hours)
             if not self.lease.renew(s):
                 s.rollback()  # another replica holds it now: what we read may be stale
 

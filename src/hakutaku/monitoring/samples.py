@@ -1,7 +1,12 @@
-"""Samples: appended at each monitor tick, pruned past the retention, read back as series.
+"""Samples: appended at each monitor tick, rolled up, pruned, read back as series.
 
-Rows carry Unix seconds (`t`); a chart's window is read in buckets of `step` seconds grouped
-by the database (`t // step`), so a window of any length comes back as a few hundred points.
+Two resolutions, as a round-robin database keeps them: a row per tick (`span` 0), kept
+FINE_HOURS (plus one), for windows up to FINE_HOURS; and a row per COARSE seconds (`span`
+COARSE: averages, sums and maxima of the ticks in it), made by the lease holder as each
+COARSE bucket closes and kept HAI_MONITOR_RETENTION_HOURS, for longer windows — so 48 hours
+read a few thousand rows, not tens of thousands. Rows carry Unix seconds (`t`); a chart's
+window is read in buckets of `step` seconds grouped by the database (`t // step`), so a window
+of any length comes back as a few hundred points.
 Cluster samples are one row per partition (and "" for the whole cluster) per tick, written by
 the monitor's lease holder; gateway samples are one row per replica per tick, since each
 replica only knows its own calls. A bucket of gateway rows is summed over replicas: the call
@@ -15,7 +20,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import delete, distinct, func, select
+from sqlalchemy import ColumnElement, delete, distinct, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from hakutaku.db.models import ClusterSample, GatewaySample
@@ -23,6 +28,9 @@ from hakutaku.monitoring.cluster import ClusterView
 from hakutaku.monitoring.gateway import GatewayWindow
 
 MAX_POINTS = 360  # points per series at most, whatever the window
+TICK = 0  # the span of a row written at a tick
+COARSE = 300  # seconds a roll-up row covers
+FINE_HOURS = 6  # windows up to this are read from the tick rows
 
 
 def add_cluster_samples(s: Session, t: int, view: ClusterView) -> None:
@@ -30,6 +38,7 @@ def add_cluster_samples(s: Session, t: int, view: ClusterView) -> None:
         s.add(
             ClusterSample(
                 t=t,
+                span=TICK,
                 partition=p.name,
                 cards_total=p.cards_total,
                 cards_alloc=p.cards_alloc,
@@ -47,6 +56,7 @@ def add_gateway_sample(s: Session, t: int, replica: str, w: GatewayWindow) -> No
     s.add(
         GatewaySample(
             t=t,
+            span=TICK,
             replica=replica,
             seconds=w.seconds,
             calls=w.calls,
@@ -62,26 +72,92 @@ def add_gateway_sample(s: Session, t: int, replica: str, w: GatewayWindow) -> No
     )
 
 
-def prune(s: Session, before: int) -> None:
-    """Delete samples older than `before` (Unix seconds)."""
-    s.execute(delete(ClusterSample).where(ClusterSample.t < before))
-    s.execute(delete(GatewaySample).where(GatewaySample.t < before))
+def prune(s: Session, now: int, retention_hours: float) -> None:
+    """Delete roll-ups past the retention, and tick rows past FINE_HOURS (plus one)."""
+    coarse_before = now - int(retention_hours * 3600)
+    fine_before = max(coarse_before, now - (FINE_HOURS + 1) * 3600)
+    for table in (ClusterSample, GatewaySample):
+        s.execute(delete(table).where(table.span == COARSE, table.t < coarse_before))
+        s.execute(delete(table).where(table.span == TICK, table.t < fine_before))
+
+
+# How a roll-up row sums up its ticks, column by column.
+_CLUSTER_ROLL_UP: tuple[tuple[str, Any], ...] = (
+    ("cards_total", func.max),
+    ("cards_alloc", func.avg),
+    ("cards_free", func.avg),
+    ("cpus_total", func.max),
+    ("cpus_alloc", func.avg),
+    ("cpus_free", func.avg),
+    ("pending_jobs", func.avg),
+    ("running_jobs", func.avg),
+)
+_GATEWAY_ROLL_UP: tuple[tuple[str, Any], ...] = (
+    ("seconds", func.sum),
+    ("calls", func.sum),
+    ("errors", func.sum),
+    ("refused", func.sum),
+    ("latency_sum", func.sum),
+    ("p50_ms", func.max),
+    ("p95_ms", func.max),
+    ("usage_pending", func.max),
+    ("usage_dropped", func.sum),
+    ("usage_rejected", func.sum),
+)
+
+
+def roll_up(s: Session, upto: int) -> None:
+    """Roll-up rows for every whole COARSE bucket before `upto` that has none yet (the lease
+    holder calls it each tick; a new holder carries on from the last roll-up written)."""
+    end = upto // COARSE * COARSE
+    for table, key, columns in (
+        (ClusterSample, "partition", _CLUSTER_ROLL_UP),
+        (GatewaySample, "replica", _GATEWAY_ROLL_UP),
+    ):
+        start = _first_open_bucket(s, table)
+        if start is None or start >= end:
+            continue
+        bucket = (table.t // COARSE) * COARSE
+        by = getattr(table, key)
+        rows = (
+            select(
+                bucket, literal(COARSE), by, *(agg(getattr(table, name)) for name, agg in columns)
+            )
+            .where(table.span == TICK, table.t >= start, table.t < end)
+            .group_by(bucket, by)
+        )
+        names = ["t", "span", key, *(name for name, _ in columns)]
+        s.execute(insert(table).from_select(names, rows))
+
+
+def _first_open_bucket(s: Session, table: type[ClusterSample] | type[GatewaySample]) -> int | None:
+    """The first COARSE bucket with tick rows and no roll-up yet (None: no tick rows)."""
+    last = s.scalar(select(func.max(table.t)).where(table.span == COARSE))
+    if last is not None:
+        return int(last) + COARSE
+    first = s.scalar(select(func.min(table.t)).where(table.span == TICK))
+    return None if first is None else int(first) // COARSE * COARSE
 
 
 def step_for(hours: float, interval: float) -> int:
-    """Bucket width (s): the window in MAX_POINTS points, never finer than a tick."""
-    return max(1, math.ceil(interval), math.ceil(hours * 3600 / MAX_POINTS))
+    """Bucket width (s): the window in MAX_POINTS points, never finer than its rows."""
+    finest = interval if hours <= FINE_HOURS else COARSE
+    return max(1, math.ceil(finest), math.ceil(hours * 3600 / MAX_POINTS))
+
+
+def _span(hours: float) -> int:
+    return TICK if hours <= FINE_HOURS else COARSE
 
 
 def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-def cluster_series(s: Session, since: int, step: int) -> dict[str, Any]:
+def cluster_series(s: Session, since: int, step: int, hours: float = 1) -> dict[str, Any]:
     """Per partition: card (or, without cards, CPU) utilisation in %, cards and CPUs in use,
     pending and running jobs — aligned on one list of bucket times."""
     c = ClusterSample
-    bucket = (c.t // step) * step
+    bucket: ColumnElement[int] = (c.t // step) * step
     rows = s.execute(
         select(
             c.partition,
@@ -93,7 +169,7 @@ def cluster_series(s: Session, since: int, step: int) -> dict[str, Any]:
             func.avg(c.pending_jobs),
             func.avg(c.running_jobs),
         )
-        .where(c.t >= since)
+        .where(c.span == _span(hours), c.t >= since)
         .group_by(c.partition, bucket)
         .order_by(bucket)
     ).all()
@@ -116,11 +192,11 @@ def cluster_series(s: Session, since: int, step: int) -> dict[str, Any]:
     return {"t": times, "partitions": dict(sorted(series.items()))}
 
 
-def gateway_series(s: Session, since: int, step: int) -> dict[str, Any]:
+def gateway_series(s: Session, since: int, step: int, hours: float = 1) -> dict[str, Any]:
     """All replicas together: calls/s, server errors (5xx) and refusals (4xx) in % of calls,
     mean latency and the worst replica's 95th percentile (ms), usage events waiting."""
     g = GatewaySample
-    bucket = (g.t // step) * step
+    bucket: ColumnElement[int] = (g.t // step) * step
     rows = s.execute(
         select(
             bucket.label("b"),
@@ -133,7 +209,7 @@ def gateway_series(s: Session, since: int, step: int) -> dict[str, Any]:
             func.count(distinct(g.replica)),
             func.max(g.usage_pending),
         )
-        .where(g.t >= since)
+        .where(g.span == _span(hours), g.t >= since)
         .group_by(bucket)
         .order_by(bucket)
     ).all()

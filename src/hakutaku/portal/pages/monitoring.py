@@ -201,8 +201,8 @@ async def monitoring_series(request: Request, replica: ReplicaDep, user: Admin) 
                 "hours": hours,
                 "step": step,
                 "now": int(time.time()),
-                "cluster": cluster_series(s, since, step),
-                "gateway": gateway_series(s, since, step),
+                "cluster": cluster_series(s, since, step, hours),
+                "gateway": gateway_series(s, since, step, hours),
                 "updated_at": (
                     replica.monitor.view.updated_at.astimezone(UTC).isoformat()
                     if replica.monitor.view.updated_at
@@ -213,4 +213,3 @@ async def monitoring_series(request: Request, replica: ReplicaDep, user: Admin) 
     data = await asyncio.to_thread(read)
     headers = {**SECURITY_HEADERS, "cache-control": "no-store"}
     return JSONResponse(data, headers=headers)
-

@@ -39,21 +39,23 @@ def upgrade() -> None:
         "cluster_samples",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("t", sa.BigInteger(), nullable=False),
+        sa.Column("span", sa.Integer(), nullable=False),
         sa.Column("partition", sa.String(length=64), nullable=False),
         sa.Column("cards_total", sa.Integer(), nullable=False),
-        sa.Column("cards_alloc", sa.Integer(), nullable=False),
-        sa.Column("cards_free", sa.Integer(), nullable=False),
+        sa.Column("cards_alloc", sa.Float(), nullable=False),
+        sa.Column("cards_free", sa.Float(), nullable=False),
         sa.Column("cpus_total", sa.Integer(), nullable=False),
-        sa.Column("cpus_alloc", sa.Integer(), nullable=False),
-        sa.Column("cpus_free", sa.Integer(), nullable=False),
-        sa.Column("pending_jobs", sa.Integer(), nullable=False),
-        sa.Column("running_jobs", sa.Integer(), nullable=False),
+        sa.Column("cpus_alloc", sa.Float(), nullable=False),
+        sa.Column("cpus_free", sa.Float(), nullable=False),
+        sa.Column("pending_jobs", sa.Float(), nullable=False),
+        sa.Column("running_jobs", sa.Float(), nullable=False),
     )
-    op.create_index("ix_cluster_samples_t", "cluster_samples", ["t"])
+    op.create_index("ix_cluster_samples_span_t", "cluster_samples", ["span", "t"])
     op.create_table(
         "gateway_samples",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("t", sa.BigInteger(), nullable=False),
+        sa.Column("span", sa.Integer(), nullable=False),
         sa.Column("replica", sa.String(length=255), nullable=False),
         sa.Column("seconds", sa.Float(), nullable=False),
         sa.Column("calls", sa.Integer(), nullable=False),
@@ -66,7 +68,7 @@ def upgrade() -> None:
         sa.Column("usage_dropped", sa.Integer(), nullable=False),
         sa.Column("usage_rejected", sa.Integer(), nullable=False),
     )
-    op.create_index("ix_gateway_samples_t", "gateway_samples", ["t"])
+    op.create_index("ix_gateway_samples_span_t", "gateway_samples", ["span", "t"])
     op.create_table(
         "home_usage",
         sa.Column(
@@ -91,8 +93,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("worker_presence")
     op.drop_table("home_usage")
-    op.drop_index("ix_gateway_samples_t", table_name="gateway_samples")
+    op.drop_index("ix_gateway_samples_span_t", table_name="gateway_samples")
     op.drop_table("gateway_samples")
-    op.drop_index("ix_cluster_samples_t", table_name="cluster_samples")
+    op.drop_index("ix_cluster_samples_span_t", table_name="cluster_samples")
     op.drop_table("cluster_samples")
     op.drop_table("cluster_partitions")
