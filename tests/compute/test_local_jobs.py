@@ -184,7 +184,7 @@ def test_a_job_over_its_memory_is_stopped_and_one_within_it_is_not(lab: Platform
 def test_limits_are_refused_at_submission_naming_the_limit(lab: Platform) -> None:
     with lab.http() as h:
         error = refused(h, command=["true"], qos="debug", time="1:00:00")
-        assert error["code"] == "qos_max_wall" and "MaxWall of 00:15:00" in error["message"]
+        assert error["code"] == "qos_max_wall" and "00:15:00" in error["message"]
         error = refused(h, command=["true"], time="2-00:00:00")
         assert error["code"] == "partition_time_limit" and "'cpu'" in error["message"]
         error = refused(h, command=["true"], qos="tiny", cpus=8)

@@ -238,7 +238,9 @@ def test_a_refused_form_names_the_limit_and_keeps_the_values(lab: Platform, page
     fill_form(page, command="python train.py --epochs 3", time="3:00:00", cards="1")
     page.get_by_role("button", name="Submit job").click()
     alert = page.get_by_role("alert")
-    assert "Time limit 03:00:00 is over partition 'gpu''s MaxTime of 02:00:00" in alert.inner_text()
+    assert (
+        "Time limit 03:00:00 is over the MaxTime of partition 'gpu', 02:00:00" in alert.inner_text()
+    )
     time_field = page.get_by_label("Wall time")
     assert time_field.input_value() == "3:00:00"
     assert time_field.get_attribute("aria-invalid") == "true"
@@ -251,7 +253,7 @@ def test_a_refused_form_names_the_limit_and_keeps_the_values(lab: Platform, page
     fill_form(page, command="true", cpus="12")
     page.get_by_role("button", name="Submit job").click()
     text = page.get_by_role("alert").inner_text()
-    assert "asks for cpu=12, over QOS 'normal''s MaxTRESPU cpu=8" in text, text
+    assert "asks for cpu=12, over the MaxTRESPU of QOS 'normal': cpu=8" in text, text
     assert page.get_by_label("CPUs").get_attribute("aria-invalid") == "true"
     # unreadable values are refused by the same service, with its words
     fill_form(page, cpus="1", mem="lots")
@@ -654,7 +656,7 @@ def test_on_slurm_a_form_job_runs_as_its_user_and_its_output_follows(
     fill_form(page, partition="gpu", qos="gpudebug")
     fill_form(page, command="true", time="1:00:00")
     page.get_by_role("button", name="Submit job").click()
-    assert "QOS 'gpudebug''s MaxWall of 00:15:00" in page.get_by_role("alert").inner_text()
+    assert "the MaxWall of QOS 'gpudebug', 00:15:00" in page.get_by_role("alert").inner_text()
 
 
 # -- the list's queries and the templates' service, on a database of their own -------------------

@@ -159,14 +159,14 @@ def _check_time(r: Resolved) -> None:
     asked = format_duration(r.time_limit)
     if r.time_limit > r.partition.max_time:
         raise JobRefused(
-            f"Time limit {asked} is over partition {r.partition.name!r}'s MaxTime of "
+            f"Time limit {asked} is over the MaxTime of partition {r.partition.name!r}, "
             f"{format_duration(r.partition.max_time)}; ask for less time.",
             param="time",
             code="partition_time_limit",
         )
     if r.qos.max_wall is not None and r.time_limit > r.qos.max_wall:
         raise JobRefused(
-            f"Time limit {asked} is over QOS {r.qos.name!r}'s MaxWall of "
+            f"Time limit {asked} is over the MaxWall of QOS {r.qos.name!r}, "
             f"{format_duration(r.qos.max_wall)}; ask for less time or use another QOS.",
             param="time",
             code="qos_max_wall",
@@ -180,8 +180,8 @@ def _check_job_tres(r: Resolved) -> None:
         if asked > limit:
             shown = format_mem_mb if name == "mem" else str
             raise JobRefused(
-                f"This job asks for {name}={shown(asked)}, over QOS {r.qos.name!r}'s MaxTRESPU "
-                f"{name}={shown(limit)}; ask for less.",
+                f"This job asks for {name}={shown(asked)}, over the MaxTRESPU of QOS "
+                f"{r.qos.name!r}: {name}={shown(limit)}; ask for less.",
                 param=name,
                 code="qos_max_tres_per_user",
             )
