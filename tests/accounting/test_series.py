@@ -98,9 +98,9 @@ def test_monthly_use_sums_the_ledger_per_month_and_resource(db: Database) -> Non
         collect(s, now=T0)
     with db.session() as s:
         alice = user_id(s, "alice")
-        mine = monthly_use(s, "2025-03", "2025-04", user_id=alice, source="job")
-        group = monthly_use(s, "2025-03", "2025-04", account="cms", source="job")
-        calls = monthly_use(s, "2025-03", "2025-03", user_id=alice, source="model")
+        mine = monthly_use(s, ["2025-03", "2025-04"], user_id=alice, source="job")
+        group = monthly_use(s, ["2025-03", "2025-04"], account="cms", source="job")
+        calls = monthly_use(s, ["2025-03"], user_id=alice, source="model")
     assert [(r.period, r.resource, r.quantity, r.unit) for r in mine] == [
         ("2025-03", "cpu", Decimal("2.5"), "hour"),
         ("2025-03", "gpu:a800", Decimal(1), "hour"),
@@ -129,8 +129,7 @@ def test_a_statement_as_csv_has_its_lines_and_totals(db: Database) -> None:
     rows = list(csv.DictReader(io.StringIO(statement_csv(result))))
     lines = [r for r in rows if r["resource"] != TOTAL]
     assert [(r["account"], r["resource"], r["quantity"], r["charge"]) for r in lines] == [
-        (line.account, line.resource, str(line.quantity), str(line.charge))
-        for line in result.lines
+        (line.account, line.resource, str(line.quantity), str(line.charge)) for line in result.lines
     ]
     totals = {r["currency"]: r["charge"] for r in rows if r["resource"] == TOTAL}
     assert totals == {"CNY": str(result.totals["CNY"])}

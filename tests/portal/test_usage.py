@@ -130,6 +130,15 @@ def test_the_charts_are_drawn_from_real_usage(portal: Platform, page: Any) -> No
     table = page.get_by_role("table", name="Model calls per day")
     cells = [c.inner_text() for c in table.locator("tbody tr").first.get_by_role("cell").all()]
     assert cells[:4] == [TODAY, "lab", "5", "1"]
+    page.get_by_text("Hours per month as a table").click()
+    with cookie_client(portal, page) as h:
+        hours_rows = h.get(str(hours.get_attribute("data-source"))).json()
+    table = page.get_by_role("table", name="Card- and CPU-hours per month")
+    assert [
+        [c.inner_text() for c in row.get_by_role("cell").all()]
+        for row in table.locator("tbody tr").all()
+    ] == [[r["period"], r["resource"], r["quantity"]] for r in hours_rows]
+    assert [r["resource"] for r in hours_rows] == ["cpu"]
     shot(page, "usage")
 
 

@@ -169,9 +169,7 @@ def usage_monthly(
             unit=row.unit,
             quantity=row.quantity,
         )
-        for row in monthly_use(
-            s, months[0], months[-1], user_id=user_id, account=account, source=source
-        )
+        for row in monthly_use(s, months, user_id=user_id, account=account, source=source)
     ]
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from hakutaku.db.models import HubArchitecture, HubDataset, HubWeights
 from hakutaku.errors import Conflict, Forbidden, NotFound, PlatformError
@@ -290,7 +290,7 @@ class ServerHub:
     def find_architectures(self, text: str = "", limit: int = 100) -> list[HubArchitecture]:
         """Registered architectures whose name or description holds `text` (any case)."""
         a = HubArchitecture
-        query = select(a).options(selectinload(a.owner)).order_by(a.name).limit(limit)
+        query = select(a).options(joinedload(a.owner)).order_by(a.name).limit(limit)
         if text:
             query = query.where(_holds(text, a.name, a.description))
         return list(self.s.scalars(query))
@@ -302,7 +302,7 @@ class ServerHub:
         query = (
             select(w)
             .where(_visible(who, w.public, w.created_by_id))
-            .options(selectinload(w.created_by))
+            .options(joinedload(w.created_by))
             .order_by(w.architecture, w.created_at.desc(), w.id.desc())
             .limit(limit)
         )
@@ -317,7 +317,7 @@ class ServerHub:
         query = (
             select(d)
             .where(_visible(who, d.public, d.owner_id))
-            .options(selectinload(d.owner))
+            .options(joinedload(d.owner))
             .order_by(d.name, d.created_at.desc(), d.id.desc())
             .limit(limit)
         )

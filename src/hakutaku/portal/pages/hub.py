@@ -6,7 +6,7 @@ Everything comes from hub/server_store.py's ServerHub as the signed-in user, wit
 /api/hub: public weights and datasets for everyone, private ones for whoever registered them
 and admins. The search is a server-side filter over names, descriptions and authors (weights'
 author, datasets' citation), one query per kind with their owners loaded alongside, at most
-LIMIT of each. Downloads go to GET /api/hub/weights/.../file, which the session cookie opens.
+LIMITS of each. Downloads go to GET /api/hub/weights/.../file, which the session cookie opens.
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ from hakutaku.server.replica import Replica
 
 router = APIRouter(include_in_schema=False)
 
-LIMIT = 100  # of each kind on one page; the search narrows the rest
-FILES_SHOWN = 50  # of one dataset's files
+# Shown on one page, of each kind; the search narrows the rest. Sized so that the page
+# renders within the portal's budget (a dataset card with its files is the costly part).
+LIMITS = {"architectures": 100, "weights": 50, "datasets": 10}
+FILES_SHOWN = 10  # of one dataset's files; GET /api/hub/datasets/{name} has them all
 QUERY_LENGTH = 128
 
 # The taggers every client has (hakutaku.hep.models), described here: they have no rows.
@@ -93,7 +95,7 @@ class HubResults:
     architectures: list[ArchitectureView]
     weights: list[WeightsView]
     datasets: list[DatasetView]
-    more: bool  # some kind had more than LIMIT matches
+    more: list[str]  # the kinds with more matches than are shown
 
     @property
     def empty(self) -> bool:
@@ -161,16 +163,26 @@ def search(replica: Replica, who: Principal, text: str) -> HubResults:
     """What `who` may see of the hub that matches `text` (blocking: runs in a thread)."""
     with replica.db.session() as s:
         hub = ServerHub(s, replica.settings.storage_path)
-        registered = hub.find_architectures(text, LIMIT + 1)
-        weights = hub.find_weights(who, text, LIMIT + 1)
-        datasets = hub.find_datasets(who, text, LIMIT + 1)
-        more = any(len(rows) > LIMIT for rows in (registered, weights, datasets))
+        # one more than shown: whether there are more
+        registered = hub.find_architectures(text, LIMITS["architectures"] + 1)
+        weights = hub.find_weights(who, text, LIMITS["weights"] + 1)
+        datasets = hub.find_datasets(who, text, LIMITS["datasets"] + 1)
+        more = [
+            kind
+            for kind, rows in (
+                (N_("architectures"), registered),
+                (N_("weights"), weights),
+                (N_("datasets"), datasets),
+            )
+            if len(rows) > LIMITS[kind]
+        ]
         return HubResults(
             query=text,
-            architectures=_builtin(text) + [_architecture_view(r) for r in registered[:LIMIT]],
-            weights=[_weights_view(r) for r in weights[:LIMIT]],
-            datasets=[_dataset_view(r) for r in datasets[:LIMIT]],
-            more=more,
+            architectures=_builtin(text)
+            + [_architecture_view(r) for r in registered[: LIMITS["architectures"]]],
+            weights=[_weights_view(r) for r in weights[: LIMITS["weights"]]],
+            datasets=[_dataset_view(r) for r in datasets[: LIMITS["datasets"]]],
+            more=[_(kind) for kind in more],
         )
 
 

@@ -8,8 +8,8 @@ GET /usage/statement.csv?period=...              the same statement as a CSV fil
 Whose usage a page shows follows the rule of GET /api/usage/statements
 (accounting/access.py: yours, your groups'; admins anyone's), with the same refusals. The
 charts' JavaScript (static/js/usage.js) reads GET /api/usage/daily and /api/usage/monthly with
-the session cookie; the tables under them are the same series, rendered here from the same
-queries (accounting/series.py), so the page reads without JavaScript too.
+the session cookie. The calls table under the charts is rendered here from the same query
+(accounting/series.py); the hours table is filled from the hours chart's own series.
 """
 
 from __future__ import annotations
@@ -26,13 +26,7 @@ from fastapi.responses import Response
 from hakutaku.accounting.access import readable_scope
 from hakutaku.accounting.export import statement_csv, statement_filename
 from hakutaku.accounting.periods import check_period, current_period, month_bounds
-from hakutaku.accounting.series import (
-    DayOfCalls,
-    MonthOfUse,
-    daily_calls,
-    month_range,
-    monthly_use,
-)
+from hakutaku.accounting.series import DayOfCalls, daily_calls, month_range
 from hakutaku.accounting.statements import Statement, statement
 from hakutaku.api.deps import ReplicaDep
 from hakutaku.errors import PlatformError
@@ -75,8 +69,7 @@ class UsageData:
     statement: Statement
     days: list[str]  # the month's days shown, YYYY-MM-DD
     calls: list[DayOfCalls]
-    months: list[str]
-    hours: list[MonthOfUse]
+    months: list[str]  # the hours chart's; its series is read by the chart itself
 
 
 def resolve_scope(request: Request, user: WebUser) -> Scope:
@@ -105,7 +98,9 @@ def days_of(period: str, now: datetime | None = None) -> list[str]:
 
 
 def load(replica: Replica, who: Principal, scope: Scope) -> UsageData:
-    """The statement and the two series (blocking: runs in a thread)."""
+    """The statement and the month's calls (blocking: runs in a thread). A year of ledger
+    hours is the hours chart's own request (GET /api/usage/monthly), after the page: a busy
+    user's year is tens of thousands of rows, and the page need not wait for them."""
     start, end = month_bounds(scope.period)
     months = month_range(None, scope.period)
     with replica.db.session() as s:
@@ -113,15 +108,11 @@ def load(replica: Replica, who: Principal, scope: Scope) -> UsageData:
         if scope.user is not None:
             user_id = who.user_id if scope.user == who.user else get_user(s, scope.user).id
         calls = daily_calls(s, start, end, user_id=user_id) if scope.calls_shown else []
-        hours = monthly_use(
-            s, months[0], months[-1], user_id=user_id, account=scope.account, source=JOB
-        )
         return UsageData(
             statement=statement(s, scope.period, user=scope.user, account=scope.account),
             days=days_of(scope.period),
             calls=calls,
             months=months,
-            hours=hours,
         )
 
 

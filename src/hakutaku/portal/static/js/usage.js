@@ -54,6 +54,31 @@
     return Math.max(280, el.clientWidth || el.parentElement.clientWidth || 600);
   }
 
+  // The hours table under the chart, from the same rows (newest month first).
+  function fillTable(kind, rows) {
+    const table = document.querySelector(`table[data-series-of="${kind}"]`);
+    if (!table) return;
+    const body = table.querySelector("tbody");
+    const shown = rows.filter((row) => row.unit === "hour").reverse();
+    for (const row of shown) {
+      const tr = document.createElement("tr");
+      const month = document.createElement("td");
+      month.textContent = row.period;
+      const resource = document.createElement("td");
+      const code = document.createElement("code");
+      code.textContent = row.resource;
+      resource.append(code);
+      const hours = document.createElement("td");
+      hours.className = "num";
+      hours.textContent = row.quantity;
+      tr.append(month, resource, hours);
+      body.append(tr);
+    }
+    table.hidden = shown.length === 0;
+    const empty = document.querySelector(`[data-series-empty="${kind}"]`);
+    if (empty) empty.hidden = shown.length > 0;
+  }
+
   async function draw(el) {
     const kind = el.dataset.kind;
     const labels = (kind === "hours" ? el.dataset.months : el.dataset.days).split(",").filter(Boolean);
@@ -65,6 +90,7 @@
       el.textContent = `${el.dataset.failed} ${e.message}`;
       return;
     }
+    if (kind === "hours") fillTable(kind, rows);
     const series = tabulate(kind, rows, labels);
     const total = [...series.values()].reduce((sum, ys) => sum + ys.reduce((a, b) => a + b, 0), 0);
     el.dataset.total = String(Math.round(total * 1e6) / 1e6);
