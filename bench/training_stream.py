@@ -366,11 +366,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--buffer",
         type=int,
-        default=1000,
-        help="shuffle buffer per worker, jets (%(default)s: below N, so the N runs already "
-        "hold a full buffer)",
+        default=2000,
+        help="shuffle buffer per reader, jets (%(default)s)",
     )
-    ap.add_argument("--open-files", type=int, default=4, help="files each worker mixes at once")
+    ap.add_argument(
+        "--open-files",
+        type=int,
+        default=2,
+        help="files each reader mixes at once (%(default)s: with the buffer, reads of 500 jets)",
+    )
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--repeat", type=int, default=1, help="rounds of all runs, interleaved")
     ap.add_argument("--no-memory-10x", dest="memory_big", action="store_false")

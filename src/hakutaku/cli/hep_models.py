@@ -46,8 +46,8 @@ WorkersOpt = Annotated[
     typer.Option(
         "--workers",
         min=0,
-        help="Processes that read and prepare the data (0: this one; default: one per core "
-        "beyond the first, at most 4).",
+        help="Processes that read and prepare the data (0: this one). Default: on a GPU one "
+        "per core beyond the first, at most 4; on the CPU none (torch's threads use the cores).",
     ),
 ]
 InMemoryOpt = Annotated[

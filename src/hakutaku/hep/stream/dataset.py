@@ -33,9 +33,11 @@ from hakutaku.hep.stream.source import JetSource
 
 DEFAULT_BUFFER_JETS = 20_000
 DEFAULT_OPEN_FILES = 12
-# Jets per read. uproot spends ~20 ms per read of a JetClass file's kin branches whatever its
-# size: at 500 jets that is 40 us a jet, comparable to building the jet's inputs.
-MIN_READ, MAX_READ = 500, 8192
+# Jets per read: a full buffer should hold two reads of every open file, or it mixes only
+# a few files. uproot spends ~20 ms a read of a JetClass file's kin branches whatever its size
+# (at 500 jets, 40 us a jet, as much as building the jet's inputs), so a buffer of at least
+# 1000 x open_files jets keeps reads efficient; smaller buffers get smaller reads.
+MIN_READ, MAX_READ = 64, 8192
 
 Example = tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]
 
@@ -79,8 +81,7 @@ class JetStream(IterableDataset[Example]):
 
     @property
     def step(self) -> int:
-        """Entries per read: small enough that a full buffer holds two reads of each open
-        file, large enough that a read is not mostly per-call overhead (a few hundred jets)."""
+        """Entries per read: a full buffer holds two reads of each open file (see MIN_READ)."""
         if self.read_step is not None:
             return self.read_step
         return max(MIN_READ, min(self.buffer_jets // (2 * max(self.open_files, 1)), MAX_READ))
