@@ -6,15 +6,22 @@ from __future__ import annotations
 
 import re
 import tomllib
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import create_engine, insert, make_url, select, text
 
 from hakutaku.accounting.periods import current_period, next_period
 from hakutaku.compute.policy import parse_policy, shipped_policy
+from hakutaku.db.migrate import upgrade
+from hakutaku.db.models import Job, User
+from hakutaku.db.session import Database, normalise_url
+from hakutaku.portal.pages.admin_common import PAGE_SIZE
+from hakutaku.portal.pages.admin_jobs import _load
 from hakutaku.portal.pages.admin_policy import policy_toml
 from tests.conftest import TEST_MODELS
 from tests.portal.conftest import PASSWORD, add_user, shot, sign_in
@@ -534,16 +541,25 @@ def test_an_admin_sees_every_users_jobs(portal: Platform, admin: Any) -> None:
     assert "no user named 'nobody'" in page.get_by_role("alert").inner_text()
 
 
-def test_job_pages_walk_every_job_once_both_ways(tmp_path: Any) -> None:
-    from sqlalchemy import insert
+def fresh_postgres_database(server_url: str) -> str:
+    name = f"admin_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return make_url(normalise_url(server_url)).set(database=name).render_as_string(False)
 
-    from hakutaku.db.migrate import upgrade
-    from hakutaku.db.models import Job, User
-    from hakutaku.db.session import Database
-    from hakutaku.portal.pages.admin_common import PAGE_SIZE
-    from hakutaku.portal.pages.admin_jobs import _load
 
-    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_job_pages_walk_every_job_once_both_ways(
+    backend: str, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    if backend == "postgres":  # where one user's pages are ordered by an expression
+        url = fresh_postgres_database(request.getfixturevalue("postgres_url"))
+    else:
+        url = f"sqlite:///{tmp_path / 'jobs.db'}"
     upgrade(url)
     db = Database(url)
     count = 2 * PAGE_SIZE + 7
@@ -564,22 +580,26 @@ def test_job_pages_walk_every_job_once_both_ways(tmp_path: Any) -> None:
         ]
         s.execute(insert(Job), rows)
     with db.session() as s:
-        seen: list[int] = []
-        page = _load(s, "", "", None, None)
-        assert page["newer"] is None and page["counts"] is None  # no whole-table count
-        while True:
-            seen += [j["id"] for j in page["jobs"]]
-            if page["older"] is None:
-                break
-            page = _load(s, "", "", page["older"], None)
-        assert seen == list(range(count, 0, -1))
-        # and back from the oldest page to the newest, through every job newer than it
-        oldest_shown = page["jobs"][0]["id"]
-        back: list[int] = []
-        while page["newer"] is not None:
-            page = _load(s, "", "", None, page["newer"])
-            back = [j["id"] for j in page["jobs"]] + back
-        assert back == list(range(count, oldest_shown, -1))
+        assert _load(s, "", "", None, None)["counts"] is None  # no whole-table count
+        ann_ids = [r.id for r in s.execute(select(Job.id).where(Job.user_id == 1))]
+        for owner, ids in (("", list(range(1, count + 1))), ("ann", ann_ids)):
+            expected = sorted(ids, reverse=True)
+            seen: list[int] = []
+            page = _load(s, owner, "", None, None)
+            assert page["newer"] is None
+            while True:
+                seen += [j["id"] for j in page["jobs"]]
+                if page["older"] is None:
+                    break
+                page = _load(s, owner, "", page["older"], None)
+            assert seen == expected, owner
+            # and back from the oldest page to the newest, through every job newer than it
+            oldest_shown = page["jobs"][0]["id"]
+            back: list[int] = []
+            while page["newer"] is not None:
+                page = _load(s, owner, "", None, page["newer"])
+                back = [j["id"] for j in page["jobs"]] + back
+            assert back == [i for i in expected if i > oldest_shown], owner
         ann = _load(s, "ann", "failed", None, None)
         assert {j["user"] for j in ann["jobs"]} == {"ann"}
         assert {j["state"] for j in ann["jobs"]} == {"failed"}

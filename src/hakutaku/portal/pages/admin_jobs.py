@@ -85,13 +85,22 @@ def _load(
         counts = {st: found.get(st, 0) for st in STATES}
     if state:
         query = query.where(Job.state == state)
+    order: Any = Job.id
+    if owner and s.get_bind().dialect.name == "postgresql":
+        # Asked for one user's newest jobs, PostgreSQL walks the primary key backwards and
+        # filters on the user, as if their jobs were spread evenly over the ids; for a user
+        # whose jobs are all old it reads nearly the whole table (30-80 ms with 100 000 jobs).
+        # Ordering by an expression makes it read that user's jobs from their index and sort
+        # them: bounded by one user's history (7 ms for 10 000 jobs). SQLite's user_id index
+        # is already in id order, so it keeps the plain order.
+        order = Job.id + 0
     if after is not None:
         # newer jobs: read upwards from `after`, then show newest first
-        query = query.where(Job.id > after).order_by(Job.id.asc())
+        query = query.where(Job.id > after).order_by(order.asc())
     else:
         if before is not None:
             query = query.where(Job.id < before)
-        query = query.order_by(Job.id.desc())
+        query = query.order_by(order.desc())
     rows = [dict(r._mapping) for r in s.execute(query.limit(PAGE_SIZE + 1))]
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
