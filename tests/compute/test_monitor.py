@@ -453,6 +453,11 @@ def test_ticks_are_rolled_up_into_five_minute_rows_for_long_windows(
         assert set(day["partitions"]["gpu"]["util"]) == {50.0}
         calls = gateway_series(s, now - 24 * 3600, 300, 24)["calls"]
         assert set(calls) == {1.0}  # 300 calls in 300 s
+        # ticks not rolled up yet show in the long windows too
+        s.add(ClusterSample(t=now + 15, partition="gpu", cards_total=4, cards_alloc=4))
+        s.flush()
+        tail = cluster_series(s, now - 24 * 3600, 300, 24)
+        assert tail["t"][-1] == now and tail["partitions"]["gpu"]["util"][-1] == 100.0
         prune(s, now, retention_hours=48)
     with db.session() as s:  # ticks beyond FINE_HOURS + 1 went; the roll-ups stay
         oldest_tick = s.scalar(select(func.min(ClusterSample.t)).where(ClusterSample.span == 0))

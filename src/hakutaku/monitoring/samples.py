@@ -3,8 +3,9 @@
 Two resolutions, as a round-robin database keeps them: a row per tick (`span` 0), kept
 FINE_HOURS (plus one), for windows up to FINE_HOURS; and a row per COARSE seconds (`span`
 COARSE: averages, sums and maxima of the ticks in it), made by the lease holder as each
-COARSE bucket closes and kept HAI_MONITOR_RETENTION_HOURS, for longer windows — so 48 hours
-read a few thousand rows, not tens of thousands. Rows carry Unix seconds (`t`); a chart's
+COARSE bucket closes and kept HAI_MONITOR_RETENTION_HOURS, for longer windows (with the ticks
+not rolled up yet, so their last minutes show too) — so 48 hours read a few thousand rows, not
+tens of thousands. Rows carry Unix seconds (`t`); a chart's
 window is read in buckets of `step` seconds grouped by the database (`t // step`), so a window
 of any length comes back as a few hundred points.
 Cluster samples are one row per partition (and "" for the whole cluster) per tick, written by
@@ -20,7 +21,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, distinct, func, insert, literal, select
+from sqlalchemy import ColumnElement, and_, delete, distinct, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from hakutaku.db.models import ClusterSample, GatewaySample
@@ -30,7 +31,7 @@ from hakutaku.monitoring.gateway import GatewayWindow
 MAX_POINTS = 360  # points per series at most, whatever the window
 TICK = 0  # the span of a row written at a tick
 COARSE = 300  # seconds a roll-up row covers
-FINE_HOURS = 6  # windows up to this are read from the tick rows
+FINE_HOURS = 1  # windows up to this are read from the tick rows
 
 
 def add_cluster_samples(s: Session, t: int, view: ClusterView) -> None:
@@ -145,8 +146,12 @@ def step_for(hours: float, interval: float) -> int:
     return max(1, math.ceil(finest), math.ceil(hours * 3600 / MAX_POINTS))
 
 
-def _span(hours: float) -> int:
-    return TICK if hours <= FINE_HOURS else COARSE
+def _rows(table: type[ClusterSample] | type[GatewaySample], hours: float) -> ColumnElement[bool]:
+    """The rows a window reads: its ticks; or the roll-ups and the ticks after the last one."""
+    if hours <= FINE_HOURS:
+        return table.span == TICK
+    last = select(func.coalesce(func.max(table.t), 0)).where(table.span == COARSE).scalar_subquery()
+    return or_(table.span == COARSE, and_(table.span == TICK, table.t >= last + COARSE))
 
 
 def _round(value: float | None, digits: int = 2) -> float | None:
@@ -169,7 +174,7 @@ def cluster_series(s: Session, since: int, step: int, hours: float = 1) -> dict[
             func.avg(c.pending_jobs),
             func.avg(c.running_jobs),
         )
-        .where(c.span == _span(hours), c.t >= since)
+        .where(_rows(c, hours), c.t >= since)
         .group_by(c.partition, bucket)
         .order_by(bucket)
     ).all()
@@ -209,7 +214,7 @@ def gateway_series(s: Session, since: int, step: int, hours: float = 1) -> dict[
             func.count(distinct(g.replica)),
             func.max(g.usage_pending),
         )
-        .where(g.span == _span(hours), g.t >= since)
+        .where(_rows(g, hours), g.t >= since)
         .group_by(bucket)
         .order_by(bucket)
     ).all()

@@ -2,9 +2,10 @@
 
 The replica owns its database handle, settings, the secrets it serves with, the gateway's
 per-replica state (registry snapshot, key cache, usage queue, worker connections), the storage
-uploads service, the job scheduler and the accounting collector. The app builds one at start-up
-(`Replica.assemble`), keeps it on `app.state.replica`, and routers receive its parts through
-the FastAPI dependencies in `hakutaku.api.deps` — no router builds a service of its own.
+uploads service, the job scheduler, the accounting collector and the monitor (the cluster
+snapshot and the samples). The app builds one at start-up (`Replica.assemble`), keeps it on
+`app.state.replica`, and routers receive its parts through the FastAPI dependencies in
+`hakutaku.api.deps` — no router builds a service of its own.
 """
 
 from __future__ import annotations

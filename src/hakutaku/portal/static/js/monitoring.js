@@ -9,6 +9,9 @@
   if (!root || typeof uPlot === "undefined") return;
   const text = root.dataset;
   const charts = {};
+  // The x axis always spans the whole window asked for, however few samples it has yet.
+  const windowOf = { from: 0, to: 0 };
+  const xRange = () => [windowOf.from, windowOf.to];
 
   function chartWidth(el) {
     return Math.max(280, Math.floor(el.getBoundingClientRect().width) || 520);
@@ -58,7 +61,7 @@
           width: chartWidth(el),
           height: 220,
           series: series,
-          scales: { x: { time: true }, y: options.range ? { range: options.range } : {} },
+          scales: { x: { time: true, range: xRange }, y: options.range ? { range: options.range } : {} },
           axes: [{}, { size: 60 }],
         },
         data,
@@ -74,6 +77,8 @@
   }
 
   function render(data) {
+    windowOf.from = data.now - data.hours * 3600;
+    windowOf.to = data.now;
     const cluster = data.cluster;
     const names = Object.keys(cluster.partitions);
     const withCards = names.filter((n) => n !== "");
