@@ -206,6 +206,10 @@ def _log(x: np.ndarray) -> np.ndarray:
         return np.log(x)
 
 
+def _onehot_of(name: str) -> Callable[[_Columns], np.ndarray]:
+    return lambda c: c.onehot(name)
+
+
 VARIABLES: dict[str, Callable[[_Columns], np.ndarray]] = {
     "part_px": lambda c: c.raw("part_px"),
     "part_py": lambda c: c.raw("part_py"),
@@ -221,7 +225,7 @@ VARIABLES: dict[str, Callable[[_Columns], np.ndarray]] = {
     "part_logerel": lambda c: _log(c["part_energy"] / c.per_jet("jet_energy")),
     "part_deltaR": lambda c: np.hypot(c["part_deta"], c["part_dphi"]),
     "part_charge": lambda c: c.charge(),
-    **{name: (lambda c, n=name: c.onehot(n)) for name in physics.PID_COLUMNS},
+    **{name: _onehot_of(name) for name in physics.PID_COLUMNS},
     "part_d0val": lambda c: c.raw("part_d0val"),
     "part_d0err": lambda c: c.raw("part_d0err"),
     "part_dzval": lambda c: c.raw("part_dzval"),

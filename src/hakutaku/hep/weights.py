@@ -180,7 +180,8 @@ def param_groups(
     if body_lr_scale < 0:
         raise ValueError("body_lr_scale must not be negative")
     head_names = set(head) if head is not None else head_parameter_names(model)
-    no_decay = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
+    listed = getattr(model, "no_weight_decay", None)
+    no_decay = set(listed()) if callable(listed) else set()
     buckets: dict[tuple[str, bool], list[nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:

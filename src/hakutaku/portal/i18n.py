@@ -45,7 +45,7 @@ def translations(locale: str) -> gettext.NullTranslations:
 def negotiate(accept_language: str | None, own: str | None, default: str) -> str:
     """The user's setting, else the best of Accept-Language we have, else `default`."""
     if own in LOCALES:
-        return own  # type: ignore[return-value]
+        return own
     best, best_q = default if default in LOCALES else "en", -1.0
     for part in (accept_language or "").split(","):
         tag, _, params = part.strip().partition(";")

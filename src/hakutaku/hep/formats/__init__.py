@@ -25,8 +25,9 @@ gives how label names map to each layout's label columns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -94,7 +95,7 @@ def detect_format(path: str | Path) -> str:
     return _parquet_flavour(path) if name == "parquet" else name
 
 
-def write(batch: JetBatch, path: str | Path, format: str | None = None, **options) -> Path:
+def write(batch: JetBatch, path: str | Path, format: str | None = None, **options: Any) -> Path:
     """Write `batch` to `path` in `format` (inferred from the extension and labels if None).
 
     Options go to the format's writer (``ttv`` for the TopLandscape h5, ``max_particles`` for
@@ -117,7 +118,7 @@ def write(batch: JetBatch, path: str | Path, format: str | None = None, **option
                 "parquet layout"
             )
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = {
+    writer: Callable[..., object] = {
         "jetclass": jetclass.write,
         "toplandscape-h5": toplandscape.write_h5,
         "toplandscape-parquet": toplandscape.write_parquet,
@@ -128,17 +129,17 @@ def write(batch: JetBatch, path: str | Path, format: str | None = None, **option
     return path
 
 
-def _read_one(path: Path, name: str, options: dict) -> JetBatch:
+def _read_one(path: Path, name: str, options: dict[str, Any]) -> JetBatch:
     if name == "parquet":
         name = _parquet_flavour(path)
-    reader = {
+    readers: dict[str, Callable[..., JetBatch]] = {
         "jetclass": jetclass.read,
         "toplandscape-h5": toplandscape.read_h5,
         "toplandscape-parquet": toplandscape.read_parquet,
         "qg-npz": quarkgluon.read_npz,
         "qg-parquet": quarkgluon.read_parquet,
-    }[name]
-    return reader(path, **options)
+    }
+    return readers[name](path, **options)
 
 
 def read(
@@ -147,7 +148,7 @@ def read(
     *,
     label_names: Iterable[str] | None = None,
     max_jets: int | None = None,
-    **options,
+    **options: Any,
 ) -> JetBatch:
     """Read one file or several (concatenated, in order) into one `JetBatch`.
 
@@ -157,13 +158,13 @@ def read(
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    paths = [Path(p) for p in paths]
-    if not paths:
+    files = [Path(p) for p in paths]
+    if not files:
         raise ValueError("no files to read")
     name = _canonical(format)
     batches: list[JetBatch] = []
     total = 0
-    for path in paths:
+    for path in files:
         if max_jets is not None and total >= max_jets:
             break
         batch = _read_one(path, name or detect_format(path), options)
@@ -174,7 +175,7 @@ def read(
     out = batches[0] if len(batches) == 1 else JetBatch.concat(batches)
     out.meta = {
         "format": batches[0].meta.get("format"),
-        "source": [str(p) for p in paths[: len(batches)]],
+        "source": [str(p) for p in files[: len(batches)]],
     }
     if label_names is not None:
         out = relabel(out, tuple(label_names))

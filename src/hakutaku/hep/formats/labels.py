@@ -49,7 +49,9 @@ def jetclass_columns(batch: JetBatch) -> dict[str, np.ndarray]:
     return {f"label_{n}": (names == n) for n in JETCLASS_LABELS}
 
 
-def binary_flag(batch: JetBatch, signal: frozenset[str], background: frozenset[str], what: str):
+def binary_flag(
+    batch: JetBatch, signal: frozenset[str], background: frozenset[str], what: str
+) -> np.ndarray:
     """1 for jets labelled with a `signal` name, 0 for `background` names; others refused."""
     unknown = [n for n in _present(batch) if n not in signal | background]
     if unknown:

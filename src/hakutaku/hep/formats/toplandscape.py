@@ -175,7 +175,15 @@ def _jets_from_constituents(particles: dict[str, np.ndarray], counts: np.ndarray
     return jets
 
 
-def _batch(jets, particles, counts, label, names, fmt, path) -> JetBatch:
+def _batch(
+    jets: dict[str, np.ndarray],
+    particles: dict[str, np.ndarray],
+    counts: np.ndarray,
+    label: np.ndarray,
+    names: tuple[str, ...],
+    fmt: str,
+    path: str | Path,
+) -> JetBatch:
     n = int(counts.sum())
     particles = dict(particles)
     particles.setdefault("part_pid", np.zeros(n, dtype=np.int64))

@@ -189,7 +189,9 @@ def _with_momenta(
     )
 
 
-def kinematic_mask(jets: Jets, pt_min: float, pt_max: float, abs_max: float, rapidity: str):
+def kinematic_mask(
+    jets: Jets, pt_min: float, pt_max: float, abs_max: float, rapidity: str
+) -> np.ndarray:
     """pt_min <= pT < pt_max and |eta| (or |y|) < abs_max."""
     pt = jets.pt
     position = jets.eta if rapidity == "eta" else jets.rapidity

@@ -325,7 +325,7 @@ def _store(batch: JetBatch, path: Path, fmt: str, writer: Writer, identity: dict
 def write_columns_npz(batch: JetBatch, path: str | Path, fmt: str = "npz") -> Path:
     """Every column of `batch` as-is in a numpy .npz (lossless; not a public layout)."""
     path = Path(path)
-    arrays = {f"jets/{k}": v for k, v in batch.jets.items()}
+    arrays: dict[str, Any] = {f"jets/{k}": v for k, v in batch.jets.items()}
     arrays.update({f"particles/{k}": v for k, v in batch.particles.items()})
     with open(path, "wb") as fh:  # a file object: numpy would append .npz to a path
         np.savez(

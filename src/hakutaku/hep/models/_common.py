@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -39,8 +42,11 @@ def as_mask(mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
 
 def trim_padding(
     mask: torch.Tensor, *tensors: torch.Tensor | None, min_length: int = 1
-) -> tuple[torch.Tensor, ...]:
+) -> tuple[Any, ...]:
     """Cut the particle axis after the last real particle of the batch (at least `min_length`).
+
+    Returns the mask and the tensors, trimmed, in order (a None stays None: `Any` so that
+    callers unpack them with the types they passed).
 
     Exact for networks whose outputs do not depend on padded slots; it only saves work. Works
     for any mask layout (real particles need not come first).
@@ -70,7 +76,9 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def mlp_head(in_dim: int, fc_params, num_classes: int) -> nn.Sequential:
+def mlp_head(
+    in_dim: int, fc_params: Iterable[tuple[int, float]], num_classes: int
+) -> nn.Sequential:
     """Hidden layers `(width, dropout)` as Sequential(Linear, ReLU, Dropout), then Linear."""
     layers: list[nn.Module] = []
     for width, drop in fc_params:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from typing import Any
 
 import torch
 
@@ -79,10 +80,15 @@ def pick_device(prefer: str | torch.device | None = None) -> torch.device:
         kind = "cuda"
     device = torch.device(kind, int(index)) if index else torch.device(kind)
     if index and kind in ("cuda", "npu"):
-        count = torch.cuda.device_count() if kind == "cuda" else torch.npu.device_count()
+        count = torch.cuda.device_count() if kind == "cuda" else _npu().device_count()
         if int(index) >= count:
             raise RuntimeError(f"device {prefer!r} is not available ({count} present)")
     return device
+
+
+def _npu() -> Any:
+    """`torch.npu`, which exists only once Ascend's torch_npu is imported."""
+    return getattr(torch, "npu")  # noqa: B009  (not in torch's stubs)
 
 
 def describe_device(device: torch.device | str | None = None) -> str:
@@ -93,7 +99,7 @@ def describe_device(device: torch.device | str | None = None) -> str:
         return f"{'ROCm' if is_rocm() else 'CUDA'}: {name}"
     if device.type == "npu":
         try:
-            return f"Ascend NPU: {torch.npu.get_device_name(device)}"
+            return f"Ascend NPU: {_npu().get_device_name(device)}"
         except Exception:
             return "Ascend NPU"
     if device.type == "mps":

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -428,6 +429,18 @@ class MultiheadAttention(nn.Module):
         return self.out_proj(self._attend(q, k, v, bias))
 
 
+def _one_mask(bias: torch.Tensor | Sequence[torch.Tensor] | None) -> torch.Tensor:
+    if not isinstance(bias, torch.Tensor):
+        raise TypeError("class attention over packed rows takes one padding mask (a tensor)")
+    return bias
+
+
+def _bucket_masks(bias: torch.Tensor | Sequence[torch.Tensor] | None) -> Sequence[torch.Tensor]:
+    if bias is None or isinstance(bias, torch.Tensor):
+        raise TypeError("attention over packed rows takes one mask per bucket (a sequence)")
+    return bias
+
+
 class Block(nn.Module):
     """A ParT block: attention and feed-forward, each pre-normed, with NormFormer extras
     (post-attention and mid-FFN LayerNorms, per-head and residual scales)."""
@@ -484,11 +497,15 @@ class Block(nn.Module):
             else:
                 # the norm acts per particle, so norming token and rows apart is the same
                 token, rows = self.pre_attn_norm(x_cls), self.pre_attn_norm(x)
-                h = self.attn.class_attention(x_cls, token, rows, packing, bias)
+                h = self.attn.class_attention(x_cls, token, rows, packing, _one_mask(bias))
         else:
             residual = x
             h = self.pre_attn_norm(x)
-            h = self.attn(h, h, bias) if packing is None else self.attn.packed(h, packing, bias)
+            h = (
+                self.attn(h, h, bias)
+                if packing is None
+                else self.attn.packed(h, packing, _bucket_masks(bias))
+            )
         if self.c_attn is not None:
             # Scale each head. The published network (and weaver-core until February 2026)
             # leaves the channels ordered (head_dim, heads) afterwards, and its later layers
@@ -553,9 +570,14 @@ class ParticleTransformer(nn.Module):
         super().__init__()
         embed_dims = list(embed_dims)
         embed_dim = embed_dims[-1] if embed_dims else input_dims
-        block_cfg = {**copy.deepcopy(DEFAULT_BLOCK), "num_heads": num_heads}
+        block_cfg: dict[str, Any] = {**copy.deepcopy(DEFAULT_BLOCK), "num_heads": num_heads}
         block_cfg.update(embed_dim=embed_dim, activation=activation)
-        cls_cfg = {**block_cfg, "dropout": 0.0, "attn_dropout": 0.0, "activation_dropout": 0.0}
+        cls_cfg: dict[str, Any] = {
+            **block_cfg,
+            "dropout": 0.0,
+            "attn_dropout": 0.0,
+            "activation_dropout": 0.0,
+        }
         block_cfg.update(block_params or {})
         cls_cfg.update(cls_block_params or {})
         self.num_heads = block_cfg["num_heads"]

@@ -24,6 +24,7 @@ its statistics depend on how much padding a batch has).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -66,7 +67,7 @@ def edge_features(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return torch.cat((centre, neighbours - centre), dim=1)
 
 
-def _bias(conv: nn.Module, dtype: torch.dtype) -> torch.Tensor | None:
+def _bias(conv: nn.Conv1d | nn.Conv2d, dtype: torch.dtype) -> torch.Tensor | None:
     return None if conv.bias is None else conv.bias.to(dtype)
 
 
@@ -125,10 +126,9 @@ class EdgeConvBlock(nn.Module):
             if activation
             else [nn.Identity() for _ in out_feats]
         )
-        if in_feat == out_feats[-1]:
-            self.sc = None
-            self.sc_bn = None
-        else:
+        self.sc: nn.Conv1d | None = None
+        self.sc_bn: nn.BatchNorm1d | None = None
+        if in_feat != out_feats[-1]:
             self.sc = nn.Conv1d(in_feat, out_feats[-1], kernel_size=1, bias=False)
             self.sc_bn = nn.BatchNorm1d(out_feats[-1])
         self.sc_act = nn.ReLU() if activation else nn.Identity()
@@ -145,8 +145,7 @@ class EdgeConvBlock(nn.Module):
                 x = self.convs[i](x)
             x = act(bn(x))
         x = x.mean(dim=-1)
-        shortcut = features if self.sc is None else self.sc_bn(self.sc(features))
-        return self.sc_act(shortcut + x)
+        return self.sc_act(self._shortcut(features, rows=False) + x)
 
     def forward_rows(self, x: torch.Tensor, neighbours: torch.Tensor) -> torch.Tensor:
         """The same block on packed rows: x (R, C), one row per real particle; neighbours
@@ -156,7 +155,7 @@ class EdgeConvBlock(nn.Module):
         rows, channels = x.shape
         k = neighbours.size(1)
         padded = torch.cat((x, x.new_zeros(1, channels)))
-        first = self.convs[0]
+        first = self._conv(0)
         exact = self.exact if self.exact is not None else not self.training
         if exact:
             centre = x.unsqueeze(1).expand(rows, k, channels)
@@ -168,25 +167,34 @@ class EdgeConvBlock(nn.Module):
             h = centre.unsqueeze(1) + nn.functional.linear(padded, w_edge)[neighbours]
         for i, (bn, act) in enumerate(zip(self.bns, self.acts, strict=True)):
             if i:
-                h = _pointwise(self.convs[i], h)
+                h = _pointwise(self._conv(i), h)
             width = h.size(-1)
             # (R·k, C, 1, 1): the 2-d batch norm's own statistics and buffers, over edges
             h = act(bn(h.reshape(rows * k, width, 1, 1))).view(rows, k, width)
         h = h.mean(dim=1)
-        shortcut = x if self.sc is None else self.sc_bn(_pointwise(self.sc, x))
-        return self.sc_act(shortcut + h)
+        return self.sc_act(self._shortcut(x, rows=True) + h)
+
+    def _conv(self, i: int) -> nn.Conv2d:
+        return cast(nn.Conv2d, self.convs[i])
+
+    def _shortcut(self, x: torch.Tensor, rows: bool) -> torch.Tensor:
+        """x itself, or its projection where the block changes the width (on packed rows
+        (R, C) or on jets (N, C, P))."""
+        if self.sc is None or self.sc_bn is None:
+            return x
+        return self.sc_bn(_pointwise(self.sc, x) if rows else self.sc(x))
 
     def _factorised_weights(
         self, channels: int, dtype: torch.dtype
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The first layer's weight W = (W₁, W₂) on (x_i, x_j − x_i) as (W₁ − W₂, W₂): the
         maps applied to x_i and, gathered, to x_j."""
-        weight = self.convs[0].weight.flatten(1).to(dtype)  # (out, 2C)
+        weight = self._conv(0).weight.flatten(1).to(dtype)  # (out, 2C)
         w_centre, w_edge = weight[:, :channels], weight[:, channels:]
         return w_centre - w_edge, w_edge
 
     def _factorised_first_layer(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        conv = self.convs[0]
+        conv = self._conv(0)
         w_centre, w_edge = self._factorised_weights(x.size(1), x.dtype)
         centre = torch.matmul(w_centre, x)  # (N, out, P)
         if conv.bias is not None:
@@ -301,7 +309,8 @@ class ParticleNet(nn.Module):
         if self.use_fts_bn:
             fts = self.bn_fts(fts)
         outputs = []
-        for idx, conv in enumerate(self.edge_convs):
+        for idx, block in enumerate(self.edge_convs):
+            conv = cast(EdgeConvBlock, block)
             if idx == 0:
                 coords = points.masked_fill(padding, PADDING_COORDINATE)
             else:

@@ -85,7 +85,7 @@ def build(
             raise TypeError(f"{arch.name} has no option(s) {unknown}; options: {known}")
     kwargs = {**arch.defaults, **overrides}
     model = arch.factory(input_dims=input_dims, num_classes=int(num_classes), **kwargs)
-    model.config = {
+    model.config = {  # type: ignore[assignment]  # a plain attribute, not in torch's stubs
         "name": arch.name,
         "features": features,
         "num_classes": int(num_classes),
