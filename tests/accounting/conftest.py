@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
 
 from hakutaku.db.migrate import upgrade
 from hakutaku.db.models import Job, UsageEvent
-from hakutaku.db.session import Database, normalise_url
+from hakutaku.db.session import Database
 from hakutaku.identity import service
+from tests.support.postgres import fresh_database
 
 T0 = datetime(2025, 3, 10, 8, 0, tzinfo=UTC)
 REQUEST_IDS = itertools.count(1)
@@ -42,17 +41,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
 
 
 def fresh_postgres_database(server_url: str) -> str:
-    """A new, empty database on the session's PostgreSQL server (others' tables are not ours)."""
-    name = f"accounting_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-    return (
-        make_url(normalise_url(server_url)).set(database=name).render_as_string(hide_password=False)
-    )
+    return fresh_database(server_url, "accounting")
 
 
 def user_id(s: Session, name: str) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import shlex
 import shutil
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import create_engine, make_url, text
 
 from hakutaku.db.lease import read_lease
-from hakutaku.db.session import Database, normalise_url
+from hakutaku.db.session import Database
 from hakutaku.monitoring.slurm import SlurmNodes
+from tests.support.postgres import fresh_database
 from tests.support.processes import Platform, wait_until
 from tests.support.slurm import SlurmCluster
 
@@ -45,14 +44,7 @@ class Pair:
 
 
 def _database(server_url: str) -> str:
-    name = f"monitor_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-    return make_url(normalise_url(server_url)).set(database=name).render_as_string(False)
+    return fresh_database(server_url, "monitor")
 
 
 def _slurm_bin(folder: Path, replica: str, calls: Path) -> Path:

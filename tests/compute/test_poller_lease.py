@@ -16,7 +16,6 @@ import signal
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, make_url, text
 
 from hakutaku.compute.scheduler import LEASE_MIN_TICKS, Scheduler
 from hakutaku.compute.service import ComputeService
@@ -32,7 +30,8 @@ from hakutaku.config import Settings
 from hakutaku.db.lease import read_lease
 from hakutaku.db.migrate import upgrade
 from hakutaku.db.models import Job, User
-from hakutaku.db.session import Database, normalise_url
+from hakutaku.db.session import Database
+from tests.support.postgres import fresh_database
 from tests.support.processes import Platform, wait_until
 from tests.support.slurm import SlurmCluster
 
@@ -248,14 +247,7 @@ class Replicas:
 
 
 def _fresh_database(server_url: str) -> str:
-    name = f"poller_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-    return make_url(normalise_url(server_url)).set(database=name).render_as_string(False)
+    return fresh_database(server_url, "poller")
 
 
 def _counting_slurm_bin(folder: Path, replica: str, calls: Path) -> Path:

@@ -4,31 +4,24 @@ a higher term, fencing of a stale holder's writes, release and close."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, select, text
+from sqlalchemy import select
 
 from hakutaku.db.lease import LeaseHolder, read_lease
 from hakutaku.db.migrate import upgrade
 from hakutaku.db.models import Meta
-from hakutaku.db.session import Database, normalise_url
+from hakutaku.db.session import Database
+from tests.support.postgres import fresh_database
 
 TTL = 0.6  # seconds; long enough for a busy two-core machine to renew in time
 
 
 def fresh_postgres_database(server_url: str) -> str:
-    name = f"lease_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-    return make_url(normalise_url(server_url)).set(database=name).render_as_string(False)
+    return fresh_database(server_url, "lease")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -6,34 +6,24 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
 
-from hakutaku.db.session import normalise_url
 from tests.storage.conftest import CHUNK
+from tests.support.postgres import fresh_database
 from tests.support.processes import Platform
 
 pytestmark = pytest.mark.postgres
 
 
-def fresh_database(server_url: str) -> str:
-    name = f"storage_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-    url = make_url(normalise_url(server_url)).set(database=name)
-    return url.render_as_string(hide_password=False)
+def storage_database(server_url: str) -> str:
+    return fresh_database(server_url, "storage")
 
 
 def test_two_replicas(postgres_url: str, tmp_path: Path) -> None:
-    url = fresh_database(postgres_url)
+    url = storage_database(postgres_url)
     shared = {"HAI_STORAGE_ROOT": str(tmp_path / "storage"), "HAI_MAX_BODY_BYTES": str(CHUNK)}
     first = Platform(tmp_path / "one", database_url=url, **shared).start()
     secret = (first.home / "server.secret").read_text().strip()

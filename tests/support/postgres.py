@@ -95,3 +95,22 @@ class PostgresServer:
                 return
             time.sleep(0.1)
         os.kill(self.pid, signal.SIGKILL)
+
+
+def fresh_database(server_url: str, prefix: str) -> str:
+    """A new, empty database `<prefix>_<random>` on the session's server: its URL, password kept
+    (others' tables are not ours)."""
+    import uuid
+
+    from sqlalchemy import create_engine, make_url, text
+
+    from hakutaku.db.session import normalise_url
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return make_url(normalise_url(server_url)).set(database=name).render_as_string(False)
