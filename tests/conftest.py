@@ -1,4 +1,4 @@
-"""Shared fixtures: real server and worker processes, a private PostgreSQL."""
+"""Shared fixtures: real server and worker processes, a private PostgreSQL, a real Slurm."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.postgres import PostgresServer, pg_bin
 from tests.support.processes import Platform, free_port
+from tests.support.slurm import SLURM_RUN, SlurmCluster, missing_slurm_binaries
 
 TEST_MODELS = str(Path(__file__).parent / "support" / "test_models.py")
 
@@ -38,6 +39,29 @@ def postgres_url() -> Iterator[str]:
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[SlurmCluster]:
+    """A single-node Slurm with accounting (deploy/slurm) for the session, stopped by PID at
+    the end. One machine runs one such cluster, so every test that needs Slurm shares it."""
+    if os.geteuid() != 0:
+        pytest.skip("Slurm tests need root to start munge/slurmd; run as root (CI does)")
+    missing = missing_slurm_binaries()
+    if missing:
+        message = (
+            f"Slurm is not installed ({', '.join(missing)} not found); run `sudo bash "
+            "deploy/dev/install-services.sh` (CI does this through `make test`)"
+        )
+        if services_required():
+            pytest.fail(message)
+        pytest.skip(message)
+    cluster = SlurmCluster(SLURM_RUN)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture

@@ -35,18 +35,24 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 0
 fi
 
-if ! have_postgres; then
-  echo "install-services: installing PostgreSQL from Debian's packages" >&2
+# apt_install WHAT PACKAGE...: install from Debian's packages, quietly. policy-rc.d stops a
+# package from starting its own daemon (postgresql's cluster, prometheus' server); the tests run
+# private ones. An existing policy-rc.d (container images ship one) is left in place.
+apt_install() {
+  echo "install-services: installing $1 from Debian's packages" >&2
+  shift
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # policy-rc.d stops the package from starting its own cluster; the tests run private ones.
-  # An existing one (container images ship it) is left in place.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
     chmod +x /usr/sbin/policy-rc.d
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
-  apt-get install -y -qq postgresql > /dev/null
+  apt-get install -y -qq "$@" > /dev/null
+}
+
+if ! have_postgres; then
+  apt_install PostgreSQL postgresql
   have_postgres
 fi
 if ! have_slurm; then
@@ -54,23 +60,12 @@ if ! have_slurm; then
   have_slurm
 fi
 if ! have_chromium; then
-  echo "install-services: installing Chromium from Debian's packages" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
   # a CJK font, so that the 简体中文 pages render (and screenshot) as text, not boxes
-  apt-get install -y -qq --no-install-recommends chromium fonts-wqy-zenhei > /dev/null
+  apt_install Chromium --no-install-recommends chromium fonts-wqy-zenhei
   have_chromium
 fi
 if ! have_promtool; then
-  echo "install-services: installing Prometheus (for promtool) from Debian's packages" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  # the package's own server is never started (policy-rc.d); the tests only run promtool
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-  fi
-  apt-get install -y -qq --no-install-recommends prometheus > /dev/null
+  # only promtool is used; the package's server is never started
+  apt_install "Prometheus (for promtool)" --no-install-recommends prometheus
   have_promtool
 fi

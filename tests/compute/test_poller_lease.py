@@ -17,7 +17,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from hakutaku.db.session import Database
 from tests.support.postgres import fresh_database
 from tests.support.processes import Platform, wait_until
 from tests.support.slurm import SlurmCluster
+from tests.support.slurm_replicas import EVERY_CALL, ReplicaPair, two_replicas
 
 FINAL = {"completed", "failed", "cancelled", "timeout"}
 INTERVAL = 0.5
@@ -216,103 +216,24 @@ def test_a_poller_that_lost_its_lease_while_polling_writes_nothing(
 # -- two real replicas on PostgreSQL and Slurm ---------------------------------------------------
 
 
-@dataclass
-class Replicas:
-    one: Platform
-    two: Platform
-    calls: Path  # lines "UNIX-TIME REPLICA TOOL", one per squeue/sacct run
-    database_url: str
-    key: str  # alice's, valid on both
-
-    def calls_by(self, replica: str, since: float = 0.0) -> list[float]:
-        if not self.calls.exists():
-            return []
-        times = []
-        for line in self.calls.read_text().splitlines():
-            stamp, who, _tool = line.split()
-            if who == replica and float(stamp) >= since:
-                times.append(float(stamp))
-        return times
-
-    def holder_pid(self) -> int | None:
-        db = Database(self.database_url)
-        try:
-            with db.session() as s:
-                lease = read_lease(s, "scheduler:slurm")
-        finally:
-            db.dispose()
-        if lease is None or lease.holder is None:
-            return None
-        return int(lease.holder.split(":")[-2])
-
-
-def _fresh_database(server_url: str) -> str:
-    return fresh_database(server_url, "poller")
-
-
-def _counting_slurm_bin(folder: Path, replica: str, calls: Path) -> Path:
-    """Slurm's tools for one replica; squeue and sacct note the call, then run Slurm's own."""
-    folder.mkdir(parents=True)
-    for tool in ("sbatch", "scancel", "sacctmgr", "scontrol", "squeue", "sacct"):
-        real = shutil.which(tool) or f"/usr/bin/{tool}"
-        if tool not in ("squeue", "sacct"):
-            (folder / tool).symlink_to(real)
-            continue
-        script = folder / tool
-        script.write_text(
-            "#!/bin/sh\n"
-            f'printf "%s {replica} {tool}\\n" "$(date +%s.%N)" >> {shlex.quote(str(calls))}\n'
-            f'exec {shlex.quote(real)} "$@"\n'
-        )
-        script.chmod(0o755)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def replicas(
     slurm_cluster: SlurmCluster, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Replicas]:
-    url = _fresh_database(postgres_url)
-    base = tmp_path_factory.mktemp("poller")
-    calls = base / "calls.log"
-    # Jobs run as alice: their folders live under the cluster's shared folder, as on a cluster
-    # where every replica and node mounts the same storage.
-    shared = slurm_cluster.jobs_dir / f"replicas-{time.monotonic_ns()}"
-    storage = shared / "storage"
-    storage.mkdir(parents=True)
-    for folder in (shared, storage):
-        folder.chmod(0o755)
-    common = {
-        "HAI_COMPUTE_BACKEND": "slurm",
-        "HAI_COMPUTE_POLICY": str(slurm_cluster.policy_path),
-        "HAI_JOBS_DIR": str(shared / "jobs"),
-        "HAI_STORAGE_ROOT": str(storage),
-        "HAI_SCHEDULER_INTERVAL": str(INTERVAL),
-        "HAI_SCHEDULER_LEASE_TTL": str(TTL),
-        "HAI_ACCOUNTING_INTERVAL": "5",
-        "HAI_DEMO_WORKERS": "false",
-    }
-    one = Platform(
-        base / "one",
-        database_url=url,
-        HAI_SLURM_BIN=str(_counting_slurm_bin(base / "bin-one", "one", calls)),
-        **common,
-    ).start()
-    secret = (one.home / "server.secret").read_text().strip()
-    two = Platform(
-        base / "two",
-        database_url=url,
-        HAI_SERVER_SECRET=secret,
-        HAI_SLURM_BIN=str(_counting_slurm_bin(base / "bin-two", "two", calls)),
-        **common,
-    )
-    try:
-        two.start()
-        key = one.add_user_key("alice", groups=("physics",))
-        yield Replicas(one, two, calls, url, key)
-    finally:
-        two.stop()
-        one.stop()
+) -> Iterator[ReplicaPair]:
+    with two_replicas(
+        slurm_cluster,
+        fresh_database(postgres_url, "poller"),
+        tmp_path_factory.mktemp("poller"),
+        {"squeue": EVERY_CALL, "sacct": EVERY_CALL},
+        HAI_SCHEDULER_INTERVAL=str(INTERVAL),
+        HAI_SCHEDULER_LEASE_TTL=str(TTL),
+        HAI_ACCOUNTING_INTERVAL="5",
+    ) as pair:
+        yield pair
+
+
+def _holder_pid(r: ReplicaPair) -> int | None:
+    return r.lease_holder_pid("scheduler:slurm")
 
 
 def _submit(p: Platform, key: str, command: list[str]) -> dict[str, Any]:
@@ -342,7 +263,7 @@ def _wait_state(
     return job
 
 
-def test_one_replica_polls_and_both_report_the_same_states(replicas: Replicas) -> None:
+def test_one_replica_polls_and_both_report_the_same_states(replicas: ReplicaPair) -> None:
     r = replicas
     began = time.time()
     jobs = [
@@ -367,7 +288,7 @@ def test_one_replica_polls_and_both_report_the_same_states(replicas: Replicas) -
     # Exactly one replica asked Slurm about them; the one that started first holds the lease.
     assert len(r.calls_by("one", began)) > 0
     assert r.calls_by("two") == []
-    assert r.holder_pid() == r.one.server.pid  # type: ignore[union-attr]
+    assert _holder_pid(r) == r.one.server.pid  # type: ignore[union-attr]
     # /healthz says the same, each replica of itself.
     health = [httpx.get(f"{p.url}/healthz", timeout=5).json()["scheduler"] for p in (r.one, r.two)]
     assert [(h["backend"], h["lease"], h["polls"]) for h in health] == [
@@ -376,9 +297,9 @@ def test_one_replica_polls_and_both_report_the_same_states(replicas: Replicas) -
     ]
 
 
-def test_a_killed_poller_is_replaced_within_the_bound(replicas: Replicas) -> None:
+def test_a_killed_poller_is_replaced_within_the_bound(replicas: ReplicaPair) -> None:
     r = replicas
-    assert r.holder_pid() == r.one.server.pid  # type: ignore[union-attr]
+    assert _holder_pid(r) == r.one.server.pid  # type: ignore[union-attr]
     # A job that outlives the poller: the survivor must follow it, and a new one, to the end.
     long = _submit(r.one, r.key, ["sleep", "120"])
     _wait_state(r.two, r.key, long["id"], {"running"})
@@ -391,7 +312,7 @@ def test_a_killed_poller_is_replaced_within_the_bound(replicas: Replicas) -> Non
     takeover = first - killed
     print(f"takeover after SIGKILL: {takeover:.2f} s (TTL {TTL} s, tick {INTERVAL} s)")
     assert takeover <= TTL + INTERVAL + SLACK, takeover
-    assert r.holder_pid() == r.two.server.pid  # type: ignore[union-attr]
+    assert _holder_pid(r) == r.two.server.pid  # type: ignore[union-attr]
 
     after = _submit(r.two, r.key, ["bash", "-c", "echo after"])
     done = _wait_state(r.two, r.key, after["id"], FINAL)
@@ -418,4 +339,4 @@ def test_a_killed_poller_is_replaced_within_the_bound(replicas: Replicas) -> Non
     print(f"takeover after SIGTERM (shutdown included): {handed[0] - stopping:.2f} s")
     assert handed[0] - stopping < TTL, handed[0] - stopping
     assert _wait_state(r.one, r.key, pending["id"], FINAL)["state"] == "completed"
-    assert r.holder_pid() == r.one.server.pid  # type: ignore[union-attr]
+    assert _holder_pid(r) == r.one.server.pid  # type: ignore[union-attr]

@@ -4,7 +4,6 @@ with Slurm placing, limiting and accounting the jobs, and jobs running as their 
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -24,22 +23,11 @@ OnSlurm = tuple[Platform, dict[str, str]]
 def on_slurm(
     slurm_cluster: SlurmCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Platform, dict[str, str]]]:
-    # Jobs run as alice and bob: their folders must be reachable by them, so they live under
-    # the cluster's shared folder rather than in the server's private HAI_HOME.
-    shared = slurm_cluster.jobs_dir / f"platform-{time.monotonic_ns()}"
-    storage = shared / "storage"
-    storage.mkdir(parents=True)
-    for folder in (shared, storage):
-        folder.chmod(0o755)
     platform = Platform(
         tmp_path_factory.mktemp("slurm") / "home",
-        HAI_COMPUTE_BACKEND="slurm",
-        HAI_COMPUTE_POLICY=str(slurm_cluster.policy_path),
-        HAI_JOBS_DIR=str(shared / "jobs"),
-        HAI_STORAGE_ROOT=str(storage),
         HAI_SCHEDULER_INTERVAL="0.5",
         HAI_ACCOUNTING_INTERVAL="1",
-        HAI_DEMO_WORKERS="false",
+        **slurm_cluster.platform_env("platform"),
     ).start()
     keys = {name: platform.add_user_key(name, groups=("physics",)) for name in ("alice", "bob")}
     try:

@@ -7,10 +7,7 @@ machines cannot reach. Embeddings come from the real all-MiniLM-L6-v2 worker.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -18,8 +15,9 @@ import openai
 import pytest
 
 from tests.conftest import TEST_MODELS
-from tests.support.processes import Platform, free_port, wait_until
+from tests.support.processes import Platform
 from tests.support.tiny_lm import save_tiny_model
+from tests.support.upstream import upstream_double
 
 UPSTREAM_KEY = "sk-double-0123456789"
 EMBEDDING = "hakutaku.workers.backends.embedding:SentenceEmbedding"
@@ -27,19 +25,9 @@ LOCAL_LM = "hakutaku.workers.backends.transformers_chat:TransformersChat"
 
 
 @pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    script = Path(__file__).parents[1] / "support" / "upstream_double.py"
-    proc = subprocess.Popen([sys.executable, str(script), str(port), UPSTREAM_KEY])
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(
-            lambda: httpx.get(f"{url}/_last", timeout=1).status_code == 200, 30, "the double"
-        )
+def upstream() -> Iterator[str]:
+    with upstream_double(UPSTREAM_KEY) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture(scope="module")

@@ -8,35 +8,23 @@ that the event reached the caller while the upstream was still producing.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 
-from tests.support.processes import Platform, free_port, wait_until
+from tests.support.processes import Platform
+from tests.support.upstream import upstream_double
 
 UPSTREAM_KEY = "sk-double-crlf"
 
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    port = free_port()
-    script = Path(__file__).parents[1] / "support" / "upstream_double.py"
-    proc = subprocess.Popen([sys.executable, str(script), str(port), UPSTREAM_KEY])
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(
-            lambda: httpx.get(f"{url}/_last", timeout=1).status_code == 200, 30, "the double"
-        )
+    with upstream_double(UPSTREAM_KEY) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             chat = {"model": "lab", "messages": [{"role": "user", "content": "one two three"}]}
             reply = h.post("/v1/chat/completions", json=chat)
             assert reply.status_code == 200
-            job = h.post("/api/jobs", json={"command": ["true"], "account": "cms", "cpus": 1})
+            # long enough to bill: a ledger row holds whole micro-hours (3.6 ms of a core)
+            job = h.post(
+                "/api/jobs", json={"command": ["sleep", "0.1"], "account": "cms", "cpus": 1}
+            )
             assert job.status_code == 201, job.text
         with p.http(keys["bob"]) as h:
             for _ in range(2):
@@ -59,10 +62,8 @@ def daily(p: Platform, key: str | None = None, **params: str) -> httpx.Response:
 def test_daily_usage_has_the_calls_made_per_model_and_day(lab: dict[str, Any]) -> None:
     p, keys = lab["platform"], lab["keys"]
     today = datetime.now(UTC).date().isoformat()
-    # usage is written in batches: wait for the last flush
-    wait_until(
-        lambda: sum(r["calls"] for r in daily(p, keys["alice"]).json()) == 5, 10, "usage rows"
-    )
+    # usage is written in batches: wait for the last flush (alice's 5 calls and bob's 2)
+    wait_until(lambda: sum(r["calls"] for r in daily(p).json()) == 7, 10, "usage rows")
     mine = daily(p, keys["alice"]).json()
     assert mine == [
         {

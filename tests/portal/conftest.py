@@ -1,7 +1,9 @@
 """Browser tests of the portal: Playwright drives Debian's Chromium (/usr/bin/chromium, installed
 by deploy/dev/install-services.sh; nothing is downloaded) against real server processes.
 
-One browser for the whole test session; each test gets a fresh context (no cookies). Every
+One browser for the portal's tests (package scope: Playwright's sync API holds an asyncio loop
+in this thread while it runs, so it must end before other packages' asyncio tests run); each
+test gets a fresh context (no cookies). Every
 page a test visits can be saved with `shot(page, name)` under tests/portal/screenshots/.
 """
 
@@ -34,7 +36,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         message = "Chromium is not installed; run `sudo bash deploy/dev/install-services.sh`"

@@ -5,9 +5,7 @@ jobs — on the local backend, and (when Slurm can be started) on a real Slurm."
 
 from __future__ import annotations
 
-import os
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,11 +27,9 @@ from hakutaku.db.session import Database
 from hakutaku.errors import PlatformError
 from hakutaku.identity.auth import Principal
 from hakutaku.portal.pages.jobs_log import TAIL_BYTES, sse_event, start_offset
-from tests.compute.conftest import SLURM_RUN
-from tests.conftest import services_required
 from tests.portal.conftest import add_user, shot, sign_in
 from tests.support.processes import Platform, wait_until
-from tests.support.slurm import SlurmCluster, missing_slurm_binaries
+from tests.support.slurm import SlurmCluster
 
 FINAL = {"completed", "failed", "cancelled", "timeout"}
 POLICY = """
@@ -586,42 +582,21 @@ def test_pages_need_sign_in_and_posts_need_the_csrf_token(lab: Platform, page: A
 
 
 @pytest.fixture(scope="module")
-def slurm_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """A server with HAI_COMPUTE_BACKEND=slurm on the single-node Slurm of deploy/slurm (the
-    compute tests' cluster and lock), with alice, a Unix user there, in account `physics`."""
-    if os.geteuid() != 0:
-        pytest.skip("Slurm tests need root to start munge/slurmd; run as root (CI does)")
-    missing = missing_slurm_binaries()
-    if missing:
-        message = f"Slurm is not installed ({', '.join(missing)} not found)"
-        if services_required():
-            pytest.fail(message)
-        pytest.skip(message)
-    cluster = SlurmCluster(SLURM_RUN)
-    cluster.start()
+def slurm_lab(
+    slurm_cluster: SlurmCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    """A server with HAI_COMPUTE_BACKEND=slurm on the session's single-node Slurm, with alice,
+    a Unix user there, in account `physics`."""
+    p = Platform(
+        tmp_path_factory.mktemp("jobs-slurm") / "home",
+        HAI_SCHEDULER_INTERVAL="0.5",
+        **slurm_cluster.platform_env("portal"),
+    ).start()
     try:
-        # jobs run as alice: their folders live under the cluster's shared folder
-        shared = cluster.jobs_dir / f"portal-{time.monotonic_ns()}"
-        storage = shared / "storage"
-        storage.mkdir(parents=True)
-        for folder in (shared, storage):
-            folder.chmod(0o755)
-        p = Platform(
-            tmp_path_factory.mktemp("jobs-slurm") / "home",
-            HAI_COMPUTE_BACKEND="slurm",
-            HAI_COMPUTE_POLICY=str(cluster.policy_path),
-            HAI_JOBS_DIR=str(shared / "jobs"),
-            HAI_STORAGE_ROOT=str(storage),
-            HAI_SCHEDULER_INTERVAL="0.5",
-            HAI_DEMO_WORKERS="false",
-        ).start()
-        try:
-            add_user(p, "alice", groups=("physics",))
-            yield p
-        finally:
-            p.stop()
+        add_user(p, "alice", groups=("physics",))
+        yield p
     finally:
-        cluster.stop()
+        p.stop()
 
 
 def test_on_slurm_a_form_job_runs_as_its_user_and_its_output_follows(

@@ -34,6 +34,8 @@ START_TIMEOUT = 240.0  # seconds; bring-up takes 10-40 s on a quiet machine
 # One machine has room for one such cluster (ports, /etc/slurm): a second test session waits
 # this long for the first to finish, then fails saying so (under pytest's 300 s test timeout).
 LOCK_WAIT = 200.0
+# The test session's cluster (tests/conftest.py: slurm_cluster, one for every test that needs it)
+SLURM_RUN = Path("/tmp/hai-slurm-tests")
 
 
 class SlurmStartFailed(RuntimeError):
@@ -62,6 +64,23 @@ class SlurmCluster:
     def jobs_dir(self) -> Path:
         """A folder every user's jobs can reach and write (mode 1777)."""
         return self.run_dir / "jobs"
+
+    def platform_env(self, name: str) -> dict[str, str]:
+        """Settings of a platform on this cluster: the Slurm backend and policy, with its jobs'
+        and users' folders in a new folder under the shared one (jobs run as real users, who
+        must reach them, as on a cluster where every node mounts the same storage)."""
+        shared = self.jobs_dir / f"{name}-{time.monotonic_ns()}"
+        storage = shared / "storage"
+        storage.mkdir(parents=True)
+        for folder in (shared, storage):
+            folder.chmod(0o755)
+        return {
+            "HAI_COMPUTE_BACKEND": "slurm",
+            "HAI_COMPUTE_POLICY": str(self.policy_path),
+            "HAI_JOBS_DIR": str(shared / "jobs"),
+            "HAI_STORAGE_ROOT": str(storage),
+            "HAI_DEMO_WORKERS": "false",
+        }
 
     def _env(self, **extra: str) -> dict[str, str]:
         return {**os.environ, "SLURM_RUN": str(self.run_dir), **extra}

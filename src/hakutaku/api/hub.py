@@ -21,6 +21,7 @@ import asyncio
 import json
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
@@ -112,7 +113,8 @@ def weights_out(row: HubWeights) -> WeightsOut:
         public=row.public,
         created_by=row.created_by.name,
         created_at=row.created_at,
-        download=f"/api/hub/weights/{row.architecture}/{row.version}/file",
+        download=f"/api/hub/weights/{quote(row.architecture, safe='')}/"
+        f"{quote(row.version, safe='')}/file",
     )
 
 

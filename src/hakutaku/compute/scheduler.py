@@ -121,12 +121,7 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self.lease is not None:
-            # Handing the lease back lets another replica follow at its next tick, instead of
-            # after the lease expires.
-            try:
-                await asyncio.to_thread(self.lease.close)
-            except Exception:
-                log.exception("could not release %s; it expires by itself", self.lease.name)
+            await self.lease.hand_back()
 
     async def _loop(self) -> None:
         while True:

@@ -31,6 +31,7 @@ last renewal, and a waiting process takes it at its next `hold()` after that.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -155,6 +156,15 @@ class LeaseHolder:
         with self._lock:
             self._closed = True
             self._release()
+
+    async def hand_back(self) -> None:
+        """`close`, off the event loop, for a stopping service: the next replica takes over at
+        its next tick instead of after the lease expires. A failure is logged, not raised:
+        the lease then expires by itself."""
+        try:
+            await asyncio.to_thread(self.close)
+        except Exception:
+            log.exception("could not release %s; it expires by itself", self.name)
 
     def state(self) -> LeaseState | None:
         """The lease as the database has it now: who holds it (perhaps another process)."""

@@ -93,10 +93,7 @@ class Monitor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        try:
-            await asyncio.to_thread(self.lease.close)  # the next replica need not wait
-        except Exception:
-            log.exception("could not release %s; it expires by itself", self.lease.name)
+        await self.lease.hand_back()
 
     async def _loop(self) -> None:
         while True:

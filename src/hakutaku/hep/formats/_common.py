@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hakutaku.hep.formats import physics
+from hakutaku.hep.formats import _parquet, labels, physics
 from hakutaku.hep.jets import JET_COLUMNS, JetBatch
 
 if TYPE_CHECKING:
@@ -119,16 +121,6 @@ def write_converted_parquet(
     ak.to_parquet(ak.Array(fields), path, compression="LZ4", compression_level=4)
 
 
-def read_converted_parquet(
-    path: str | Path, start: int | None = None, stop: int | None = None
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """(jets, particles, counts, label column) of rows ``start:stop`` (all by default) of a
-    file in the converters' parquet layout."""
-    from hakutaku.hep.formats import _parquet
-
-    return converted_columns(_parquet.read(path, start, stop))
-
-
 def converted_columns(
     array: ak.Array,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray]:
@@ -144,3 +136,33 @@ def converted_columns(
     jets = {name: ak.to_numpy(array[name]) for name in array.fields if name.startswith("jet_")}
     jets["jet_nparticles"] = jets.get("jet_nparticles", counts).astype(np.int64)
     return jets, particles, counts, ak.to_numpy(array["label"])
+
+
+@dataclass(frozen=True)
+class ConvertedParquet:
+    """Reading one format's files in the converters' parquet layout: `to_batch` makes a batch
+    of rows read (an awkward array) from a path, `label_names` are the (signal, background)
+    its `label` column flags."""
+
+    to_batch: Callable[[ak.Array, str | Path], JetBatch]
+    label_names: tuple[str, str]
+
+    def read(self, path: str | Path, start: int | None = None, stop: int | None = None) -> JetBatch:
+        """The jets ``start:stop`` of the file (all by default)."""
+        return self.to_batch(_parquet.read(path, start, stop), path)
+
+    def iterate(
+        self,
+        path: str | Path,
+        spans: Sequence[tuple[int, int]],
+        step: int,
+        columns: Collection[str] | None = None,
+    ) -> Iterator[JetBatch]:
+        """The jets of each (start, stop) span in pieces of at most `step` (see `_parquet`)."""
+        wanted = None if columns is None else {*columns, "label", "part_energy"}
+        for array in _parquet.iterate(path, spans, step, wanted):
+            yield self.to_batch(array, path)
+
+    def labels(self, path: str | Path) -> tuple[np.ndarray, tuple[str, str]]:
+        """The labels of every jet (read from the `label` column alone) and their names."""
+        return labels.from_flag(_parquet.column(path, "label"), self.label_names)

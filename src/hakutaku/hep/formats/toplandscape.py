@@ -25,14 +25,14 @@ jet's 200 highest-pT constituents; the ``truth*``/``ttv`` columns come from the 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from hakutaku.hep.formats import _common, _parquet, labels, physics
+from hakutaku.hep.formats import _common, labels, physics
 from hakutaku.hep.jets import JetBatch
 
 if TYPE_CHECKING:
@@ -214,28 +214,13 @@ def write_parquet(batch: JetBatch, path: str | Path) -> None:
     )
 
 
-def read_parquet(path: str | Path, start: int | None = None, stop: int | None = None) -> JetBatch:
-    """The jets ``start:stop`` of the file (all by default)."""
-    return _parquet_batch(_parquet.read(path, start, stop), path)
-
-
-def iterate_parquet(
-    path: str | Path,
-    spans: Sequence[tuple[int, int]],
-    step: int,
-    columns: Collection[str] | None = None,
-) -> Iterator[JetBatch]:
-    """The jets of each (start, stop) span in pieces of at most `step` (see `_parquet`)."""
-    wanted = None if columns is None else {*columns, "label", "part_energy"}
-    for array in _parquet.iterate(path, spans, step, wanted):
-        yield _parquet_batch(array, path)
-
-
-def read_parquet_labels(path: str | Path) -> tuple[np.ndarray, tuple[str, str]]:
-    return labels.from_flag(_parquet.column(path, "label"), labels.TOP_LABELS)
-
-
 def _parquet_batch(array: ak.Array, path: str | Path) -> JetBatch:
     jets, particles, counts, flag = _common.converted_columns(array)
     label, names = labels.from_flag(flag, labels.TOP_LABELS)
     return _batch(jets, particles, counts, label, names, "toplandscape-parquet", path)
+
+
+_PARQUET = _common.ConvertedParquet(_parquet_batch, labels.TOP_LABELS)
+read_parquet = _PARQUET.read
+iterate_parquet = _PARQUET.iterate
+read_parquet_labels = _PARQUET.labels

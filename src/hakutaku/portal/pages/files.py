@@ -21,7 +21,7 @@ from pathlib import PurePosixPath
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from hakutaku.api.deps import ReplicaDep
@@ -332,8 +332,20 @@ async def quota_bar(request: Request, replica: ReplicaDep, user: User) -> Respon
 # -- actions -------------------------------------------------------------------------------------
 
 
-def view_of_form(area: str, folder: str, sort: str, order: str) -> View:
+FormText = Annotated[str, Form()]
+
+
+def folder_of_form(
+    area: FormText = "home",
+    folder: FormText = "",
+    sort: FormText = "name",
+    order: FormText = "asc",
+) -> View:
+    """The folder an action form was posted from, to show again (with its sort) afterwards."""
     return View.of(area, folder, sort, order, 1)
+
+
+FormFolder = Annotated[View, Depends(folder_of_form)]
 
 
 async def act(
@@ -364,21 +376,14 @@ def _join(folder: str, name: str) -> str:
     return f"{folder}/{name}" if folder else name
 
 
-FormText = Annotated[str, Form()]
-
-
 @router.post("/files/folders")
 async def new_folder(
     request: Request,
     replica: ReplicaDep,
     user: Posting,
+    view: FormFolder,
     name: FormText = "",
-    area: FormText = "home",
-    folder: FormText = "",
-    sort: FormText = "name",
-    order: FormText = "asc",
 ) -> Response:
-    view = view_of_form(area, folder, sort, order)
     name = name.strip()
 
     def make(storage: Any, where: Any) -> str:
@@ -395,14 +400,10 @@ async def rename(
     request: Request,
     replica: ReplicaDep,
     user: Posting,
+    view: FormFolder,
     path: FormText,
     new_name: FormText = "",
-    area: FormText = "home",
-    folder: FormText = "",
-    sort: FormText = "name",
-    order: FormText = "asc",
 ) -> Response:
-    view = view_of_form(area, folder, sort, order)
     new_name = new_name.strip()
 
     def move(storage: Any, where: Any) -> str:
@@ -421,14 +422,10 @@ async def delete(
     request: Request,
     replica: ReplicaDep,
     user: Posting,
+    view: FormFolder,
     path: FormText,
     recursive: FormText = "",
-    area: FormText = "home",
-    folder: FormText = "",
-    sort: FormText = "name",
-    order: FormText = "asc",
 ) -> Response:
-    view = view_of_form(area, folder, sort, order)
 
     def remove(storage: Any, where: Any) -> str:
         entry = storage.delete(where, path, recursive=recursive == "true")

@@ -15,12 +15,12 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from hakutaku.api.deps import ReplicaDep
+from hakutaku.api.hub import weights_out
 from hakutaku.db.models import HubArchitecture, HubDataset, HubWeights
 from hakutaku.hub.server_store import BUILTIN_ARCHITECTURES, ServerHub
 from hakutaku.identity.auth import Principal
@@ -109,22 +109,10 @@ def _metric(value: Any) -> str:
 
 
 def _weights_view(row: HubWeights) -> WeightsView:
-    path = f"{quote(row.architecture, safe='')}/{quote(row.version, safe='')}"
-    return WeightsView(
-        architecture=row.architecture,
-        version=row.version,
-        description=row.description,
-        metrics=[(str(k), _metric(v)) for k, v in sorted((row.metrics or {}).items())],
-        training_data=row.training_data,
-        licence=row.licence,
-        author=row.author,
-        size=row.size,
-        sha256=row.sha256,
-        public=row.public,
-        created_by=row.created_by.name,
-        created_at=row.created_at,
-        download=f"/api/hub/weights/{path}/file",
-    )
+    out = weights_out(row)  # what GET /api/hub/weights says of it, to the letter
+    fields = out.model_dump(exclude={"config", "metrics"})
+    metrics = [(str(k), _metric(v)) for k, v in sorted((out.metrics or {}).items())]
+    return WeightsView(**fields, metrics=metrics)
 
 
 def _dataset_view(row: HubDataset) -> DatasetView:
