@@ -48,6 +48,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 60,
                 "the job to complete",
             )
+            # the calls reach the database in batches: collect once the last one has landed
+            wait_until(lambda: sum(r["calls"] for r in daily(p).json()) == 7, 10, "usage rows")
             assert h.post("/api/usage/collect").status_code == 200
         yield {"platform": p, "keys": keys, "usage": reply.json()["usage"]}
     finally:
@@ -62,8 +64,6 @@ def daily(p: Platform, key: str | None = None, **params: str) -> httpx.Response:
 def test_daily_usage_has_the_calls_made_per_model_and_day(lab: dict[str, Any]) -> None:
     p, keys = lab["platform"], lab["keys"]
     today = datetime.now(UTC).date().isoformat()
-    # usage is written in batches: wait for the last flush (alice's 5 calls and bob's 2)
-    wait_until(lambda: sum(r["calls"] for r in daily(p).json()) == 7, 10, "usage rows")
     mine = daily(p, keys["alice"]).json()
     assert mine == [
         {
