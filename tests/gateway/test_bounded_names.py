@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import TEST_MODELS
-from tests.support.processes import Platform
+from tests.support.processes import Platform, wait_until
 
 SERIES = re.compile(rb"^([a-z_]+(?:\{[^}]*\})?) ", re.MULTILINE)
 
@@ -25,6 +25,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     p = Platform(tmp_path_factory.mktemp("names") / "home").start()
     try:
         p.start_worker(TEST_MODELS + ":Lab")
+        # the registry's next refresh adds the worker's own series; the test compares after it
+        wait_until(lambda: b'hai_workers{model="lab"}' in _metrics(p), 30, "the worker gauge")
         yield p
     finally:
         p.stop()
