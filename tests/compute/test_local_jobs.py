@@ -268,12 +268,13 @@ def test_pending_jobs_start_by_qos_priority_then_age(tmp_path: Path) -> None:
             older_normal = submit(h, ["true"])
             newer_normal = submit(h, ["true"])
             debug = submit(h, ["true"], qos="debug")
+
+            def with_reason() -> dict[str, Any] | None:
+                job: dict[str, Any] = h.get(f"/api/jobs/{older_normal['id']}").json()
+                return job if job["reason"] else None
+
             # the scheduler names the reason at its next tick, while the blocker still runs
-            waiting = wait_until(
-                lambda: (j := h.get(f"/api/jobs/{older_normal['id']}").json())["reason"] and j,
-                1.5,
-                "the pending job's reason",
-            )
+            waiting = wait_until(with_reason, 1.5, "the pending job's reason")
             assert waiting["state"] == "pending" and "Resources" in waiting["reason"]
             done = {j["id"]: wait_state(h, j["id"], FINAL) for j in (older_normal, newer_normal)}
             done[debug["id"]] = wait_state(h, debug["id"], FINAL)
