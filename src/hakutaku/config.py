@@ -105,6 +105,32 @@ class Settings(BaseSettings):
         "folder on a filesystem the compute nodes share and the users can reach.",
     )
 
+    # deployments (hakutaku.deploy): models served by worker jobs
+    deploy_interval: float = Field(
+        default=1.0, gt=0, description="How often the deployment controller reconciles (s)."
+    )
+    deploy_lease_ttl: float = Field(
+        default=10.0,
+        description="One replica per database runs the deployment controller, under the lease "
+        "`deploy:controller` of this many seconds (at least 3 ticks).",
+    )
+    deploy_cold_start_wait: float = Field(
+        default=120.0,
+        ge=0,
+        description="A call to a deployment scaled to zero waits this long for its first "
+        "replica, then gets 503 with Retry-After (s).",
+    )
+    deploy_drain_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        description="A replica being removed gets this long to finish its calls in flight (s).",
+    )
+    deploy_worker_host: str | None = Field(
+        default=None,
+        description="Interface a deployment's workers listen on: default 127.0.0.1 with the "
+        "local backend, 0.0.0.0 (advertised by node name) with Slurm.",
+    )
+
     accounting_interval: float = Field(
         default=30.0, description="How often finished jobs and model calls enter the ledger (s)."
     )

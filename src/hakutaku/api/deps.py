@@ -6,7 +6,6 @@ part comes from the one `Replica` the app assembled at start-up.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -23,6 +22,7 @@ from hakutaku.gateway.context import Gateway
 from hakutaku.gateway.http import authenticate
 from hakutaku.identity.auth import KeyAuthenticator, Principal
 from hakutaku.identity.secrets import SecretBox
+from hakutaku.identity.worker_tokens import WorkerCredential
 from hakutaku.server.replica import Replica
 from hakutaku.storage.uploads import Uploads
 
@@ -105,12 +105,17 @@ async def admin(who: Principal = Depends(caller)) -> Principal:
     return who
 
 
-async def worker_auth(request: Request, r: ReplicaDep) -> None:
+def worker_auth(request: Request, r: ReplicaDep) -> WorkerCredential:
+    """The worker token's credential: the global token, or one scoped to a model."""
     header = request.headers.get("authorization", "")
     token = header.partition(" ")[2].strip()
-    if not token or not hmac.compare_digest(token.encode(), r.worker_token.encode()):
+    with r.db.session() as s:
+        credential = r.worker_tokens.check(s, token)
+    if credential is None:
         raise Unauthorized(
-            "Worker endpoints need the worker token (HAI_WORKER_TOKEN or $HAI_HOME/worker.token), "
-            "not a user API key.",
+            "Worker endpoints need a worker token: the server's (HAI_WORKER_TOKEN or "
+            "$HAI_HOME/worker.token) or one scoped to the model (`hai models tokens create "
+            "MODEL`), not a user API key.",
             code="invalid_worker_token",
         )
+    return credential

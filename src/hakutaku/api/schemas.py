@@ -117,6 +117,10 @@ class WorkerRegistration(BaseModel):
     description: str = ""
     host: str = ""
     pid: int | None = None
+    # the secret the gateway must call this worker with (the worker chose it); None: an older
+    # worker that accepts the global worker token
+    call_token: str | None = Field(None, min_length=16, max_length=256)
+    job_id: int | None = None  # the platform job it runs in (HAI_JOB_ID), for deployments
 
 
 class Heartbeat(BaseModel):
@@ -138,6 +142,8 @@ class WorkerOut(BaseModel):
     pid: int | None
     registered_at: datetime
     last_heartbeat_at: datetime
+    job_id: int | None = None
+    draining: bool = False
 
 
 class UsageRow(BaseModel):

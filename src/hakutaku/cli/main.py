@@ -6,6 +6,7 @@ import typer
 
 from hakutaku.cli.billing import contributions, prices
 from hakutaku.cli.call import call
+from hakutaku.cli.deploy import deploy
 from hakutaku.cli.files import files
 from hakutaku.cli.hep import hep
 from hakutaku.cli.hep_models import evaluate, train
@@ -34,6 +35,7 @@ app.add_typer(users, name="users")
 app.add_typer(keys, name="keys")
 app.add_typer(models, name="models")
 app.add_typer(jobs, name="jobs")
+app.add_typer(deploy, name="deploy")
 app.add_typer(compute, name="compute")
 app.add_typer(files, name="files")
 app.add_typer(prices, name="prices")

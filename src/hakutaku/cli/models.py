@@ -9,6 +9,11 @@ import typer
 from hakutaku.cli.common import client, platform_errors, print_json, print_table
 
 models = typer.Typer(help="List and manage models.", no_args_is_help=True)
+tokens = typer.Typer(
+    help="Worker tokens scoped to one model (for `hai worker` started by hand).",
+    no_args_is_help=True,
+)
+models.add_typer(tokens, name="tokens")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 GroupOpt = Annotated[list[str] | None, typer.Option("--group", "-g", help="Repeatable.")]
@@ -83,3 +88,36 @@ def remove(name: str) -> None:
     with platform_errors():
         client().models.remove(name)
     typer.echo(f"removed model {name}")
+
+
+@tokens.command("create")
+def token_create(
+    model: Annotated[str, typer.Argument(help="The model the token may register.")],
+    note: Annotated[str, typer.Option(help="What the token is for.")] = "",
+) -> None:
+    """A token that registers workers of MODEL only; printed once."""
+    with platform_errors():
+        t = client().models.create_worker_token(model, note=note)
+    typer.echo(f"worker token {t['id']} for model {model} (shown once):")
+    typer.echo(t["token"])
+    typer.echo(f"run: HAI_WORKER_TOKEN=... hai worker FILE.py:Class --name {model}", err=True)
+
+
+@tokens.command("list")
+def token_list(
+    model: Annotated[str | None, typer.Option(help="Only this model's.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Your worker tokens (an admin's: every one), without their secrets."""
+    with platform_errors():
+        rows = client().models.worker_tokens(model)
+    columns = ("id", "model", "note", "deployment_id", "created_at")
+    print_json(rows) if as_json else print_table(rows, columns)
+
+
+@tokens.command("revoke")
+def token_revoke(token_id: str) -> None:
+    """Revoke a worker token: workers using it are refused at their next heartbeat."""
+    with platform_errors():
+        client().models.revoke_worker_token(token_id)
+    typer.echo(f"revoked worker token {token_id}")

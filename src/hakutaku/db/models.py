@@ -127,6 +127,8 @@ class Model(Base):
     upstream_model: Mapped[str | None] = mapped_column(String(256))
     upstream_api_key: Mapped[str | None] = mapped_column(Text)  # encrypted with the server secret
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # who may create worker tokens for it (None: admins only); set when a user claims the name
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 class Worker(Base):
@@ -145,6 +147,84 @@ class Worker(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     registered_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the secret the gateway calls it with (chosen by the worker; sealed with the server secret)
+    call_token: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[int | None] = mapped_column(Integer, index=True)  # the job it runs in, if any
+    draining: Mapped[bool] = mapped_column(Boolean, default=False)  # no new calls routed to it
+
+
+class WorkerToken(Base):
+    """A worker token scoped to one model: it can register (and beat for) that model only.
+
+    Only the HMAC-SHA256 of the secret is stored; the token is `hai-wt.<id>.<secret>`.
+    """
+
+    __tablename__ = "worker_tokens"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    deployment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    note: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class Deployment(Base):
+    """A model served by worker jobs that the controller keeps between min and max replicas."""
+
+    __tablename__ = "deployments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)  # the model's name
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    account: Mapped[str | None] = mapped_column(String(64))  # the group billed, if any
+    kind: Mapped[str] = mapped_column(String(16))  # worker | module | hub | openai-server
+    target: Mapped[str] = mapped_column(Text)
+    partition: Mapped[str | None] = mapped_column(String(64))
+    qos: Mapped[str | None] = mapped_column(String(64))
+    gpus: Mapped[str | None] = mapped_column(String(64))
+    cpus: Mapped[int] = mapped_column(Integer, default=1)
+    mem: Mapped[str] = mapped_column(String(32), default="2G")
+    time: Mapped[str | None] = mapped_column(String(32))
+    min_replicas: Mapped[int] = mapped_column(Integer, default=1)
+    max_replicas: Mapped[int] = mapped_column(Integer, default=1)
+    target_inflight: Mapped[float] = mapped_column(Float, default=4.0)
+    idle_timeout: Mapped[int] = mapped_column(Integer, default=900)  # seconds
+    desired: Mapped[int] = mapped_column(Integer, default=1)  # the autoscaler's choice
+    generation: Mapped[int] = mapped_column(Integer, default=1)  # +1 at every update
+    state: Mapped[str] = mapped_column(String(16), default="active")  # active | deleting
+    token: Mapped[str] = mapped_column(Text)  # its replicas' worker token, sealed
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # replica failures in a row
+    retry_at: Mapped[datetime | None] = mapped_column()  # back-off after failures
+    busy_at: Mapped[datetime | None] = mapped_column()  # last time load needed every replica
+    wanted_at: Mapped[datetime | None] = mapped_column()  # a call found no replica (cold start)
+    message: Mapped[str] = mapped_column(Text, default="")  # the controller's last word on it
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeploymentReplica(Base):
+    """One worker job of a deployment, from submission until its job has ended."""
+
+    __tablename__ = "deployment_replicas"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    # starting | ready | draining | stopping | ended
+    state: Mapped[str] = mapped_column(String(16), default="starting")
+    ended_why: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ready_at: Mapped[datetime | None] = mapped_column()
+    draining_since: Mapped[datetime | None] = mapped_column()
 
 
 class UsageEvent(Base):

@@ -48,4 +48,6 @@ def resolve_method(gw: Gateway, entry: ModelEntry, method: str) -> str:
         return method
     if methods:
         raise unknown_method(entry.name, method, list(methods))
+    if entry.name in gw.registry.snapshot.deployed:
+        return method  # no replica up yet: the call waits for one (gateway/coldstart.py)
     raise no_worker(entry.name)

@@ -51,8 +51,13 @@ def register_worker(
     description: str,
     host: str,
     pid: int | None,
+    call_token: str | None = None,
+    job_id: int | None = None,
 ) -> Worker:
-    """Record a worker; its model appears (public) the first time any worker serves it."""
+    """Record a worker; its model appears (public) the first time any worker serves it.
+
+    `call_token` is stored as given: the caller seals it (it is a secret the gateway needs back).
+    """
     check_model_name(model)
     check_worker_url(url)
     existing = s.scalar(select(Model).where(Model.name == model))
@@ -73,6 +78,8 @@ def register_worker(
         max_inflight=max_inflight,
         host=host,
         pid=pid,
+        call_token=call_token,
+        job_id=job_id,
         registered_at=now,
         last_heartbeat_at=now,
     )

@@ -54,6 +54,7 @@ class Gateway:
         worker_token: str,
     ) -> None:
         self.settings = settings
+        self.db = db
         self.registry = registry
         self.auth = auth
         self.worker_token = worker_token
@@ -73,22 +74,41 @@ class Gateway:
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._pools: dict[str, WorkerPool] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.cold_asked: dict[str, float] = {}  # model → when a cold start was last asked for
 
     # -- HTTP pools ---------------------------------------------------------------------------
 
-    def pool_for(self, base_url: str, max_connections: int) -> WorkerPool:
-        """The keep-alive connections to one worker, created on first use."""
-        pool = self._pools.get(base_url)
+    def pool_for(
+        self, base_url: str, max_connections: int, call_token: str | None = None
+    ) -> WorkerPool:
+        """The keep-alive connections to one worker, created on first use.
+
+        `call_token` is the secret the worker registered to be called with; only a worker that
+        sent none (registered with the global token) is called with the global token."""
+        token = call_token or self.worker_token
+        key = f"{base_url} {token}"  # a new worker on the same address gets its own pool
+        pool = self._pools.get(key)
         if pool is None or pool.closed:
             pool = WorkerPool(
                 base_url,
-                [("authorization", f"Bearer {self.worker_token}")],
+                [("authorization", f"Bearer {token}")],
                 max_connections=max_connections,
             )
-            self._pools[base_url] = pool
+            self._pools[key] = pool
         else:
             pool.max_connections = max_connections  # follows the worker's max_inflight
         return pool
+
+    def prune_pools(self) -> None:
+        """Forget the pools of workers that are gone and have no connection open (every
+        registration of a worker gets a pool of its own, so they would pile up)."""
+        live = {
+            f"{w.url} {w.call_token or self.worker_token}"
+            for ws in self.registry.snapshot.workers.values()
+            for w in ws
+        }
+        for key in [k for k, p in self._pools.items() if k not in live and p.open == 0]:
+            self._pools.pop(key).close()
 
     def session_for(self, base_url: str, limit: int = 256) -> aiohttp.ClientSession:
         """One pooled aiohttp client per upstream, created on first use."""
@@ -156,6 +176,7 @@ class Gateway:
                 if tick % reap_every == 0:
                     await asyncio.to_thread(self.registry.reap)
                 await asyncio.to_thread(self.registry.refresh)
+                self.prune_pools()
                 self._publish_worker_gauge()
                 self.metrics.usage_pending.set(self.usage.pending)
             except Exception:

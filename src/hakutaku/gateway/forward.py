@@ -12,11 +12,13 @@ from collections.abc import AsyncIterator
 from starlette.responses import Response
 
 from hakutaku import codec
+from hakutaku.gateway.coldstart import wait_for_replica
 from hakutaku.gateway.context import Call, Gateway
 from hakutaku.gateway.errors import (
     GatewayError,
     no_worker,
     overloaded,
+    unknown_method,
     worker_failed,
     worker_timeout,
 )
@@ -38,8 +40,17 @@ async def call_worker(
 ) -> Response | ProxyStream:
     """Send `body` to `/call/{call.method}` on a worker of `call.model`; return the response."""
     tried: set[str] = set()
+    woke = False
     for _ in range(MAX_CONNECT_ATTEMPTS):
         worker, busy = gw.registry.pick(call.model, call.method, tried)
+        if worker is None and not busy and not woke and call.model in gw.registry.snapshot.deployed:
+            # A deployment with no replica up (scaled to zero, or all replaced at once).
+            await wait_for_replica(gw, call.model)
+            woke = True
+            worker, busy = gw.registry.pick(call.model, call.method, tried)
+            offered = gw.registry.methods(call.model)
+            if worker is None and offered and call.method not in offered:
+                raise unknown_method(call.model, call.method, list(offered))
         if worker is None:
             raise overloaded(call.model) if busy else no_worker(call.model)
         tried.add(worker.id)
@@ -70,7 +81,7 @@ async def _post(
     content_type: str,
     accept: str,
 ) -> WorkerResponse:
-    pool = gw.pool_for(worker.url, worker.max_inflight + 8)
+    pool = gw.pool_for(worker.url, worker.max_inflight + 8, worker.call_token)
     timeout = gw.settings.worker_timeout
     try:
         return await pool.post(

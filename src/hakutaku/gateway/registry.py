@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from hakutaku.db.models import Model, Worker
+from hakutaku.db.models import Deployment, Model, Worker
 from hakutaku.db.session import Database, affected_rows
 from hakutaku.identity.auth import Principal
 from hakutaku.identity.secrets import SecretBox
@@ -52,6 +52,8 @@ class WorkerEntry:
     last_beat: datetime
     inflight: int = 0  # calls this replica has open on it
     dead_since_beat: datetime | None = None
+    call_token: str | None = None  # what to call it with; None: the global worker token
+    draining: bool = False  # being replaced or removed: no new calls
 
     @property
     def load(self) -> float:
@@ -65,6 +67,7 @@ class WorkerEntry:
 class Snapshot:
     models: dict[str, ModelEntry] = field(default_factory=dict)
     workers: dict[str, list[WorkerEntry]] = field(default_factory=dict)
+    deployed: frozenset[str] = frozenset()  # models of active deployments (they may scale up)
 
 
 class Registry:
@@ -102,6 +105,7 @@ class Registry:
             w
             for w in self.workers(model)
             if w.dead_since_beat is None
+            and not w.draining
             and method in w.methods
             and (exclude is None or w.id not in exclude)
         ]
@@ -121,7 +125,8 @@ class Registry:
         return [
             m
             for m in self.snapshot.models.values()
-            if m.permits(who) and (m.kind != "worker" or self.workers(m.name))
+            if m.permits(who)
+            and (m.kind != "worker" or self.workers(m.name) or m.name in self.snapshot.deployed)
         ]
 
     # -- refresh (blocking; runs in a thread) ------------------------------------------------
@@ -132,6 +137,9 @@ class Registry:
         with self.db.session() as s:
             model_rows = list(s.scalars(select(Model)))
             worker_rows = list(s.scalars(select(Worker)))
+            deployed = frozenset(
+                s.scalars(select(Deployment.name).where(Deployment.state == "active"))
+            )
         previous = {w.id: w for ws in self.snapshot.workers.values() for w in ws}
         models = {m.name: self._model_entry(m) for m in model_rows}
         workers: dict[str, list[WorkerEntry]] = {}
@@ -141,7 +149,7 @@ class Registry:
                 continue
             entry = self._worker_entry(row, beat, previous.get(row.id))
             workers.setdefault(row.model, []).append(entry)
-        self.snapshot = Snapshot(models=models, workers=workers)
+        self.snapshot = Snapshot(models=models, workers=workers, deployed=deployed)
         self.refreshed_at = time.monotonic()
 
     def reap(self) -> int:
@@ -150,6 +158,14 @@ class Registry:
         with self.db.session() as s:
             result = s.execute(delete(Worker).where(Worker.last_heartbeat_at < cutoff))
             return affected_rows(result)
+
+    def _call_token(self, sealed: str | None) -> str | None:
+        if sealed is None:
+            return None
+        try:
+            return self.box.open(sealed)
+        except ValueError:
+            return None  # the server secret changed; the worker's next registration mends it
 
     def _model_entry(self, m: Model) -> ModelEntry:
         key = None
@@ -171,8 +187,7 @@ class Registry:
             upstream_api_key=key,
         )
 
-    @staticmethod
-    def _worker_entry(row: Worker, beat: datetime, old: WorkerEntry | None) -> WorkerEntry:
+    def _worker_entry(self, row: Worker, beat: datetime, old: WorkerEntry | None) -> WorkerEntry:
         if old is None:
             return WorkerEntry(
                 id=row.id,
@@ -181,12 +196,15 @@ class Registry:
                 methods=row.methods or {},
                 max_inflight=row.max_inflight,
                 last_beat=beat,
+                call_token=self._call_token(row.call_token),
+                draining=row.draining,
             )
         # The same object lives on: calls in flight hold it and decrement its `inflight`.
         old.url = row.url.rstrip("/")
         old.methods = row.methods or {}
         old.max_inflight = row.max_inflight
         old.last_beat = beat
+        old.draining = row.draining
         if old.dead_since_beat is not None and beat > old.dead_since_beat:
             old.dead_since_beat = None  # it beat again after we saw it fail
         return old

@@ -6,8 +6,8 @@
     client.openai.chat.completions.create(...)   # the official OpenAI client, same key
 
 Each `/api` resource is an attribute (`users`, `keys`, `models`, `workers`, `compute`, `jobs`,
-`files`, `prices`, `contributions`, `usage`, `hub`) whose methods return the server's JSON as
-plain dicts and lists; every error is an `APIError` (see docs/sdk.md).
+`deployments`, `files`, `prices`, `contributions`, `usage`, `hub`) whose methods return the
+server's JSON as plain dicts and lists; every error is an `APIError` (see docs/sdk.md).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from hakutaku.sdk import config
 from hakutaku.sdk._resource import Record
 from hakutaku.sdk.billing import Contributions, Prices
 from hakutaku.sdk.compute import Compute
+from hakutaku.sdk.deployments import Deployments
 from hakutaku.sdk.errors import ConnectionFailed, raise_for_status
 from hakutaku.sdk.files import Files
 from hakutaku.sdk.hub import Hub
@@ -102,6 +103,11 @@ class Client:
     def jobs(self) -> Jobs:
         """Batch jobs: `/api/jobs`."""
         return Jobs(self)
+
+    @cached_property
+    def deployments(self) -> Deployments:
+        """Models served by worker jobs: `/api/deployments`."""
+        return Deployments(self)
 
     @cached_property
     def files(self) -> Files:

@@ -6,6 +6,7 @@
         ...
     client.models.add_upstream("qwen-7b", "http://gpu01:8001/v1")   # admin
     client.models.update("qwen-7b", public=False, groups=["cms"])
+    client.models.create_worker_token("my-tagger")["token"]   # a token for that model only
 
 Model names are used in paths as they are (they may contain '/'); the server judges them.
 """
@@ -17,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hakutaku import codec
-from hakutaku.sdk._resource import Record, Resource, iter_frames, model_segment
+from hakutaku.sdk._resource import Record, Resource, iter_frames, model_segment, segment
 
 
 class Models(Resource):
@@ -126,3 +127,24 @@ class Models(Resource):
         """Remove an upstream model (DELETE /api/models/{name}; admin). A worker-hosted model
         cannot be removed (400): stop its workers instead."""
         self._client._request("DELETE", f"/api/models/{model_segment(name)}")
+
+    # -- /api/worker-tokens: the model's owner or an admin ------------------------------------
+
+    def create_worker_token(self, model: str, *, note: str = "") -> Record:
+        """A worker token that can register workers of `model` only (POST /api/worker-tokens).
+
+        The first user to ask for a free name becomes the model's owner; others get 403
+        `model_not_yours`. The record's `token` is shown once: give it to the worker as
+        HAI_WORKER_TOKEN."""
+        body = {"model": model, "note": note}
+        return self._client._object("POST", "/api/worker-tokens", json=body)
+
+    def worker_tokens(self, model: str | None = None) -> builtins.list[Record]:
+        """Your worker tokens (an admin's: all), without their secrets (GET /api/worker-tokens)."""
+        params = {"model": model} if model is not None else None
+        return self._client._objects("GET", "/api/worker-tokens", params=params)
+
+    def revoke_worker_token(self, token_id: str) -> None:
+        """Revoke a worker token (DELETE /api/worker-tokens/{id}): its workers' next heartbeat
+        is refused and they stop."""
+        self._client._request("DELETE", f"/api/worker-tokens/{segment(token_id)}")

@@ -14,7 +14,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hakutaku import __version__
-from hakutaku.api import billing, files, hub, identity, jobs, models, usage, workers
+from hakutaku.api import (
+    billing,
+    deployments,
+    files,
+    hub,
+    identity,
+    jobs,
+    models,
+    usage,
+    worker_tokens,
+    workers,
+)
 from hakutaku.config import Settings
 from hakutaku.errors import PlatformError, error_body
 from hakutaku.gateway import routes as v1
@@ -53,6 +64,8 @@ def create_app(settings: Settings) -> FastAPI:
         identity.router,
         models.router,
         workers.router,
+        worker_tokens.router,
+        deployments.router,
         usage.router,
         billing.router,
         jobs.router,

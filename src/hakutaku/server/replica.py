@@ -2,10 +2,10 @@
 
 The replica owns its database handle, settings, the secrets it serves with, the gateway's
 per-replica state (registry snapshot, key cache, usage queue, worker connections), the storage
-uploads service, the job scheduler, the accounting collector and the monitor (the cluster
-snapshot and the samples). The app builds one at start-up (`Replica.assemble`), keeps it on
-`app.state.replica`, and routers receive its parts through the FastAPI dependencies in
-`hakutaku.api.deps` — no router builds a service of its own.
+uploads service, the job scheduler, the deployment controller, the accounting collector and the
+monitor (the cluster snapshot and the samples). The app builds one at start-up
+(`Replica.assemble`), keeps it on `app.state.replica`, and routers receive its parts through
+the FastAPI dependencies in `hakutaku.api.deps` — no router builds a service of its own.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from hakutaku.compute.scheduler import Scheduler
 from hakutaku.compute.service import ComputeService
 from hakutaku.config import Settings
 from hakutaku.db.session import Database
+from hakutaku.deploy.controller import Controller
 from hakutaku.gateway.context import Gateway
 from hakutaku.gateway.registry import Registry
 from hakutaku.identity.auth import KeyAuthenticator
 from hakutaku.identity.secrets import SecretBox
+from hakutaku.identity.worker_tokens import WorkerTokens
 from hakutaku.monitoring.monitor import Monitor
 from hakutaku.monitoring.prometheus import ClusterCollector
 from hakutaku.portal.state import PortalState
@@ -36,9 +38,11 @@ class Replica:
     box: SecretBox
     auth: KeyAuthenticator
     worker_token: str
+    worker_tokens: WorkerTokens
     gateway: Gateway
     compute: ComputeService
     scheduler: Scheduler
+    controller: Controller
     collector: Collector
     uploads: Uploads
     portal: PortalState
@@ -63,6 +67,7 @@ class Replica:
         compute = ComputeService(settings, on_job_exit=lambda: scheduler_ref[0].wake())
         scheduler = Scheduler(compute, db, settings.scheduler_interval)
         scheduler_ref.append(scheduler)
+        controller = Controller(settings, db, compute, box, on_submit=scheduler.wake)
         storage = Storage(settings)
         # The cluster snapshot and the samples; its gauges are served with the gateway's.
         monitor = Monitor(settings, db, compute, gateway, storage)
@@ -75,9 +80,11 @@ class Replica:
             box=box,
             auth=auth,
             worker_token=prepared.worker_token,
+            worker_tokens=WorkerTokens(prepared.server_secret, prepared.worker_token),
             gateway=gateway,
             compute=compute,
             scheduler=scheduler,
+            controller=controller,
             collector=Collector(db, interval=settings.accounting_interval),
             uploads=Uploads(storage),
             portal=PortalState(settings),
@@ -87,6 +94,7 @@ class Replica:
     async def start(self) -> None:
         await self.gateway.start()
         await self.scheduler.start()
+        await self.controller.start()
         self.collector.start()
         await self.monitor.start()
 
@@ -94,6 +102,7 @@ class Replica:
         """Stop the loops, then flush what is queued (usage, a last accounting pass)."""
         try:
             await self.monitor.stop()
+            await self.controller.stop()
             await self.scheduler.stop()
             await self.collector.stop()
             await self.gateway.stop()

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -159,16 +160,25 @@ class Agent:
         self.worker_id = None
 
 
+def _job_id() -> int | None:
+    """The platform job this worker runs in (a deployment's replica), if any."""
+    value = os.environ.get("HAI_JOB_ID", "")
+    return int(value) if value.isdigit() else None
+
+
 def _refusal(server_url: str, response: httpx.Response) -> str:
     try:
         detail = response.json()["error"]["message"]
     except Exception:
         detail = response.text[:200]
-    if response.status_code in (401, 403):
+    if response.status_code == 401:
         return (
-            f"{server_url} refused the worker token (HTTP {response.status_code}); the worker "
-            "must use the server's token (HAI_WORKER_TOKEN or $HAI_HOME/worker.token)"
+            f"{server_url} refused the worker token (HTTP 401); the worker must use the "
+            "server's token (HAI_WORKER_TOKEN or $HAI_HOME/worker.token) or one scoped to its "
+            "model (`hai models tokens create MODEL`)"
         )
+    if response.status_code == 403:
+        return f"{server_url} refused the worker (HTTP 403): {detail}"
     return f"{server_url} refused the registration (HTTP {response.status_code}): {detail}"
 
 
@@ -294,7 +304,10 @@ async def _serve(
     if max_inflight is None:
         attr = getattr(obj, "max_inflight", None)
         max_inflight = attr if isinstance(attr, int) and attr > 0 else DEFAULT_MAX_INFLIGHT
-    app = create_worker_app(obj, model, token, max_inflight)
+    # The gateway calls this worker with a secret the worker chose, never with the platform's
+    # global token: a worker started with a token scoped to its model never learns that one.
+    call_token = "hai-call." + secrets.token_urlsafe(32)
+    app = create_worker_app(obj, model, token, max_inflight, call_token)
     state: WorkerState = app.state.worker
     if not state.methods:
         raise LoadError(
@@ -335,6 +348,8 @@ async def _serve(
             "description": state.description,
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "call_token": call_token,
+            "job_id": _job_id(),
         },
         state,
     )

@@ -1,0 +1,167 @@
+"""Deployments on the local backend, through a real server, real worker jobs and real calls."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from hakutaku.sdk.errors import APIError
+from tests.deploy.conftest import SERVED
+from tests.deploy.load import Load
+from tests.support.processes import Platform, wait_until
+
+Local = tuple[Platform, str]
+
+
+def _replicas(platform: Platform, key: str, name: str, state: str = "ready") -> list[dict]:
+    d = platform.client(key).deployments.get(name)
+    return [r for r in d["replicas"] if r["state"] == state]
+
+
+def test_create_call_replace_a_killed_replica(local: Local) -> None:
+    platform, alice = local
+    c = platform.client(alice)
+    d = c.deployments.create("echo", worker=f"{SERVED}:Echo", mem="300M", target_inflight=2)
+    assert d["desired"] == 1 and d["kind"] == "worker"
+    first = c.deployments.wait_ready("echo", timeout=120)["replicas"][0]
+    assert c.models.call("echo", "add", {"a": 2, "b": 40}) == 42
+    # The replica is alice's job, like any other (same policy, limits and accounting).
+    job = c.jobs.get(first["job_id"])
+    assert job["user"] == "alice" and job["name"] == "deploy:echo:1" and job["state"] == "running"
+    # Its worker holds a token scoped to the model, not the global one.
+    (token,) = c.models.worker_tokens("echo")
+    assert token["deployment_id"] is not None
+
+    with Load(platform.url, alice, "echo", "add", {"a": 1, "b": 1}, clients=2) as load:
+        wait_until(lambda: load.calls > 20, 30, "calls to flow")
+        pid = platform.live_workers("echo")[0]["pid"]
+        os.kill(pid, signal.SIGKILL)  # the worker dies; its job fails
+        wait_until(
+            lambda: [
+                r for r in _replicas(platform, alice, "echo") if r["job_id"] != first["job_id"]
+            ],
+            120,
+            "a replacement replica",
+        )
+        before = load.calls
+        wait_until(lambda: load.calls > before + 20, 30, "calls to the replacement")
+    # At most the calls in flight on the killed worker fail (502); the rest wait for the new one.
+    assert load.statuses[200] > 40
+    assert set(load.statuses) <= {200, 502}, load.failures[:5]
+    assert load.statuses[502] <= 2, load.failures
+    shown = c.deployments.get("echo")
+    killed = next(r for r in shown["replicas"] if r["job_id"] == first["job_id"])
+    assert killed["state"] == "ended" and killed["ended_why"].startswith("failed")
+    assert shown["failures"] == 0  # reset once the replacement answered
+    c.deployments.delete("echo")
+    wait_until(lambda: "echo" not in [x["name"] for x in c.deployments.list()], 60, "deletion")
+    assert all(
+        r["state"] != "running" for r in c.jobs.list() if r["name"].startswith("deploy:echo")
+    )
+
+
+def test_load_scales_up_and_idle_scales_back(local: Local) -> None:
+    platform, alice = local
+    c = platform.client(alice)
+    c.deployments.create(
+        "busy", worker=f"{SERVED}:Echo", mem="300M", min_replicas=1, max_replicas=3,
+        target_inflight=2, idle_timeout="3s",
+    )  # fmt: skip
+    c.deployments.wait_ready("busy", timeout=120)
+    with Load(platform.url, alice, "busy", "slow", {"seconds": 0.3}, clients=6) as load:
+        # 6 calls in flight, 2 per replica wanted: 3 replicas.
+        c.deployments.wait_ready("busy", replicas=3, timeout=120)
+        assert c.deployments.get("busy")["desired"] == 3
+    assert set(load.statuses) == {200}, load.failures[:5]
+    # Idle for the idle timeout: back to the minimum, the others drained and stopped.
+    wait_until(lambda: len(_replicas(platform, alice, "busy")) == 1, 60, "scale back to 1")
+    d = c.deployments.get("busy")
+    assert d["desired"] == 1 and d["failures"] == 0
+    ended = [r for r in d["replicas"] if r["state"] == "ended"]
+    wait_until(
+        lambda: (
+            len([r for r in c.deployments.get("busy")["replicas"] if r["state"] == "ended"]) == 2
+        ),
+        60,
+        "the two extra replicas to end",
+    )
+    del ended
+    c.deployments.delete("busy")
+
+
+def test_scaled_to_zero_the_first_call_waits_for_a_cold_start(local: Local) -> None:
+    platform, alice = local
+    c = platform.client(alice)
+    c.deployments.create(
+        "cold", worker=f"{SERVED}:Echo", mem="300M", min_replicas=0, max_replicas=1,
+        idle_timeout="2s",
+    )  # fmt: skip
+    time.sleep(1)
+    assert c.deployments.get("cold")["replicas"] == []  # nothing runs until it is called
+    # Listed for callers although no worker runs, so that they can call it at all.
+    assert "cold" in [m["id"] for m in c.models.list()]
+    began = time.monotonic()
+    assert c.models.call("cold", "add", {"a": 1, "b": 2}) == 3
+    assert time.monotonic() - began > 0.5  # it waited for a job to start
+    # Idle again: back to zero.
+    wait_until(lambda: c.deployments.get("cold")["desired"] == 0, 60, "scale back to zero")
+    wait_until(
+        lambda: all(r["state"] == "ended" for r in c.deployments.get("cold")["replicas"]),
+        60,
+        "the replica to end",
+    )
+    c.deployments.delete("cold")
+
+
+def test_a_rolling_update_under_load_fails_no_call(local: Local) -> None:
+    platform, alice = local
+    c = platform.client(alice)
+    c.deployments.create(
+        "roll", worker=f"{SERVED}:Echo", mem="300M", min_replicas=2, max_replicas=2
+    )
+    c.deployments.wait_ready("roll", replicas=2, timeout=120)
+    with Load(platform.url, alice, "roll", "slow", {"seconds": 0.05}, clients=4) as load:
+        wait_until(lambda: load.calls > 20, 30, "calls to flow")
+        d = c.deployments.update("roll", worker=f"{SERVED}:EchoV2")
+        assert d["generation"] == 2
+        c.deployments.wait_ready("roll", replicas=2, generation=2, timeout=120)
+        wait_until(
+            lambda: (
+                not [r for r in _replicas(platform, alice, "roll") if r["generation"] == 1]
+                and not _replicas(platform, alice, "roll", "draining")
+            ),
+            60,
+            "the old replicas to drain",
+        )
+        before = load.results["2"]
+        wait_until(lambda: load.results["2"] > before + 20, 30, "calls to version 2")
+    assert load.failures == [], load.failures[:5]
+    assert load.results["1"] > 0 and load.results["2"] > 0
+    for _ in range(10):
+        assert c.models.call("roll", "whoami")["version"] == 2
+    c.deployments.delete("roll")
+
+
+def test_bad_deployments_are_refused_saying_why(local: Local) -> None:
+    platform, alice = local
+    c = platform.client(alice)
+    cases = [
+        (dict(worker="relative.py:X"), "absolute path"),
+        (dict(module="no_colon"), "package.module:Class"),
+        (dict(module="m:C", partition="nope"), "No partition 'nope'"),
+        (dict(module="m:C", min_replicas=3, max_replicas=2), "0 ≤ min ≤ max"),
+        (dict(module="m:C", idle_timeout="soon"), "idle timeout"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(APIError, match=message):
+            c.deployments.create("bad", **kwargs)  # type: ignore[arg-type]
+    # A name another user owns cannot be deployed.
+    c.models.create_worker_token("alice-only")
+    bob = platform.add_user_key("bob")
+    with pytest.raises(APIError, match="belongs to another user"):
+        platform.client(bob).deployments.create("alice-only", module="m:C")
+    with pytest.raises(APIError, match="No deployment"):
+        platform.client(bob).deployments.get("echo")
