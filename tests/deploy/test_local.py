@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
 from hakutaku.sdk.errors import APIError
-from tests.deploy.conftest import SERVED
+from tests.deploy.conftest import DEPLOY_TIMINGS, SERVED
 from tests.deploy.load import Load
 from tests.support.processes import Platform, wait_until
 
@@ -165,3 +166,44 @@ def test_bad_deployments_are_refused_saying_why(local: Local) -> None:
         platform.client(bob).deployments.create("alice-only", module="m:C")
     with pytest.raises(APIError, match="No deployment"):
         platform.client(bob).deployments.get("echo")
+
+
+def test_replica_jobs_are_billed_to_the_owner_and_set_against_calls(local: Local) -> None:
+    platform, alice = local
+    c = platform.client(alice)
+    c.deployments.create("billed", worker=f"{SERVED}:Echo", mem="300M")
+    c.deployments.wait_ready("billed", timeout=120)
+    for i in range(10):
+        assert c.models.call("billed", "add", {"a": i, "b": 1}) == i + 1
+    job_ids = [r["job_id"] for r in c.deployments.get("billed")["replicas"]]
+    c.deployments.delete("billed")
+    wait_until(lambda: "billed" not in [x["name"] for x in c.deployments.list()], 60, "deletion")
+    # The replica's CPU-hours enter the ledger as alice's job (accounting runs every second).
+    with platform.http(alice) as h:
+
+        def ledger_rows() -> list[dict]:
+            rows = h.get("/api/usage/ledger").json()
+            return [r for r in rows if r["source"] == "job" and int(r["ref"]) in job_ids]
+
+        rows = wait_until(ledger_rows, 60, "the replica's ledger rows")
+    assert {r["resource"] for r in rows} == {"cpu"}
+    assert all(float(r["quantity"]) > 0 for r in rows)
+
+
+def test_a_cold_start_past_its_bound_is_a_503_with_retry_after(tmp_path: Path) -> None:
+    platform = Platform(tmp_path / "home", **DEPLOY_TIMINGS, HAI_DEPLOY_COLD_START_WAIT="1").start()
+    try:
+        c = platform.client()
+        c.deployments.create(
+            "sleepy", worker=f"{SERVED}:SlowStart", mem="300M", min_replicas=0, max_replicas=1
+        )
+        with platform.http() as h:
+            r = h.post("/v1/models/sleepy/add", json={"a": 1, "b": 1})
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "model_cold_starting"
+        assert int(r.headers["retry-after"]) >= 1
+        # The call asked for a replica: it comes up, and the retry succeeds.
+        c.deployments.wait_ready("sleepy", timeout=120)
+        assert c.models.call("sleepy", "add", {"a": 1, "b": 1}) == 2
+    finally:
+        platform.stop()

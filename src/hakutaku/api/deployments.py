@@ -68,6 +68,7 @@ def create(
 ) -> dict[str, Any]:
     d = service.create(s, who, DeploymentSpec(**body.model_dump()), r.worker_tokens, box)
     s.commit()
+    r.gateway.registry.refresh()  # callable from this replica at once (others: next refresh)
     r.controller.wake()
     return service.record(s, d)
 
@@ -144,6 +145,7 @@ def delete(
 ) -> dict[str, Any]:
     d = service.delete(s, who, name)
     s.commit()
+    r.gateway.registry.refresh()
     r.controller.wake()
     return service.record(s, d)
 
