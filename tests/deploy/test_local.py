@@ -155,6 +155,7 @@ def test_bad_deployments_are_refused_saying_why(local: Local) -> None:
         (dict(module="m:C", partition="nope"), "No partition 'nope'"),
         (dict(module="m:C", min_replicas=3, max_replicas=2), "0 ≤ min ≤ max"),
         (dict(module="m:C", idle_timeout="soon"), "idle timeout"),
+        (dict(hub="pfn:1"), "not available yet"),
     ]
     for kwargs, message in cases:
         with pytest.raises(APIError, match=message):

@@ -15,8 +15,9 @@ from hakutaku.errors import PlatformError
 # version (served by the jet-tagger backend), or an OpenAI-compatible server command.
 KINDS = ("worker", "module", "hub", "openai-server")
 MAX_REPLICAS = 64
-OPENAI_SERVER_CLASS = "hakutaku.deploy.openai_server:OpenAIServer"
-HUB_CLASS = "hakutaku.deploy.hub_model:HubTagger"
+# Named in the interface, refused until their serving classes exist (hub weights' predict,
+# an OpenAI-compatible server wrapped as a worker).
+NOT_YET = ("hub", "openai-server")
 
 
 @dataclass
@@ -84,6 +85,12 @@ def check_target(kind: str, target: str) -> None:
         raise PlatformError(
             f"Unknown deployment kind {kind!r}; choose one of {', '.join(KINDS)}.", param="kind"
         )
+    if kind in NOT_YET:
+        raise PlatformError(
+            f"--{kind} deployments are not available yet; deploy a class with --worker "
+            "file.py:Class or --module package.module:Class.",
+            param="kind",
+        )
     if not target.strip():
         raise PlatformError("The deployment has nothing to run: give its target.", param="target")
     if kind == "worker":
@@ -119,20 +126,10 @@ def check_spec(spec: DeploymentSpec) -> int:
     return idle_seconds(spec.idle_timeout)
 
 
-def worker_target(d: Deployment) -> tuple[str, dict[str, str]]:
-    """The `hai worker` target of a replica and the environment it needs."""
-    if d.kind in ("worker", "module"):
-        return d.target, {}
-    if d.kind == "hub":
-        return HUB_CLASS, {"HAI_HUB_WEIGHTS": d.target}
-    return OPENAI_SERVER_CLASS, {"HAI_OPENAI_COMMAND": d.target}
-
-
 def replica_submission(d: Deployment, token: str, host: str, generation: int) -> JobSubmission:
     """The job of one replica: `hai worker` with the deployment's scoped token."""
-    target, env = worker_target(d)
     command = [
-        sys.executable, "-m", "hakutaku", "worker", target,
+        sys.executable, "-m", "hakutaku", "worker", d.target,
         "--name", d.name, "--host", host, "--port", "0",
     ]  # fmt: skip
     return JobSubmission(
@@ -145,5 +142,5 @@ def replica_submission(d: Deployment, token: str, host: str, generation: int) ->
         mem=d.mem,
         gpus=d.gpus,
         time=d.time,
-        env={**env, "HAI_WORKER_TOKEN": token, "HAI_DEPLOYMENT": d.name},
+        env={"HAI_WORKER_TOKEN": token, "HAI_DEPLOYMENT": d.name},
     )
