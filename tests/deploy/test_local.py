@@ -81,7 +81,6 @@ def test_load_scales_up_and_idle_scales_back(local: Local) -> None:
     wait_until(lambda: len(_replicas(platform, alice, "busy")) == 1, 60, "scale back to 1")
     d = c.deployments.get("busy")
     assert d["desired"] == 1 and d["failures"] == 0
-    ended = [r for r in d["replicas"] if r["state"] == "ended"]
     wait_until(
         lambda: (
             len([r for r in c.deployments.get("busy")["replicas"] if r["state"] == "ended"]) == 2
@@ -89,7 +88,6 @@ def test_load_scales_up_and_idle_scales_back(local: Local) -> None:
         60,
         "the two extra replicas to end",
     )
-    del ended
     c.deployments.delete("busy")
 
 
@@ -104,9 +102,9 @@ def test_scaled_to_zero_the_first_call_waits_for_a_cold_start(local: Local) -> N
     assert c.deployments.get("cold")["replicas"] == []  # nothing runs until it is called
     # Listed for callers although no worker runs, so that they can call it at all.
     assert "cold" in [m["id"] for m in c.models.list()]
-    began = time.monotonic()
     assert c.models.call("cold", "add", {"a": 1, "b": 2}) == 3
-    assert time.monotonic() - began > 0.5  # it waited for a job to start
+    # The call itself brought a replica up: none ran before it, one has since.
+    assert len(c.deployments.get("cold")["replicas"]) == 1
     # Idle again: back to zero.
     wait_until(lambda: c.deployments.get("cold")["desired"] == 0, 60, "scale back to zero")
     wait_until(

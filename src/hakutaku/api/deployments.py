@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from hakutaku.api.deps import BoxDep, ReplicaDep, caller, db_session
+from hakutaku.api.jobs import LOG_CHUNK, read_from
 from hakutaku.db.models import Job
 from hakutaku.deploy import service
 from hakutaku.deploy.spec import KINDS, DeploymentSpec
@@ -18,8 +19,6 @@ from hakutaku.identity.auth import Principal
 from hakutaku.names import MODEL_NAME_MAX, MODEL_NAME_PATTERN
 
 router = APIRouter(prefix="/api/deployments", tags=["deployments"])
-
-LOG_TAIL = 64 * 1024
 
 
 class DeploymentIn(BaseModel):
@@ -154,11 +153,9 @@ def _tail(s: Session, job_id: int) -> str:
     job = s.get(Job, job_id)
     if job is None or not job.log_path:
         return ""
+    path = Path(job.log_path)
     try:
-        with Path(job.log_path).open("rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - LOG_TAIL))
-            return f.read().decode(errors="replace")
+        size = path.stat().st_size
     except OSError:
         return ""
+    return read_from(path, max(0, size - LOG_CHUNK)).decode(errors="replace")

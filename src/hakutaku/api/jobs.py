@@ -123,17 +123,17 @@ async def _log_stream(
     while True:
         # Look at the state before reading, so the last bytes written before the end are sent.
         done = not follow or await asyncio.to_thread(ended)
-        chunk = await asyncio.to_thread(_read_from, path, position)
+        chunk = await asyncio.to_thread(read_from, path, position)
         while chunk:
             position += len(chunk)
             yield chunk
-            chunk = await asyncio.to_thread(_read_from, path, position)
+            chunk = await asyncio.to_thread(read_from, path, position)
         if done:
             return
         await asyncio.sleep(LOG_POLL)
 
 
-def _read_from(path: Path, position: int) -> bytes:
+def read_from(path: Path, position: int) -> bytes:
     try:
         with open(path, "rb") as f:
             f.seek(position)

@@ -17,7 +17,7 @@ from hakutaku.compute.policy_store import read_policy
 from hakutaku.compute.request import JobSubmission, resolve
 from hakutaku.db.models import Deployment, DeploymentReplica, Group, GroupMember, Job, User, Worker
 from hakutaku.deploy.spec import DeploymentSpec, check_replicas, check_spec, check_target
-from hakutaku.errors import Conflict, Forbidden, NotFound
+from hakutaku.errors import Conflict, NotFound
 from hakutaku.identity.auth import Principal
 from hakutaku.identity.secrets import SecretBox
 from hakutaku.identity.worker_tokens import WorkerTokens, claim_model
@@ -166,11 +166,6 @@ def delete(s: Session, who: Principal, name: str) -> Deployment:
 def _check_active(d: Deployment) -> None:
     if d.state != "active":
         raise Conflict(f"The deployment {d.name!r} is being deleted.")
-
-
-def check_owner(d: Deployment, who: Principal) -> None:
-    if d.owner_id != who.user_id and not who.is_admin:
-        raise Forbidden(f"The deployment {d.name!r} is not yours.")
 
 
 def replicas(s: Session, d: Deployment, *, ended: bool = False) -> list[dict[str, Any]]:

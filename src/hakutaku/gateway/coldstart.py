@@ -41,11 +41,10 @@ async def wait_for_replica(gw: Gateway, model: str) -> None:
     """Return once a replica of `model` is up; 503 with Retry-After past the bound."""
     wait = gw.settings.deploy_cold_start_wait
     deadline = time.monotonic() + wait
-    asked = 0.0
     while True:
         now = time.monotonic()
-        if now - gw.cold_asked.get(model, -math.inf) >= ASK_EVERY and now - asked >= ASK_EVERY:
-            gw.cold_asked[model] = asked = now
+        if now - gw.cold_asked.get(model, -math.inf) >= ASK_EVERY:
+            gw.cold_asked[model] = now
             await asyncio.to_thread(_ask, gw, model)
         if _up(gw, model):
             return
