@@ -716,3 +716,57 @@ class WorkerPresence(Base):
     live: Mapped[int] = mapped_column(Integer, default=0)
     last_live_at: Mapped[datetime | None] = mapped_column()
     checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# ----------------------------------------------------------------------------- workflows
+
+
+class WorkflowCampaign(Base):
+    """One run of a workflow campaign (hakutaku.workflows): its tasks are journaled below, so a
+    campaign killed at any point resumes under the same name without redoing finished tasks."""
+
+    __tablename__ = "workflow_campaigns"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_workflow_campaign_user_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(128))
+    profile: Mapped[str] = mapped_column(String(16), default="local")  # local | slurm
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    run_dir: Mapped[str] = mapped_column(String(1024))
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int | None] = mapped_column(Integer)  # the steering process while it runs
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkflowTask(Base):
+    """One task of a campaign: the hash of its inputs (`key`), its state, timings, CPU time and
+    where its result lies (a folder; results never travel through the database)."""
+
+    __tablename__ = "workflow_tasks"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "key", name="uq_workflow_task_campaign_key"),
+        Index("ix_workflow_tasks_campaign_state", "campaign_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("workflow_campaigns.id", ondelete="CASCADE")
+    )
+    key: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # python | executable
+    pool: Mapped[str] = mapped_column(String(64), default="default")
+    cpus: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    task_dir: Mapped[str] = mapped_column(String(1024))
+    result_ref: Mapped[str | None] = mapped_column(String(1024))
+    error: Mapped[str] = mapped_column(Text, default="")
+    cpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    wall_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column()
+    accounted: Mapped[bool] = mapped_column(Boolean, default=False)
