@@ -19,8 +19,10 @@ have_slurm() {
 
 have_chromium() { [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -i "wenquanyi\|wqy" > /dev/null; }
 have_promtool() { command -v promtool > /dev/null; }
+# MPI for the workflows' MPI tasks (hakutaku.workflows: mpiexec with per-task ranks)
+have_mpi() { command -v mpiexec > /dev/null; }
 
-if have_postgres && have_slurm && have_chromium && have_promtool; then
+if have_postgres && have_slurm && have_chromium && have_promtool && have_mpi; then
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -32,6 +34,8 @@ if [ "$(id -u)" -ne 0 ]; then
     "tests will be skipped (as root: apt-get install chromium)." >&2
   have_promtool || echo "install-services: promtool is missing and this is not root; the" \
     "alerting-rules test will be skipped (as root: apt-get install prometheus)." >&2
+  have_mpi || echo "install-services: mpiexec is missing and this is not root; the workflows'" \
+    "MPI tests will be skipped (as root: apt-get install mpich)." >&2
   exit 0
 fi
 
@@ -68,4 +72,8 @@ if ! have_promtool; then
   # only promtool is used; the package's server is never started
   apt_install "Prometheus (for promtool)" --no-install-recommends prometheus
   have_promtool
+fi
+if ! have_mpi; then
+  apt_install "MPICH (for the workflows' MPI tasks)" --no-install-recommends mpich
+  have_mpi
 fi

@@ -1,0 +1,425 @@
+"""A campaign: tasks on Parsl, steered by agents, journaled, cancellable while they run.
+
+    with Campaign("scan", pools={"simulate": 3, "train": 1}) as c:
+        futures = [c.submit(simulate, x, pool="simulate") for x in points]
+        c.run(["mpiexec", "-n", "2", "./solver"], cpus=2, pool="simulate")
+
+Parsl runs every task through `execute` in one HighThroughputExecutor with as many workers as
+the pools' CPUs; the campaign admits a task only when its pool has the CPUs it asks for, so
+pools can be rebalanced while the campaign runs. Re-running a campaign under the same name
+and folder resumes it: a task whose inputs hash to a finished task's key is answered from the
+journal without running.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from parsl.app.app import python_app
+from parsl.dataflow.dflow import DataFlowKernel
+
+from hakutaku.config import get_settings
+from hakutaku.db.migrate import upgrade
+from hakutaku.db.session import Database
+from hakutaku.workflows import refs, states
+from hakutaku.workflows.errors import (
+    TaskCancelled,
+    TaskError,
+    TaskFailed,
+    TaskTimeout,
+    WorkflowError,
+)
+from hakutaku.workflows.execute import CANCEL_FILE, execute
+from hakutaku.workflows.future import TaskFuture
+from hakutaku.workflows.journal import Journal
+from hakutaku.workflows.pools import Pools
+from hakutaku.workflows.proctree import PID_FILE, kill_recorded
+from hakutaku.workflows.profiles import LABEL, SlurmOptions, parsl_config
+from hakutaku.workflows.task import EXECUTABLE, PYTHON, TaskSpec, task_name
+
+ERRORS: dict[str, type[TaskError]] = {
+    states.FAILED: TaskFailed,
+    states.TIMEOUT: TaskTimeout,
+    states.CANCELLED: TaskCancelled,
+}
+
+
+class Campaign:
+    def __init__(
+        self,
+        name: str,
+        *,
+        pools: dict[str, int] | None = None,
+        profile: str = "local",
+        run_dir: str | Path | None = None,
+        database_url: str | None = None,
+        user: str | None = None,
+        slurm: SlurmOptions | None = None,
+    ) -> None:
+        if not name or len(name) > 128:
+            raise WorkflowError("a campaign needs a name of 1 to 128 characters")
+        settings = get_settings()
+        self.name = name
+        self.profile = profile
+        self.pools: Pools[TaskFuture] = Pools(pools or {"default": os.cpu_count() or 1})
+        self.run_dir = Path(run_dir or settings.home / "workflows" / name).resolve()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        url = database_url or settings.sqlalchemy_url
+        upgrade(url)
+        self.db = Database(url)
+        self.journal = Journal(self.db, name, str(self.run_dir), profile, user)
+        self._lock = threading.RLock()
+        self._seen: dict[str, int] = {}
+        self._live: dict[str, TaskFuture] = {}
+        self._cores = self._core_list(self.pools.total)
+        self._free_cores = list(self._cores)
+        self._idle = threading.Condition(self._lock)
+        self._agents: list[threading.Thread] = []
+        self._processors: list[tuple[str | None, Callable[[TaskFuture], None]]] = []
+        self.stopping = threading.Event()
+        self.counts = {"submitted": 0, "reused": 0, "done": 0, "failed": 0, "cancelled": 0}
+        self._dfk = DataFlowKernel(parsl_config(profile, self.pools.total, self.run_dir, slurm))
+        self._app = python_app(execute, data_flow_kernel=self._dfk, executors=[LABEL])
+        self._closed = False
+        self._watcher = threading.Thread(target=self._watch_cancel, daemon=True)
+        self._watcher.start()
+
+    # ------------------------------------------------------------------ submitting tasks
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        pool: str = "default",
+        cpus: int = 1,
+        retries: int = 0,
+        timeout: float | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> TaskFuture:
+        """Run the Python function `fn(*args, **kwargs)` as a task."""
+        spec = TaskSpec(
+            PYTHON, name or task_name(fn, None), pool, cpus, retries, timeout, fn, args, kwargs
+        )
+        return self._submit(spec)
+
+    def run(
+        self,
+        argv: list[str],
+        *,
+        pool: str = "default",
+        cpus: int = 1,
+        retries: int = 0,
+        timeout: float | None = None,
+        name: str | None = None,
+        mpi_ranks: int | None = None,
+    ) -> TaskFuture:
+        """Run an executable as a task; `mpi_ranks` launches it with `mpiexec -n RANKS`
+        (give at least as many cpus). Its result is its exit code (0); stdout.txt and
+        stderr.txt are in its folder."""
+        command = [str(a) for a in argv]
+        if mpi_ranks is not None:
+            if mpi_ranks < 1 or mpi_ranks > cpus:
+                raise WorkflowError(
+                    f"mpi_ranks must be between 1 and cpus ({cpus}), not {mpi_ranks}"
+                )
+            launcher = shutil.which("mpiexec")
+            if launcher is None:
+                raise WorkflowError("mpiexec is not installed (apt-get install mpich)")
+            command = [launcher, "-n", str(mpi_ranks), *command]
+        spec = TaskSpec(
+            EXECUTABLE, name or task_name(None, command), pool, cpus, retries, timeout, argv=command
+        )
+        return self._submit(spec)
+
+    def _submit(self, spec: TaskSpec) -> TaskFuture:
+        if self._closed:
+            raise WorkflowError("the campaign is closed; submit inside its `with` block")
+        spec.validate()
+        pool = self.pools[spec.pool]
+        if spec.cpus > self.pools.total:
+            raise WorkflowError(
+                f"task {spec.name!r} asks for {spec.cpus} CPUs; the campaign has "
+                f"{self.pools.total} in all (pools: {self.pools.sizes()})"
+            )
+        digest = spec.digest()
+        with self._lock:
+            n = self._seen.get(digest, 0)
+            self._seen[digest] = n + 1
+        key = f"{spec.name[:48]}-{digest}-{n}"
+        folder = self.run_dir / "tasks" / key
+        fut = TaskFuture(self, key, spec, folder)
+        self.counts["submitted"] += 1
+        if self._answer_from_journal(fut):
+            return fut
+        self._prepare_folder(folder)
+        self.journal.record(
+            key,
+            name=spec.name,
+            kind=spec.kind,
+            pool=spec.pool,
+            cpus=spec.cpus,
+            state=states.PENDING,
+            attempts=0,
+            task_dir=str(folder),
+            result_ref=None,
+            cpu_seconds=0.0,
+            wall_seconds=0.0,
+        )
+        with self._lock:
+            self._live[key] = fut
+            pool.queue.append(fut)
+            self._admit()
+        return fut
+
+    def _answer_from_journal(self, fut: TaskFuture) -> bool:
+        """A finished task of an earlier run (journaled, or its result on disk) is not rerun."""
+        earlier = self.journal.previous.get(fut.key)
+        finished = earlier is not None and earlier.state == states.DONE
+        if not (finished or refs.has_result(fut.task_dir)):
+            return False
+        try:
+            value = refs.load(fut.task_dir)
+        except (OSError, EOFError, ValueError):
+            return False  # a result that cannot be read is computed again
+        fut.state, fut.reused = states.DONE, True
+        self.counts["reused"] += 1
+        if not finished:
+            self.journal.record(fut.key, state=states.DONE, result_ref=str(fut.task_dir))
+        fut.set_result(value)
+        return True
+
+    @staticmethod
+    def _prepare_folder(folder: Path) -> None:
+        """A folder left by a killed run: kill what still runs there, clear its markers."""
+        if folder.exists():
+            kill_recorded(folder)
+            for stale in (CANCEL_FILE, PID_FILE, "error.txt"):
+                (folder / stale).unlink(missing_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def _core_list(total: int) -> list[int]:
+        # Pin tasks to cores only when every slot can have cores of its own.
+        cores = sorted(os.sched_getaffinity(0))
+        return cores if total <= len(cores) else []
+
+    def _admit(self) -> None:
+        """Hand queued tasks to Parsl while their pools have room (called under the lock)."""
+        for pool in self.pools:
+            while pool.queue and pool.queue[0].spec.cpus <= pool.free:
+                fut = pool.queue.popleft()
+                pool.used += fut.spec.cpus
+                if self._cores:
+                    fut.cores = [self._free_cores.pop() for _ in range(fut.spec.cpus)]
+                self._launch(fut)
+
+    def _launch(self, fut: TaskFuture) -> None:
+        spec = fut.spec
+        fut.state = states.RUNNING
+        fut.attempts += 1
+        self.journal.record(fut.key, state=states.RUNNING, attempts=fut.attempts)
+        payload: dict[str, Any] = {
+            "kind": spec.kind,
+            "task_dir": str(fut.task_dir),
+            "slot": fut.key,
+            "cpus": spec.cpus,
+            "cores": fut.cores,
+            "timeout": spec.timeout,
+        }
+        if spec.kind == PYTHON:
+            payload.update(fn=spec.fn, args=spec.args, kwargs=spec.kwargs)
+        else:
+            payload["argv"] = spec.argv
+        app_future = self._app(payload)
+        app_future.add_done_callback(lambda done: self._finished(fut, done))
+
+    # ------------------------------------------------------------------ results
+
+    def _finished(self, fut: TaskFuture, done: Future[Any]) -> None:
+        try:
+            outcome = done.result()
+        except Exception as exc:  # the worker was lost, the task could not be sent, ...
+            outcome = {"state": states.FAILED, "error": f"{type(exc).__name__}: {exc}"}
+        state = outcome["state"]
+        if fut.state == states.CANCELLED:
+            state = states.CANCELLED  # cancelled while its outcome was on its way back
+        fut.cpu_seconds += outcome.get("cpu_seconds", 0.0)
+        fut.wall_seconds += outcome.get("wall_seconds", 0.0)
+        with self._lock:
+            pool = self.pools[fut.spec.pool]
+            pool.used -= fut.spec.cpus
+            self._free_cores.extend(fut.cores)
+            fut.cores = []
+            retry = state in (states.FAILED, states.TIMEOUT) and fut.attempts <= fut.spec.retries
+            if retry:
+                (fut.task_dir / "error.txt").unlink(missing_ok=True)
+                pool.queue.appendleft(fut)
+                fut.state = states.PENDING
+            self._admit()
+        if retry:
+            self.journal.record(fut.key, state=states.PENDING, error=outcome.get("error", ""))
+            return
+        value: Any = None
+        if state == states.DONE:
+            try:
+                value = refs.load(fut.task_dir) if fut.spec.kind == PYTHON else 0
+            except Exception as exc:
+                state, outcome["error"] = states.FAILED, f"its result could not be read: {exc}"
+        fut.state = state
+        self.journal.record(
+            fut.key,
+            state=state,
+            error=outcome.get("error", ""),
+            result_ref=str(fut.task_dir) if state == states.DONE else None,
+            cpu_seconds=fut.cpu_seconds,
+            wall_seconds=fut.wall_seconds,
+        )
+        self.counts[
+            "done"
+            if state == states.DONE
+            else "failed"
+            if state != states.CANCELLED
+            else "cancelled"
+        ] += 1
+        with self._lock:
+            self._live.pop(fut.key, None)
+            self._idle.notify_all()
+        if state == states.DONE:
+            fut.set_result(value)
+        else:
+            fut.set_exception(
+                ERRORS[state](f"task {fut.key}: {outcome.get('error', state)}", str(fut.task_dir))
+            )
+        for pool_name, processor in self._processors:
+            if pool_name is None or pool_name == fut.spec.pool:
+                processor(fut)
+
+    # ------------------------------------------------------------------ steering
+
+    def cancel(self, fut: TaskFuture) -> bool:
+        """Cancel a queued or running task; a running one's process tree is killed at once
+        (here, or by its worker through the cancel file when it runs on another host)."""
+        with self._lock:
+            if fut.state in states.FINAL or fut.done():
+                return False
+            queued = fut.state == states.PENDING
+            if queued:
+                try:
+                    self.pools[fut.spec.pool].queue.remove(fut)
+                except ValueError:
+                    queued = False  # admitted a moment ago
+            if queued:
+                fut.state = states.CANCELLED
+                self._live.pop(fut.key, None)
+                self._idle.notify_all()
+            else:
+                fut.state = states.CANCELLED
+                (fut.task_dir / CANCEL_FILE).touch()
+        if queued:
+            self.journal.record(fut.key, state=states.CANCELLED, error="cancelled before it ran")
+            self.counts["cancelled"] += 1
+            fut.set_exception(
+                TaskCancelled(f"task {fut.key}: cancelled before it ran", str(fut.task_dir))
+            )
+        else:
+            kill_recorded(fut.task_dir)
+        return True
+
+    def rebalance(self, source: str, target: str, cpus: int) -> None:
+        """Move CPUs from one pool to another while tasks run."""
+        with self._lock:
+            self.pools.move(source, target, cpus)
+            self._admit()
+
+    def agent(self, fn: Callable[[Campaign], None]) -> Callable[[Campaign], None]:
+        """Register a steering agent (the thinker pattern): `fn(campaign)` runs in its own
+        thread from `start_agents()` until it returns or `campaign.stopping` is set."""
+        self._agents.append(
+            threading.Thread(target=fn, args=(self,), name=f"agent-{fn.__name__}", daemon=True)
+        )
+        return fn
+
+    def on_result(
+        self, pool: str | None = None
+    ) -> Callable[[Callable[[TaskFuture], None]], Callable[[TaskFuture], None]]:
+        """Register a result processor, called with every finished task (of `pool`)."""
+
+        def register(fn: Callable[[TaskFuture], None]) -> Callable[[TaskFuture], None]:
+            self._processors.append((pool, fn))
+            return fn
+
+        return register
+
+    def start_agents(self) -> None:
+        for thread in self._agents:
+            if not thread.is_alive() and thread.ident is None:
+                thread.start()
+
+    def run_agents(self, timeout: float | None = None) -> None:
+        """Start the agents and return when they have all returned (then wait for tasks)."""
+        self.start_agents()
+        for thread in self._agents:
+            thread.join(timeout)
+        self.wait()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def wait(
+        self, futures: Iterable[TaskFuture] | None = None, timeout: float | None = None
+    ) -> None:
+        """Wait until the given tasks (default: every task) have ended."""
+        if futures is not None:
+            for fut in futures:
+                fut.exception(timeout)
+            return
+        with self._lock:
+            self._idle.wait_for(lambda: not self._live, timeout)
+
+    def live(self) -> list[TaskFuture]:
+        with self._lock:
+            return list(self._live.values())
+
+    def _watch_cancel(self) -> None:
+        """`hai workflows cancel` marks the campaign in the database; stop it here."""
+        while not self._closed:
+            if self.journal.cancel_requested.wait(0.5):
+                self.stop()
+                for fut in self.live():
+                    fut.cancel()
+                return
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self, wait: bool = True) -> None:
+        if self._closed:
+            return
+        if wait:
+            self.wait()
+        for fut in self.live():
+            fut.cancel()
+        self.wait(timeout=10)
+        self._closed = True
+        self.stopping.set()
+        self._dfk.cleanup()
+        if self.journal.cancel_requested.is_set():
+            final = states.CAMPAIGN_CANCELLED
+        elif self.counts["failed"]:
+            final = states.CAMPAIGN_FAILED
+        else:
+            final = states.CAMPAIGN_FINISHED
+        self.journal.close(final)
+        self.db.dispose()
+
+    def __enter__(self) -> Campaign:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(wait=exc[0] is None)

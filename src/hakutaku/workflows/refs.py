@@ -1,0 +1,73 @@
+"""Results by reference: a task writes its result into its own folder and only the folder's
+name travels back through Parsl's interchange. Large numpy arrays are separate `.npy` files,
+read back memory-mapped, so a gigabyte array is never pickled or copied through sockets."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULT = "result.pkl"
+# Arrays at least this large go to their own file; smaller ones ride in the pickle.
+ARRAY_BYTES = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayRef:
+    """A numpy array kept in a file next to the result (the name is relative to the folder)."""
+
+    name: str
+
+
+def has_result(folder: Path) -> bool:
+    """A result is complete once its pickle exists: it is renamed into place last."""
+    return (folder / RESULT).exists()
+
+
+def store(value: Any, folder: Path) -> None:
+    """Write `value` as the result of the task in `folder` (arrays of the value itself or one
+    level down in a dict, list or tuple go to .npy files)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    count = 0
+
+    def swap(item: Any) -> Any:
+        nonlocal count
+        if isinstance(item, np.ndarray) and item.nbytes >= ARRAY_BYTES and item.dtype != object:
+            name = f"array{count}.npy"
+            count += 1
+            np.save(folder / name, item, allow_pickle=False)
+            return ArrayRef(name)
+        return item
+
+    if isinstance(value, dict):
+        top: Any = {key: swap(item) for key, item in value.items()}
+    elif isinstance(value, list | tuple):
+        top = type(value)(swap(item) for item in value)
+    else:
+        top = swap(value)
+    partial = folder / (RESULT + ".part")
+    with partial.open("wb") as handle:
+        pickle.dump(top, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(partial, folder / RESULT)
+
+
+def load(folder: Path) -> Any:
+    """The result stored in `folder`, with its arrays memory-mapped read-only."""
+    with (folder / RESULT).open("rb") as handle:
+        top = pickle.load(handle)
+
+    def swap(item: Any) -> Any:
+        if isinstance(item, ArrayRef):
+            return np.load(folder / item.name, mmap_mode="r")
+        return item
+
+    if isinstance(top, dict):
+        return {key: swap(item) for key, item in top.items()}
+    if isinstance(top, list | tuple):
+        return type(top)(swap(item) for item in top)
+    return swap(top)
