@@ -53,7 +53,7 @@ def test_retries_rerun_a_failed_task(campaign: Campaign, tmp_path: Path) -> None
 
 def test_timeout_kills_the_task(campaign: Campaign) -> None:
     fut = campaign.submit(tasks.sleep_tree, 30, 1, timeout=0.5)
-    with pytest.raises(TaskTimeout, match="timeout of 0.5 s"):
+    with pytest.raises(TaskTimeout, match=r"timeout of 0\.5 s"):
         fut.result(timeout=30)
 
 

@@ -159,19 +159,7 @@ class Campaign:
         if self._answer_from_journal(fut):
             return fut
         self._prepare_folder(folder)
-        self.journal.record(
-            key,
-            name=spec.name,
-            kind=spec.kind,
-            pool=spec.pool,
-            cpus=spec.cpus,
-            state=states.PENDING,
-            attempts=0,
-            task_dir=str(folder),
-            result_ref=None,
-            cpu_seconds=0.0,
-            wall_seconds=0.0,
-        )
+        self._journal_new(fut, states.PENDING)
         with self._lock:
             self._live[key] = fut
             pool.queue.append(fut)
@@ -190,10 +178,26 @@ class Campaign:
             return False  # a result that cannot be read is computed again
         fut.state, fut.reused = states.DONE, True
         self.counts["reused"] += 1
-        if not finished:
-            self.journal.record(fut.key, state=states.DONE, result_ref=str(fut.task_dir))
+        if not finished:  # it ended after the killed run's last journal write
+            self._journal_new(fut, states.DONE, result_ref=str(fut.task_dir))
         fut.set_result(value)
         return True
+
+    def _journal_new(self, fut: TaskFuture, state: str, result_ref: str | None = None) -> None:
+        spec = fut.spec
+        self.journal.record(
+            fut.key,
+            name=spec.name,
+            kind=spec.kind,
+            pool=spec.pool,
+            cpus=spec.cpus,
+            state=state,
+            attempts=0,
+            task_dir=str(fut.task_dir),
+            result_ref=result_ref,
+            cpu_seconds=0.0,
+            wall_seconds=0.0,
+        )
 
     @staticmethod
     def _prepare_folder(folder: Path) -> None:
