@@ -54,3 +54,13 @@ def counted(i: int, log: str, seconds: float) -> int:
         handle.write(f"{i}\n")
     time.sleep(seconds)
     return i * i
+
+
+def objective(x: float) -> float:
+    """A smooth 'simulation' the surrogate tests learn."""
+    return float(np.sin(3 * x) + 0.5 * x)
+
+
+def hold(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
