@@ -1,6 +1,6 @@
 """workflows: campaigns and their journaled tasks (hakutaku.workflows)
 
-Revision ID: 0010_workflows
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-03 16:00:00
 """
@@ -8,7 +8,7 @@ Create Date: 2026-12-03 16:00:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_workflows"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
