@@ -121,7 +121,11 @@ def test_import_failure_names_the_file(tmp_path: Path) -> None:
         load_target(f"{path}:X")
 
 
-def test_a_file_named_like_a_stdlib_module_does_not_clobber_it(tmp_path: Path) -> None:
+def test_a_file_named_like_a_stdlib_module_does_not_clobber_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The loader puts the file's folder on sys.path; keep it off this test session's path.
+    monkeypatch.setattr(sys, "path", list(sys.path))
     path = tmp_path / "json.py"
     path.write_text("class Model:\n    pass\n")
     import json

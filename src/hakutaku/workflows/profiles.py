@@ -38,12 +38,26 @@ class SlurmOptions:
 def worker_init() -> str:
     """Workers run this interpreter with the steering process's import path, so the functions
     a campaign file defines next to it are importable in its workers too."""
-    paths = [os.getcwd(), *(p for p in sys.path if p and Path(p).is_dir())]
+    paths = [
+        p for p in (os.getcwd(), *sys.path) if p and Path(p).is_dir() and not _shadows_stdlib(p)
+    ]
     bin_dir = Path(sys.executable).parent
     return (
         f"export PATH={shlex.quote(str(bin_dir))}:$PATH; "
         f"export PYTHONPATH={shlex.quote(os.pathsep.join(dict.fromkeys(paths)))}"
     )
+
+
+def _shadows_stdlib(folder: str) -> bool:
+    """Whether `folder` holds a module named like one of the standard library's (a `json.py`).
+
+    PYTHONPATH comes before the standard library, so such a folder would break the workers'
+    own imports (Parsl's among them) before any task ran."""
+    try:
+        names = {Path(entry).stem for entry in os.listdir(folder)}
+    except OSError:
+        return True
+    return not names.isdisjoint(sys.stdlib_module_names)
 
 
 def parsl_config(
