@@ -53,3 +53,13 @@ def test_pipeline_generates_trains_evaluates_and_registers(tmp_path: Path) -> No
     assert second["tasks"]["reused"] == 6 and second["tasks"]["done"] == 0
     assert second["hub_version"] == first["hub_version"]
     assert len(hub.list_weights("particlenet", hub=store)) == 1
+
+
+def test_inverse_design_reaches_the_target(tmp_path: Path) -> None:
+    result = run_example("inverse_design.py", tmp_path, "--jets", "40", "--budget", "8")
+    steered = result["surrogate"]
+    assert steered["reached"] and steered["simulations"] <= 8
+    assert steered["best_chi2"] <= 2.0
+    assert 0.06 <= steered["best_alpha"] <= 0.20
+    # one target sample and one task per simulation
+    assert result["tasks"]["done"] == 1 + steered["simulated"]
