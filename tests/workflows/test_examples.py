@@ -63,3 +63,20 @@ def test_inverse_design_reaches_the_target(tmp_path: Path) -> None:
     assert 0.06 <= steered["best_alpha"] <= 0.20
     # one target sample and one task per simulation
     assert result["tasks"]["done"] == 1 + steered["simulated"]
+
+
+def test_steering_kills_useless_runs_and_starts_better_ones(tmp_path: Path) -> None:
+    args = ("--chunks", "5", "--per-chunk", "20", "--runs", "5", "--kill-chi2", "9")
+    result = run_example("steer_kill.py", tmp_path, *args)
+    runs = result["runs"]
+    assert len(runs) == 5 and result["tasks"]["submitted"] == 6  # the target sample too
+    killed = [r for r in runs if r["state"] == "cancelled"]
+    assert killed, "no run was judged useless"
+    for r in killed:  # killed while running, on the evidence of its own progress
+        assert 2 <= r["killed_at_chunk"] < 5 and r["chi2"] > 9
+    assert result["tasks"]["cancelled"] == len(killed)
+    # the runs the model started after the first kills end closer to the target
+    best = result["best"]
+    assert best is not None and best["state"] == "done"
+    assert best["chi2"] < min(r["chi2"] for r in killed)
+    assert best["alpha"] not in [r["alpha"] for r in runs[:2]]  # not one of the first points
