@@ -80,3 +80,22 @@ def test_steering_kills_useless_runs_and_starts_better_ones(tmp_path: Path) -> N
     assert best is not None and best["state"] == "done"
     assert best["chi2"] < min(r["chi2"] for r in killed)
     assert best["alpha"] not in [r["alpha"] for r in runs[:2]]  # not one of the first points
+
+
+def test_surrogate_switches_at_its_bound(tmp_path: Path) -> None:
+    args = ("--queries", "12", "--jets", "30", "--bound", "6", "--min-real", "5")
+    result = run_example("surrogate_switch.py", tmp_path, *args, "--audit-every", "2")
+    answers, counts = result["answers"], result["counts"]
+    assert [a["source"] for a in answers[:5]] == ["real"] * 5  # untrained: real simulations
+    surrogate = [a for a in answers if a["source"] == "surrogate"]
+    assert surrogate, "the surrogate never answered"
+    assert all(a["spread"] <= 6 for a in surrogate)  # only under its bound
+    assert all(a["spread"] is None or a["spread"] > 6 for a in answers if a["source"] == "real")
+    assert counts["surrogate"] == len(surrogate)
+    assert counts["audits"] == len(surrogate) // 2 == len(result["audit_errors"])
+    # every real answer, audits included, was one simulation task
+    assert (
+        result["tasks"]["done"]
+        == counts["real"]
+        == len(answers) - len(surrogate) + counts["audits"]
+    )
