@@ -47,7 +47,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # workflow_tasks, for the workers
-sys.path.insert(0, str(ROOT))  # examples.workflows, for --design
+sys.path.insert(0, str(ROOT / "examples" / "workflows"))  # example (b), for --design
 
 import workflow_tasks  # noqa: E402
 
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cancel-repeats", type=int, default=10)
     parser.add_argument("--no-colmena", action="store_true", help="skip Colmena")
     parser.add_argument("--design", action="store_true", help="also example (b)'s comparison")
-    parser.add_argument("--design-jets", type=int, default=150, help="jets per simulation")
+    parser.add_argument("--design-jets", type=int, default=200, help="jets per simulation")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             kind: cancel_latency(kind, args.cancel_repeats, base) for kind in ("python", "exe")
         }
         if args.design:
-            from examples.workflows.inverse_design import compare_search
+            from inverse_design import compare_search
 
             print("example (b): simulations to reach the target ...", flush=True)
             results["design"] = compare_search(jets=args.design_jets, run_dir=base / "design")

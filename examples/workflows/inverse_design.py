@@ -154,14 +154,22 @@ def outcome(method: str, runs: list[dict[str, float]], target: dict[str, float])
     }
 
 
-def tune(jets: int, budget: int, compare: bool, workers: int, run_dir: Path | None = None):  # type: ignore[no-untyped-def]
+def tune(
+    jets: int,
+    budget: int,
+    compare: bool,
+    workers: int,
+    run_dir: Path | None = None,
+    database_url: str | None = None,
+) -> dict[str, Any]:
     pools = {"simulate": workers}
-    with Campaign("inverse-design", pools=pools, run_dir=run_dir) as c:
+    with Campaign("inverse-design", pools=pools, run_dir=run_dir, database_url=database_url) as c:
         target = c.submit(
             physics.observables, HIDDEN_ALPHA, 2 * jets, TARGET_SEED, pool="simulate"
         ).result()
         simulate = simulator(c, jets)
-        results = {"target": target, "surrogate": steered(simulate, target, budget)}
+        results: dict[str, Any] = {"target": target}
+        results["surrogate"] = steered(simulate, target, budget)
         if compare:
             results["random"] = random_search(simulate, target, 4 * budget)
             results["grid"] = grid_scan(simulate, target, 4 * budget)
@@ -171,7 +179,7 @@ def tune(jets: int, budget: int, compare: bool, workers: int, run_dir: Path | No
 
 def compare_search(jets: int, run_dir: Path, budget: int = 10) -> dict[str, Any]:
     """For bench/workflows.py: simulations each method needed, and the surrogate's advantage."""
-    r = tune(jets, budget, True, os.cpu_count() or 2, run_dir)
+    r = tune(jets, budget, True, os.cpu_count() or 2, run_dir, f"sqlite:///{run_dir}.db")
     best_other = min(r["random"]["simulations"], r["grid"]["simulations"])
     return {
         "jets": jets,
