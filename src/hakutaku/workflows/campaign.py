@@ -23,6 +23,7 @@ from typing import Any
 
 from parsl.app.app import python_app
 from parsl.dataflow.dflow import DataFlowKernel
+from parsl.providers.base import ExecutionProvider
 
 from hakutaku.config import get_settings
 from hakutaku.db.migrate import upgrade
@@ -38,6 +39,7 @@ from hakutaku.workflows.errors import (
 from hakutaku.workflows.execute import CANCEL_FILE, execute
 from hakutaku.workflows.future import TaskFuture
 from hakutaku.workflows.journal import Journal
+from hakutaku.workflows.platform_provider import PlatformProvider
 from hakutaku.workflows.pools import Pools
 from hakutaku.workflows.proctree import PID_FILE, kill_recorded
 from hakutaku.workflows.profiles import LABEL, SlurmOptions, parsl_config
@@ -84,7 +86,9 @@ class Campaign:
         self._processors: list[tuple[str | None, Callable[[TaskFuture], None]]] = []
         self.stopping = threading.Event()
         self.counts = {"submitted": 0, "reused": 0, "done": 0, "failed": 0, "cancelled": 0}
-        self._dfk = DataFlowKernel(parsl_config(profile, self.pools.total, self.run_dir, slurm))
+        self._dfk = DataFlowKernel(
+            parsl_config(profile, self.pools.total, self.run_dir, slurm, campaign=name)
+        )
         self._app = python_app(execute, data_flow_kernel=self._dfk, executors=[LABEL])
         self._closed = False
         self._watcher = threading.Thread(target=self._watch_cancel, daemon=True)
@@ -413,6 +417,9 @@ class Campaign:
         self._closed = True
         self.stopping.set()
         self._dfk.cleanup()
+        provider = self.provider
+        if isinstance(provider, PlatformProvider):
+            provider.close()  # no block job outlives its campaign, whatever Parsl's state
         if self.journal.cancel_requested.is_set():
             final = states.CAMPAIGN_CANCELLED
         elif self.counts["failed"]:
@@ -421,6 +428,11 @@ class Campaign:
             final = states.CAMPAIGN_FINISHED
         self.journal.close(final)
         self.db.dispose()
+
+    @property
+    def provider(self) -> ExecutionProvider | None:
+        """Where the campaign's blocks come from (for the slurm profile: the user's jobs)."""
+        return getattr(self._dfk.executors[LABEL], "provider", None)
 
     def __enter__(self) -> Campaign:
         return self
