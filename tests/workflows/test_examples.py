@@ -15,8 +15,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "workflows"
 
-pytest.importorskip("pythia8mc", reason="the examples generate jets with Pythia 8")
-
 
 def run_example(script: str, home: Path, *args: str) -> dict[str, Any]:
     out = home / f"{script}.json"
