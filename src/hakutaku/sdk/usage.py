@@ -85,8 +85,8 @@ class Usage(Resource):
         offset: int = 0,
     ) -> list[Record]:
         """The ledger rows behind a statement, oldest first (GET /api/usage/ledger):
-        `id`, `ts`, `period`, `user`, `account`, `source` (job or model), `ref`, `resource`,
-        `quantity`, `unit`. Page with `limit` and `offset`."""
+        `id`, `ts`, `period`, `user`, `account`, `source` (job, model or workflow), `ref`,
+        `resource`, `quantity`, `unit`. Page with `limit` and `offset`."""
         params = query(
             period=period, user=user, account=account, source=source, limit=limit, offset=offset
         )

@@ -18,6 +18,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,9 @@ from parsl.app.app import python_app
 from parsl.dataflow.dflow import DataFlowKernel
 
 from hakutaku.config import get_settings
-from hakutaku.db.migrate import upgrade
-from hakutaku.db.session import Database
-from hakutaku.workflows import refs, states
+from hakutaku.errors import PlatformError
+from hakutaku.sdk.client import Client
+from hakutaku.workflows import environment, refs, states, store
 from hakutaku.workflows.errors import (
     TaskCancelled,
     TaskError,
@@ -40,7 +41,7 @@ from hakutaku.workflows.future import TaskFuture
 from hakutaku.workflows.journal import Journal
 from hakutaku.workflows.pools import Pools
 from hakutaku.workflows.proctree import PID_FILE, kill_recorded
-from hakutaku.workflows.profiles import LABEL, SlurmOptions, parsl_config
+from hakutaku.workflows.profiles import LABEL, PROFILES, SlurmOptions, parsl_config
 from hakutaku.workflows.task import EXECUTABLE, PYTHON, TaskSpec, task_name
 
 ERRORS: dict[str, type[TaskError]] = {
@@ -62,18 +63,23 @@ class Campaign:
         user: str | None = None,
         slurm: SlurmOptions | None = None,
     ) -> None:
-        if not name or len(name) > 128:
-            raise WorkflowError("a campaign needs a name of 1 to 128 characters")
+        # `hai workflows run --name/--profile` win over what the file says.
+        name = environment.campaign_name(name)
+        profile = environment.campaign_profile(profile)
+        try:
+            store.check_name(name)
+        except PlatformError as exc:
+            raise WorkflowError(exc.message) from None
+        if profile not in PROFILES:
+            raise WorkflowError(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}")
         settings = get_settings()
         self.name = name
         self.profile = profile
         self.pools: Pools[TaskFuture] = Pools(pools or {"default": os.cpu_count() or 1})
         self.run_dir = Path(run_dir or settings.home / "workflows" / name).resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        url = database_url or settings.sqlalchemy_url
-        upgrade(url)
-        self.db = Database(url)
-        self.journal = Journal(self.db, name, str(self.run_dir), profile, user)
+        backend = environment.journal_backend(database_url, user)
+        self.journal = Journal(backend, name, str(self.run_dir), profile)
         self._lock = threading.RLock()
         self._seen: dict[str, int] = {}
         self._live: dict[str, TaskFuture] = {}
@@ -87,6 +93,9 @@ class Campaign:
         self._dfk = DataFlowKernel(parsl_config(profile, self.pools.total, self.run_dir, slurm))
         self._app = python_app(execute, data_flow_kernel=self._dfk, executors=[LABEL])
         self._closed = False
+        # Blocks submitted through the platform are the owner's jobs, billed as jobs.
+        provider = getattr(self._dfk.executors[LABEL], "provider", None)
+        self.journal.blocks_are_jobs = isinstance(getattr(provider, "client", None), Client)
         self._watcher = threading.Thread(target=self._watch_cancel, daemon=True)
         self._watcher.start()
 
@@ -101,11 +110,22 @@ class Campaign:
         retries: int = 0,
         timeout: float | None = None,
         name: str | None = None,
+        cards: int = 0,
         **kwargs: Any,
     ) -> TaskFuture:
-        """Run the Python function `fn(*args, **kwargs)` as a task."""
+        """Run the Python function `fn(*args, **kwargs)` as a task. `cards`: accelerator
+        cards it uses (billed as card-seconds; it sees HAI_TASK_CARDS)."""
         spec = TaskSpec(
-            PYTHON, name or task_name(fn, None), pool, cpus, retries, timeout, fn, args, kwargs
+            PYTHON,
+            name or task_name(fn, None),
+            pool,
+            cpus,
+            retries,
+            timeout,
+            fn,
+            args,
+            kwargs,
+            cards=cards,
         )
         return self._submit(spec)
 
@@ -119,6 +139,7 @@ class Campaign:
         timeout: float | None = None,
         name: str | None = None,
         mpi_ranks: int | None = None,
+        cards: int = 0,
     ) -> TaskFuture:
         """Run an executable as a task; `mpi_ranks` launches it with `mpiexec -n RANKS`
         (give at least as many cpus). Its result is its exit code (0); stdout.txt and
@@ -134,7 +155,14 @@ class Campaign:
                 raise WorkflowError("mpiexec is not installed (apt-get install mpich)")
             command = [launcher, "-n", str(mpi_ranks), *command]
         spec = TaskSpec(
-            EXECUTABLE, name or task_name(None, command), pool, cpus, retries, timeout, argv=command
+            EXECUTABLE,
+            name or task_name(None, command),
+            pool,
+            cpus,
+            retries,
+            timeout,
+            argv=command,
+            cards=cards,
         )
         return self._submit(spec)
 
@@ -191,6 +219,7 @@ class Campaign:
             kind=spec.kind,
             pool=spec.pool,
             cpus=spec.cpus,
+            cards=spec.cards,
             state=state,
             attempts=0,
             task_dir=str(fut.task_dir),
@@ -228,12 +257,15 @@ class Campaign:
         spec = fut.spec
         fut.state = states.RUNNING
         fut.attempts += 1
-        self.journal.record(fut.key, state=states.RUNNING, attempts=fut.attempts)
+        self.journal.record(
+            fut.key, state=states.RUNNING, attempts=fut.attempts, started_at=datetime.now(UTC)
+        )
         payload: dict[str, Any] = {
             "kind": spec.kind,
             "task_dir": str(fut.task_dir),
             "slot": fut.key,
             "cpus": spec.cpus,
+            "cards": spec.cards,
             "cores": fut.cores,
             "timeout": spec.timeout,
         }
@@ -420,7 +452,6 @@ class Campaign:
         else:
             final = states.CAMPAIGN_FINISHED
         self.journal.close(final)
-        self.db.dispose()
 
     def __enter__(self) -> Campaign:
         return self

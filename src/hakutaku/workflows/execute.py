@@ -107,6 +107,7 @@ def _child_setup(spec: dict[str, Any], folder: Path) -> None:
         {
             "OMP_NUM_THREADS": cpus,
             "HAI_TASK_CPUS": cpus,
+            "HAI_TASK_CARDS": str(spec.get("cards", 0)),
             "HAI_TASK_DIR": str(folder),
             "HAI_CHECKPOINT_DIR": str(checkpoint),
         }
