@@ -48,7 +48,8 @@ def task_usage(task: WorkflowTask) -> dict[str, Decimal]:
 
 
 def collect_workflow_tasks(session: Session) -> tuple[int, int]:
-    """Write ledger rows for finished, unaccounted tasks and mark them accounted."""
+    """Write ledger rows for finished, unaccounted tasks and mark them accounted; answers
+    (tasks accounted, ledger rows new)."""
     tasks = entries = 0
     while True:
         batch = session.execute(
@@ -79,11 +80,13 @@ def collect_workflow_tasks(session: Session) -> tuple[int, int]:
                     }
                 )
         for start in range(0, len(rows), BATCH):
-            session.execute(
+            written = session.scalars(
                 insert_on_conflict(session, LedgerEntry)
                 .values(rows[start : start + BATCH])
                 .on_conflict_do_nothing()
-            )
+                .returning(LedgerEntry.id)
+            ).all()
+            entries += len(written)  # rows already there return nothing
         # Marked per run: a row the steering process rewrote for a newer run meanwhile
         # stays unaccounted, and is billed on the next pass.
         by_run: dict[int, list[int]] = defaultdict(list)
@@ -96,6 +99,5 @@ def collect_workflow_tasks(session: Session) -> tuple[int, int]:
                 .values(accounted=True)
             )
         tasks += len(batch)
-        entries += len(rows)
         if len(batch) < BATCH:
             return tasks, entries

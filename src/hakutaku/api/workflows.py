@@ -26,6 +26,7 @@ EndState = Literal["finished", "failed", "cancelled"]
 
 
 class CampaignOut(BaseModel):
+    id: int = Field(description="Its ledger rows' refs are ID/TASK_KEY/RUN.")
     name: str
     owner: str | None
     profile: str
@@ -109,6 +110,7 @@ class TaskRowIn(BaseModel):
     error: str | None = Field(None, max_length=65536)
     cpu_seconds: float | None = Field(None, ge=0)
     wall_seconds: float | None = Field(None, ge=0)
+    submitted_at: datetime | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
 

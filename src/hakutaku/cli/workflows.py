@@ -32,10 +32,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 UserOpt = Annotated[
     str | None, typer.Option("--user", help="An admin: the campaign's owner, if several.")
 ]
-CAMPAIGN_COLUMNS = ("name", "owner", "profile", "state", "runs", "tasks", "cpu_seconds",
-                    "updated_at")  # fmt: skip
-TASK_COLUMNS = ("key", "state", "attempts", "cpus", "cards", "started_at", "ended_at",
-                "wall_seconds", "cpu_seconds")  # fmt: skip
+CAMPAIGN_COLUMNS = ("name", "owner", "profile", "state", "runs", "tasks", "cpu_s", "heard")
+TASK_COLUMNS = ("key", "state", "tries", "cpus", "started", "wall_s", "cpu_s")
 CANCEL_WAIT_SECONDS = 60.0
 
 
@@ -43,9 +41,32 @@ def _counts(tasks: dict[str, int]) -> str:
     return ", ".join(f"{state} {n}" for state, n in tasks.items()) or "none"
 
 
+def _clock(stamp: str | None) -> str | None:
+    """HH:MM:SS of an ISO time (the day is the campaign's; --json has it all)."""
+    return stamp[11:19] if stamp else None
+
+
+def _task_rows(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            **t,
+            "tries": t["attempts"],
+            "started": _clock(t["started_at"]),
+            "wall_s": f"{t['wall_seconds']:.1f}",
+            "cpu_s": f"{t['cpu_seconds']:.1f}",
+        }
+        for t in tasks
+    ]
+
+
 def _rows(campaigns: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
-        {**c, "tasks": _counts(c["tasks"]), "cpu_seconds": f"{c['cpu_seconds']:.1f}"}
+        {
+            **c,
+            "tasks": _counts(c["tasks"]),
+            "cpu_s": f"{c['cpu_seconds']:.1f}",
+            "heard": c["updated_at"][:16].replace("T", " "),  # the last heartbeat
+        }
         for c in campaigns
     ]
 
@@ -135,7 +156,10 @@ def show(
     typer.echo(f"{'tasks':>12}: {_counts(d['tasks'])}")
     typer.echo(f"{'time':>12}: {d['cpu_seconds']:.1f} CPU s, {d['wall_seconds']:.1f} wall s")
     typer.echo("")
-    print_table(d["task_list"], TASK_COLUMNS)
+    columns: tuple[str, ...] = TASK_COLUMNS
+    if any(t["cards"] for t in d["task_list"]):
+        columns = (*columns[:4], "cards", *columns[4:])
+    print_table(_task_rows(d["task_list"]), columns)
 
 
 @workflows.command("cancel")

@@ -17,7 +17,7 @@ from hakutaku.sdk._resource import Record, Resource, query, segment
 
 
 class Workflows(Resource):
-    """`/api/workflows`. A campaign: `name`, `owner`, `profile`, `state` (running, finished,
+    """`/api/workflows`. A campaign: `id`, `name`, `owner`, `profile`, `state` (running, finished,
     failed, cancelled), `run_dir`, `host`, `pid`, `runs`, `cancel_requested`,
     `blocks_are_jobs`, `created_at`, `updated_at` (the steering process's last heartbeat),
     `tasks` (counts by state), `cpu_seconds`, `wall_seconds`; `get` adds `task_list`."""

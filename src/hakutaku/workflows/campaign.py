@@ -36,7 +36,7 @@ from hakutaku.workflows.errors import (
     TaskTimeout,
     WorkflowError,
 )
-from hakutaku.workflows.execute import CANCEL_FILE, execute
+from hakutaku.workflows.execute import CANCEL_FILE, USAGE_FILE, execute, read_usage
 from hakutaku.workflows.future import TaskFuture
 from hakutaku.workflows.journal import Journal
 from hakutaku.workflows.pools import Pools
@@ -207,6 +207,7 @@ class Campaign:
         fut.state, fut.reused = states.DONE, True
         self.counts["reused"] += 1
         if not finished:  # it ended after the killed run's last journal write
+            fut.cpu_seconds, fut.wall_seconds = read_usage(fut.task_dir)
             self._journal_new(fut, states.DONE, result_ref=str(fut.task_dir))
         fut.set_result(value)
         return True
@@ -224,8 +225,9 @@ class Campaign:
             attempts=0,
             task_dir=str(fut.task_dir),
             result_ref=result_ref,
-            cpu_seconds=0.0,
-            wall_seconds=0.0,
+            cpu_seconds=fut.cpu_seconds,
+            wall_seconds=fut.wall_seconds,
+            submitted_at=datetime.now(UTC),
         )
 
     @staticmethod
@@ -233,7 +235,7 @@ class Campaign:
         """A folder left by a killed run: kill what still runs there, clear its markers."""
         if folder.exists():
             kill_recorded(folder)
-            for stale in (CANCEL_FILE, PID_FILE, "error.txt"):
+            for stale in (CANCEL_FILE, PID_FILE, "error.txt", USAGE_FILE):
                 (folder / stale).unlink(missing_ok=True)
         folder.mkdir(parents=True, exist_ok=True)
 

@@ -26,7 +26,7 @@ TASK_STATES = (states.PENDING, states.RUNNING, *sorted(states.FINAL))
 CAMPAIGN_STATES = (states.CAMPAIGN_RUNNING, *sorted(states.CAMPAIGN_FINAL))
 # Columns of a task row that may not be NULL, and those a new task's first row must give.
 NOT_NULL = ("name", "kind", "pool", "cpus", "cards", "state", "attempts", "task_dir", "error",
-            "cpu_seconds", "wall_seconds")  # fmt: skip
+            "cpu_seconds", "wall_seconds", "submitted_at")  # fmt: skip
 FIRST_ROW = ("name", "kind", "state", "task_dir")
 
 
@@ -113,6 +113,7 @@ def record(s: Session, c: WorkflowCampaign) -> dict[str, Any]:
         ).where(WorkflowTask.campaign_id == c.id)
     ).one()
     return {
+        "id": c.id,
         "name": c.name,
         "owner": _owner(s, c),
         "profile": c.profile,

@@ -38,6 +38,7 @@ TASK_FIELDS = (
     "error",
     "cpu_seconds",
     "wall_seconds",
+    "submitted_at",
     "started_at",
     "ended_at",
 )
