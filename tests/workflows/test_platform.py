@@ -31,6 +31,10 @@ SETTINGS = {
     "HAI_DEMO_WORKERS": "false",
     "HAI_ACCOUNTING_INTERVAL": "3600",  # the tests collect when they want to look
     "HAI_WORKFLOW_STALE_AFTER": "5",
+    # room for a campaign's block job on the local backend, started without delay
+    "HAI_LOCAL_CPUS": "8",
+    "HAI_LOCAL_MEM_MB": "16000",
+    "HAI_SCHEDULER_INTERVAL": "0.25",
 }
 
 
@@ -41,7 +45,8 @@ class Site:
     bob: str
 
     def env(self, key: str) -> dict[str, str]:
-        return {**self.platform.env, "HAI_API_KEY": key, "PYTHONPATH": str(REPO)}
+        path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+        return {**self.platform.env, "HAI_API_KEY": key, "PYTHONPATH": path}
 
     def hai(self, key: str, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -268,6 +273,40 @@ def _index(task: dict[str, Any]) -> int:
     from hakutaku.workflows import refs
 
     return math.isqrt(refs.load(Path(task["result_ref"])))
+
+
+def test_tasks_in_the_owners_block_jobs_are_billed_as_those_jobs(
+    site: Site, tmp_path: Path
+) -> None:
+    """With the platform profile the blocks are alice's jobs, which the ledger bills: the
+    campaign says so, and its tasks get no rows of their own (the same cores, once)."""
+    from hakutaku.workflows.profiles import PROFILES
+
+    if "platform" not in PROFILES:
+        pytest.skip("the platform profile (blocks as platform jobs) is not in this tree")
+    args = ("workflows", "run", CAMPAIGN_FILE, "--name", "on-jobs", "--profile", "platform",
+            "--", "count", "2", str(tmp_path / "log.txt"), "0.1")  # fmt: skip
+    report = report_of(site.hai(site.alice, *args))
+    assert report["results"] == [0, 1] and report["profile"] == "platform"
+    alice = site.client(site.alice)
+    shown = alice.workflows.get("on-jobs")
+    assert shown["blocks_are_jobs"] and shown["tasks"] == {"done": 2}
+    blocks = [j for j in alice.jobs.list() if j["name"].startswith("workflow-on-jobs:")]
+    assert blocks and all(j["user"] == "alice" for j in blocks)
+    assert workflow_rows(site, shown["id"]) == []
+    admin = site.client()
+    wait_until(
+        lambda: all(j["state"] in ("cancelled", "completed") for j in _jobs(alice, blocks)),
+        60,
+        "the block jobs to end with the campaign",
+    )
+    admin.usage.collect()
+    job_refs = {r["ref"] for r in admin.usage.ledger(source="job", user="alice", limit=100_000)}
+    assert {str(j["id"]) for j in blocks} <= job_refs
+
+
+def _jobs(client: Client, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [client.jobs.get(j["id"]) for j in blocks]
 
 
 # ------------------------------------------------------------------ the journal API and errors
