@@ -80,7 +80,7 @@ def run(
     profile: Annotated[
         str | None,
         typer.Option(
-            "--profile", help="Where its tasks run: local or slurm (default: the file's)."
+            "--profile", help="Where its tasks run: local, slurm, ... (default: the file's)."
         ),
     ] = None,
     name: Annotated[

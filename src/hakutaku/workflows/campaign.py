@@ -93,6 +93,7 @@ class Campaign:
         self._dfk = DataFlowKernel(parsl_config(profile, self.pools.total, self.run_dir, slurm))
         self._app = python_app(execute, data_flow_kernel=self._dfk, executors=[LABEL])
         self._closed = False
+        self._raised = False
         # Blocks submitted through the platform are the owner's jobs, billed as jobs.
         provider = getattr(self._dfk.executors[LABEL], "provider", None)
         self.journal.blocks_are_jobs = isinstance(getattr(provider, "client", None), Client)
@@ -449,7 +450,7 @@ class Campaign:
         self._dfk.cleanup()
         if self.journal.cancel_requested.is_set():
             final = states.CAMPAIGN_CANCELLED
-        elif self.counts["failed"]:
+        elif self.counts["failed"] or self._raised:  # a task failed, or the steering code
             final = states.CAMPAIGN_FAILED
         else:
             final = states.CAMPAIGN_FINISHED
@@ -459,4 +460,5 @@ class Campaign:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._raised = exc[0] is not None  # e.g. Ctrl-C: the campaign did not finish
         self.close(wait=exc[0] is None)
