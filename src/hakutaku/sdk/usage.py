@@ -93,7 +93,7 @@ class Usage(Resource):
         return self._client._objects("GET", "/api/usage/ledger", params=params)
 
     def collect(self) -> Record:
-        """Bring the ledger up to date with finished jobs and model calls now instead of at
-        the collector's next pass (POST /api/usage/collect; admin). Returns the counts:
-        `jobs`, `job_entries`, `model_entries`."""
+        """Bring the ledger up to date with finished jobs, model calls and workflow tasks now
+        instead of at the collector's next pass (POST /api/usage/collect; admin). Returns the
+        counts: `jobs`, `job_entries`, `model_entries`, `workflow_tasks`, `workflow_entries`."""
         return self._client._object("POST", "/api/usage/collect")
