@@ -132,7 +132,14 @@ class Settings(BaseSettings):
     )
 
     accounting_interval: float = Field(
-        default=30.0, description="How often finished jobs and model calls enter the ledger (s)."
+        default=30.0,
+        description="How often finished jobs, model calls and workflow tasks enter the ledger (s).",
+    )
+    workflow_stale_after: float = Field(
+        default=30.0,
+        gt=0,
+        description="A campaign whose steering process has sent no heartbeat for this long is "
+        "gone: `hai workflows cancel` ends it at once (s).",
     )
 
     # monitoring (hakutaku.monitoring): the cluster snapshot and the samples behind the charts

@@ -267,7 +267,13 @@ def test_contributions(lab: Lab) -> None:
 
 def test_usage(lab: Lab) -> None:
     counts = lab.admin.usage.collect()
-    assert set(counts) == {"jobs", "job_entries", "model_entries"}
+    assert set(counts) == {
+        "jobs",
+        "job_entries",
+        "model_entries",
+        "workflow_tasks",
+        "workflow_entries",
+    }
     summary = lab.alice.usage.summary(since=datetime(2000, 1, 1, tzinfo=UTC))
     assert all(row["user"] == "alice" for row in summary)
     statement = lab.alice.usage.statement()

@@ -56,6 +56,12 @@ class Collector:
                 counts = await self.collect_now()
                 if counts.jobs or counts.job_entries:
                     log.info("accounted %d jobs (%d ledger rows)", counts.jobs, counts.job_entries)
+                if counts.workflow_entries:
+                    log.info(
+                        "accounted %d workflow tasks (%d ledger rows)",
+                        counts.workflow_tasks,
+                        counts.workflow_entries,
+                    )
             except Exception:
                 log.exception("accounting pass failed; trying again in %.0f s", self.interval)
             await asyncio.sleep(self.interval)

@@ -1,4 +1,5 @@
-"""The ledger: finished jobs and gateway calls turned into measured use of resources.
+"""The ledger: finished jobs, gateway calls and workflow tasks turned into measured use of
+resources.
 
 `collect(session)` is idempotent and safe to run from several replicas at once: a ledger row is
 unique by (source, ref, resource) and written with "insert, or leave/update on conflict", and a
@@ -7,7 +8,7 @@ job is marked `accounted` in the same transaction that writes its rows.
 Jobs: one row per resource (`cpu` core-hours, `KIND:MODEL` card-hours) in the month the job
 ended. Model calls: one row per (model, user, UTC day) for calls and one for thousands of tokens,
 recomputed from `usage_events` while the day can still change (today and yesterday) and left
-alone after that.
+alone after that. Workflow tasks: see `workflow_tasks` (one row per task, resource and run).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from hakutaku.accounting.resources import (
     unit_hours,
 )
 from hakutaku.accounting.sql import insert_on_conflict
+from hakutaku.accounting.workflow_tasks import collect_workflow_tasks
 from hakutaku.compute.states import FINAL_STATES
 from hakutaku.db.models import Job, LedgerEntry, Meta, UsageEvent
 
@@ -54,13 +56,17 @@ class CollectCounts:
     jobs: int  # jobs newly marked accounted (with or without rows)
     job_entries: int  # ledger rows written for them
     model_entries: int  # model-call rows inserted or updated
+    workflow_tasks: int = 0  # workflow tasks newly marked accounted (with or without rows)
+    workflow_entries: int = 0  # ledger rows written for them
 
 
 def collect(session: Session, now: datetime | None = None) -> CollectCounts:
-    """Bring the ledger up to date with finished jobs and gateway calls (commit is the caller's)."""
+    """Bring the ledger up to date with finished jobs, gateway calls and workflow tasks
+    (commit is the caller's)."""
     jobs, job_entries = collect_jobs(session)
     model_entries = collect_model_usage(session, now or datetime.now(UTC))
-    return CollectCounts(jobs, job_entries, model_entries)
+    tasks, task_entries = collect_workflow_tasks(session)
+    return CollectCounts(jobs, job_entries, model_entries, tasks, task_entries)
 
 
 # ------------------------------------------------------------------------------------ jobs

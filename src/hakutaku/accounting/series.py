@@ -68,7 +68,7 @@ class DayOfCalls:
 @dataclass(frozen=True, slots=True)
 class MonthOfUse:
     period: str  # YYYY-MM
-    source: str  # job | model
+    source: str  # job | model | workflow
     resource: str  # cpu, gpu:a800, model:NAME:calls, model:NAME:tokens
     unit: str  # hour | call | 1k-tokens
     quantity: Decimal

@@ -140,6 +140,8 @@ class CollectOut(FromAttributes):
     jobs: int
     job_entries: int
     model_entries: int
+    workflow_tasks: int = 0
+    workflow_entries: int = 0
 
 
 # ----------------------------------------------------------------------------------- prices
@@ -282,7 +284,7 @@ def get_ledger(
     period: str | None = Query(None, description="YYYY-MM (UTC); default this month."),
     user: str | None = None,
     account: str | None = None,
-    source: str | None = Query(None, description="job | model"),
+    source: str | None = Query(None, description="job | model | workflow"),
     limit: int = Query(1000, ge=1, le=100_000),
     offset: int = Query(0, ge=0),
     who: Principal = Depends(caller),

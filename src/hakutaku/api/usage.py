@@ -49,7 +49,7 @@ class DailyUsageRow(BaseModel):
 
 class MonthlyUsageRow(BaseModel):
     period: str = Field(description="The month, YYYY-MM (UTC).")
-    source: str = Field(description="job | model")
+    source: str = Field(description="job | model | workflow")
     resource: str = Field(description="cpu, gpu:a800, model:NAME:calls, model:NAME:tokens ...")
     unit: str = Field(description="hour | call | 1k-tokens")
     quantity: Decimal = Field(description="Summed ledger quantity, to a millionth of the unit.")
@@ -149,7 +149,7 @@ def usage_monthly(
     ),
     user: str | None = None,
     account: str | None = Query(None, description="A group: the jobs billed to it."),
-    source: str | None = Query(None, description="job | model"),
+    source: str | None = Query(None, description="job | model | workflow"),
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> list[MonthlyUsageRow]:
@@ -157,8 +157,10 @@ def usage_monthly(
     rights as statements: yours, your groups' (`account`); admins anyone's, or (neither)
     the whole platform's."""
     user, account = readable_scope(who, user, account)
-    if source is not None and source not in ("job", "model"):
-        raise PlatformError(f"invalid source {source!r}: choose job or model", param="source")
+    if source is not None and source not in ("job", "model", "workflow"):
+        raise PlatformError(
+            f"invalid source {source!r}: choose job, model or workflow", param="source"
+        )
     months = month_range(since, until)
     user_id = None if user is None else _user_id(s, who, user)
     return [

@@ -18,6 +18,7 @@ from hakutaku.cli.serve import serve
 from hakutaku.cli.up import up
 from hakutaku.cli.usage import usage
 from hakutaku.cli.worker import worker
+from hakutaku.cli.workflows import workflows
 
 app = typer.Typer(
     name="hai",
@@ -36,6 +37,7 @@ app.add_typer(keys, name="keys")
 app.add_typer(models, name="models")
 app.add_typer(jobs, name="jobs")
 app.add_typer(deploy, name="deploy")
+app.add_typer(workflows, name="workflows")
 app.add_typer(compute, name="compute")
 app.add_typer(files, name="files")
 app.add_typer(prices, name="prices")

@@ -139,7 +139,7 @@ def usage_ledger(
     period: PeriodOpt = None,
     user: Annotated[str | None, typer.Option()] = None,
     account: Annotated[str | None, typer.Option()] = None,
-    source: Annotated[str | None, typer.Option(help="job or model")] = None,
+    source: Annotated[str | None, typer.Option(help="job, model or workflow")] = None,
     limit: Annotated[int, typer.Option()] = 1000,
     as_json: JsonOpt = False,
 ) -> None:

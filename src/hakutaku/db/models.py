@@ -431,7 +431,7 @@ class LedgerEntry(Base):
     period: Mapped[str] = mapped_column(String(7))  # "YYYY-MM" of ts
     user_id: Mapped[int | None] = mapped_column(Integer)
     account: Mapped[str | None] = mapped_column(String(64))  # group billed
-    source: Mapped[str] = mapped_column(String(16))  # job | model
+    source: Mapped[str] = mapped_column(String(16))  # job | model | workflow
     ref: Mapped[str] = mapped_column(String(128))  # job id, or model/method/day
     resource: Mapped[str] = mapped_column(String(96))  # "gpu:a800", "cpu", "model:chat:tokens"
     quantity: Mapped[float] = mapped_column(Float)
@@ -737,7 +737,13 @@ class WorkflowCampaign(Base):
     host: Mapped[str] = mapped_column(String(255), default="")
     pid: Mapped[int | None] = mapped_column(Integer)  # the steering process while it runs
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How many times the campaign has been started (each resume is a new run).
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    # Its blocks are the owner's platform jobs, which the ledger bills already: its tasks are
+    # then not billed a second time.
+    blocks_are_jobs: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Also the steering process's heartbeat: its journal touches it every second or so.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -749,6 +755,7 @@ class WorkflowTask(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "key", name="uq_workflow_task_campaign_key"),
         Index("ix_workflow_tasks_campaign_state", "campaign_id", "state"),
+        Index("ix_workflow_tasks_accounted_state", "accounted", "state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -760,6 +767,7 @@ class WorkflowTask(Base):
     kind: Mapped[str] = mapped_column(String(16))  # python | executable
     pool: Mapped[str] = mapped_column(String(64), default="default")
     cpus: Mapped[int] = mapped_column(Integer, default=1)
+    cards: Mapped[int] = mapped_column(Integer, default=0)  # accelerator cards it asked for
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     task_dir: Mapped[str] = mapped_column(String(1024))
@@ -768,5 +776,7 @@ class WorkflowTask(Base):
     cpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     wall_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()  # its latest attempt's start
     ended_at: Mapped[datetime | None] = mapped_column()
+    run: Mapped[int] = mapped_column(Integer, default=0)  # the campaign's run it last ran in
     accounted: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -6,8 +6,8 @@
     client.openai.chat.completions.create(...)   # the official OpenAI client, same key
 
 Each `/api` resource is an attribute (`users`, `keys`, `models`, `workers`, `compute`, `jobs`,
-`deployments`, `files`, `prices`, `contributions`, `usage`, `hub`) whose methods return the
-server's JSON as plain dicts and lists; every error is an `APIError` (see docs/sdk.md).
+`deployments`, `workflows`, `files`, `prices`, `contributions`, `usage`, `hub`) whose methods
+return the server's JSON as plain dicts and lists; every error is an `APIError` (docs/sdk.md).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from hakutaku.sdk.models import Models
 from hakutaku.sdk.remote import RemoteModelProxy
 from hakutaku.sdk.usage import Usage
 from hakutaku.sdk.workers import Workers
+from hakutaku.sdk.workflows import Workflows
 
 if TYPE_CHECKING:
     import openai
@@ -108,6 +109,11 @@ class Client:
     def deployments(self) -> Deployments:
         """Models served by worker jobs: `/api/deployments`."""
         return Deployments(self)
+
+    @cached_property
+    def workflows(self) -> Workflows:
+        """Campaigns of `hakutaku.workflows` journaled on the platform: `/api/workflows`."""
+        return Workflows(self)
 
     @cached_property
     def files(self) -> Files:

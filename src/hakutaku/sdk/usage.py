@@ -85,15 +85,15 @@ class Usage(Resource):
         offset: int = 0,
     ) -> list[Record]:
         """The ledger rows behind a statement, oldest first (GET /api/usage/ledger):
-        `id`, `ts`, `period`, `user`, `account`, `source` (job or model), `ref`, `resource`,
-        `quantity`, `unit`. Page with `limit` and `offset`."""
+        `id`, `ts`, `period`, `user`, `account`, `source` (job, model or workflow), `ref`,
+        `resource`, `quantity`, `unit`. Page with `limit` and `offset`."""
         params = query(
             period=period, user=user, account=account, source=source, limit=limit, offset=offset
         )
         return self._client._objects("GET", "/api/usage/ledger", params=params)
 
     def collect(self) -> Record:
-        """Bring the ledger up to date with finished jobs and model calls now instead of at
-        the collector's next pass (POST /api/usage/collect; admin). Returns the counts:
-        `jobs`, `job_entries`, `model_entries`."""
+        """Bring the ledger up to date with finished jobs, model calls and workflow tasks now
+        instead of at the collector's next pass (POST /api/usage/collect; admin). Returns the
+        counts: `jobs`, `job_entries`, `model_entries`, `workflow_tasks`, `workflow_entries`."""
         return self._client._object("POST", "/api/usage/collect")

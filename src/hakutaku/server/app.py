@@ -25,6 +25,7 @@ from hakutaku.api import (
     usage,
     worker_tokens,
     workers,
+    workflows,
 )
 from hakutaku.config import Settings
 from hakutaku.errors import PlatformError, error_body
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
         workers.router,
         worker_tokens.router,
         deployments.router,
+        workflows.router,
         usage.router,
         billing.router,
         jobs.router,

@@ -18,6 +18,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,9 @@ from parsl.dataflow.dflow import DataFlowKernel
 from parsl.providers.base import ExecutionProvider
 
 from hakutaku.config import get_settings
-from hakutaku.db.migrate import upgrade
-from hakutaku.db.session import Database
-from hakutaku.workflows import refs, states
+from hakutaku.errors import PlatformError
+from hakutaku.sdk.client import Client
+from hakutaku.workflows import environment, refs, states, store
 from hakutaku.workflows.errors import (
     TaskCancelled,
     TaskError,
@@ -36,13 +37,13 @@ from hakutaku.workflows.errors import (
     TaskTimeout,
     WorkflowError,
 )
-from hakutaku.workflows.execute import CANCEL_FILE, execute
+from hakutaku.workflows.execute import CANCEL_FILE, USAGE_FILE, execute, read_usage
 from hakutaku.workflows.future import TaskFuture
 from hakutaku.workflows.journal import Journal
 from hakutaku.workflows.platform_provider import PlatformProvider
 from hakutaku.workflows.pools import Pools
 from hakutaku.workflows.proctree import PID_FILE, kill_recorded
-from hakutaku.workflows.profiles import LABEL, SlurmOptions, parsl_config
+from hakutaku.workflows.profiles import LABEL, PROFILES, SlurmOptions, parsl_config
 from hakutaku.workflows.task import EXECUTABLE, PYTHON, TaskSpec, task_name
 
 ERRORS: dict[str, type[TaskError]] = {
@@ -64,18 +65,23 @@ class Campaign:
         user: str | None = None,
         slurm: SlurmOptions | None = None,
     ) -> None:
-        if not name or len(name) > 128:
-            raise WorkflowError("a campaign needs a name of 1 to 128 characters")
+        # `hai workflows run --name/--profile` win over what the file says.
+        name = environment.campaign_name(name)
+        profile = environment.campaign_profile(profile)
+        try:
+            store.check_name(name)
+        except PlatformError as exc:
+            raise WorkflowError(exc.message) from None
+        if profile not in PROFILES:
+            raise WorkflowError(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}")
         settings = get_settings()
         self.name = name
         self.profile = profile
         self.pools: Pools[TaskFuture] = Pools(pools or {"default": os.cpu_count() or 1})
         self.run_dir = Path(run_dir or settings.home / "workflows" / name).resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        url = database_url or settings.sqlalchemy_url
-        upgrade(url)
-        self.db = Database(url)
-        self.journal = Journal(self.db, name, str(self.run_dir), profile, user)
+        backend = environment.journal_backend(database_url, user)
+        self.journal = Journal(backend, name, str(self.run_dir), profile)
         self._lock = threading.RLock()
         self._seen: dict[str, int] = {}
         self._live: dict[str, TaskFuture] = {}
@@ -91,6 +97,10 @@ class Campaign:
         )
         self._app = python_app(execute, data_flow_kernel=self._dfk, executors=[LABEL])
         self._closed = False
+        self._raised = False
+        # Blocks submitted through the platform are the owner's jobs, billed as jobs.
+        provider = getattr(self._dfk.executors[LABEL], "provider", None)
+        self.journal.blocks_are_jobs = isinstance(getattr(provider, "client", None), Client)
         self._watcher = threading.Thread(target=self._watch_cancel, daemon=True)
         self._watcher.start()
 
@@ -105,11 +115,22 @@ class Campaign:
         retries: int = 0,
         timeout: float | None = None,
         name: str | None = None,
+        cards: int = 0,
         **kwargs: Any,
     ) -> TaskFuture:
-        """Run the Python function `fn(*args, **kwargs)` as a task."""
+        """Run the Python function `fn(*args, **kwargs)` as a task. `cards`: accelerator
+        cards it uses (billed as card-seconds; it sees HAI_TASK_CARDS)."""
         spec = TaskSpec(
-            PYTHON, name or task_name(fn, None), pool, cpus, retries, timeout, fn, args, kwargs
+            PYTHON,
+            name or task_name(fn, None),
+            pool,
+            cpus,
+            retries,
+            timeout,
+            fn,
+            args,
+            kwargs,
+            cards=cards,
         )
         return self._submit(spec)
 
@@ -123,6 +144,7 @@ class Campaign:
         timeout: float | None = None,
         name: str | None = None,
         mpi_ranks: int | None = None,
+        cards: int = 0,
     ) -> TaskFuture:
         """Run an executable as a task; `mpi_ranks` launches it with `mpiexec -n RANKS`
         (give at least as many cpus). Its result is its exit code (0); stdout.txt and
@@ -138,7 +160,14 @@ class Campaign:
                 raise WorkflowError("mpiexec is not installed (apt-get install mpich)")
             command = [launcher, "-n", str(mpi_ranks), *command]
         spec = TaskSpec(
-            EXECUTABLE, name or task_name(None, command), pool, cpus, retries, timeout, argv=command
+            EXECUTABLE,
+            name or task_name(None, command),
+            pool,
+            cpus,
+            retries,
+            timeout,
+            argv=command,
+            cards=cards,
         )
         return self._submit(spec)
 
@@ -183,6 +212,7 @@ class Campaign:
         fut.state, fut.reused = states.DONE, True
         self.counts["reused"] += 1
         if not finished:  # it ended after the killed run's last journal write
+            fut.cpu_seconds, fut.wall_seconds = read_usage(fut.task_dir)
             self._journal_new(fut, states.DONE, result_ref=str(fut.task_dir))
         fut.set_result(value)
         return True
@@ -195,12 +225,14 @@ class Campaign:
             kind=spec.kind,
             pool=spec.pool,
             cpus=spec.cpus,
+            cards=spec.cards,
             state=state,
             attempts=0,
             task_dir=str(fut.task_dir),
             result_ref=result_ref,
-            cpu_seconds=0.0,
-            wall_seconds=0.0,
+            cpu_seconds=fut.cpu_seconds,
+            wall_seconds=fut.wall_seconds,
+            submitted_at=datetime.now(UTC),
         )
 
     @staticmethod
@@ -208,7 +240,7 @@ class Campaign:
         """A folder left by a killed run: kill what still runs there, clear its markers."""
         if folder.exists():
             kill_recorded(folder)
-            for stale in (CANCEL_FILE, PID_FILE, "error.txt"):
+            for stale in (CANCEL_FILE, PID_FILE, "error.txt", USAGE_FILE):
                 (folder / stale).unlink(missing_ok=True)
         folder.mkdir(parents=True, exist_ok=True)
 
@@ -232,12 +264,15 @@ class Campaign:
         spec = fut.spec
         fut.state = states.RUNNING
         fut.attempts += 1
-        self.journal.record(fut.key, state=states.RUNNING, attempts=fut.attempts)
+        self.journal.record(
+            fut.key, state=states.RUNNING, attempts=fut.attempts, started_at=datetime.now(UTC)
+        )
         payload: dict[str, Any] = {
             "kind": spec.kind,
             "task_dir": str(fut.task_dir),
             "slot": fut.key,
             "cpus": spec.cpus,
+            "cards": spec.cards,
             "cores": fut.cores,
             "timeout": spec.timeout,
         }
@@ -422,12 +457,11 @@ class Campaign:
             provider.close()  # no block job outlives its campaign, whatever Parsl's state
         if self.journal.cancel_requested.is_set():
             final = states.CAMPAIGN_CANCELLED
-        elif self.counts["failed"]:
+        elif self.counts["failed"] or self._raised:  # a task failed, or the steering code
             final = states.CAMPAIGN_FAILED
         else:
             final = states.CAMPAIGN_FINISHED
         self.journal.close(final)
-        self.db.dispose()
 
     @property
     def provider(self) -> ExecutionProvider | None:
@@ -438,4 +472,5 @@ class Campaign:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._raised = exc[0] is not None  # e.g. Ctrl-C: the campaign did not finish
         self.close(wait=exc[0] is None)

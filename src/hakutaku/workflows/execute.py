@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import select
 import sys
@@ -25,6 +26,9 @@ from hakutaku.workflows.proctree import kill_tree, write_pid
 
 CANCEL_FILE = "cancel"
 ERROR_FILE = "error.txt"
+# The attempt's CPU and wall seconds, beside its result: a campaign killed before it journaled
+# the task done still learns (and bills) what the task used when it adopts the result.
+USAGE_FILE = "usage.json"
 POLL_SECONDS = 0.05  # how often a worker looks for the cancel file written from another host
 PR_SET_PDEATHSIG = 1
 
@@ -61,7 +65,23 @@ def execute(spec: dict[str, Any]) -> dict[str, Any]:
         outcome["error"] = f"ran past its timeout of {spec.get('timeout')} s and was killed"
     else:
         outcome["error"] = "cancelled while running; its process tree was killed"
+    _write_usage(folder, outcome)
     return outcome
+
+
+def _write_usage(folder: Path, outcome: dict[str, Any]) -> None:
+    usage = {k: outcome[k] for k in ("cpu_seconds", "wall_seconds")}
+    with contextlib.suppress(OSError):
+        (folder / USAGE_FILE).write_text(json.dumps(usage))
+
+
+def read_usage(folder: Path) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of the folder's last attempt; zeros when unknown."""
+    try:
+        usage = json.loads((folder / USAGE_FILE).read_text())
+        return float(usage["cpu_seconds"]), float(usage["wall_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0, 0.0
 
 
 def _error_text(folder: Path, exit_code: int | None) -> str:
@@ -107,6 +127,7 @@ def _child_setup(spec: dict[str, Any], folder: Path) -> None:
         {
             "OMP_NUM_THREADS": cpus,
             "HAI_TASK_CPUS": cpus,
+            "HAI_TASK_CARDS": str(spec.get("cards", 0)),
             "HAI_TASK_DIR": str(folder),
             "HAI_CHECKPOINT_DIR": str(checkpoint),
         }

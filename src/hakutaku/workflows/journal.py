@@ -4,7 +4,13 @@ task.
 
 Writes are batched by one thread (a campaign of no-op tasks must not wait for a database write
 per task); a result is complete on disk before its task is journaled done, and a resumed
-campaign also adopts results that finished after the last batch was written.
+campaign also adopts results that finished after the last batch was written. The same thread
+beats the campaign's heart about once a second and learns from it whether `hai workflows
+cancel` asked the campaign to stop.
+
+Where the rows go is the backend's business: a database this process reaches
+(`DatabaseBackend`, the laptop's default) or the platform's `/api/workflows` under the API
+key's user (`journal_platform.PlatformBackend`, what `hai workflows run` sets up).
 """
 
 from __future__ import annotations
@@ -12,105 +18,108 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from hakutaku.accounting.sql import insert_on_conflict
-from hakutaku.db.models import User, WorkflowCampaign, WorkflowTask
+from hakutaku.db.models import User
 from hakutaku.db.session import Database
-from hakutaku.workflows import states
+from hakutaku.errors import PlatformError
+from hakutaku.workflows import states, store
 from hakutaku.workflows.errors import WorkflowError
+from hakutaku.workflows.store import Journaled, Opened
 
 FLUSH_SECONDS = 0.05
 CANCEL_POLL_SECONDS = 1.0
-UPDATABLE = (
-    "name",
-    "kind",
-    "pool",
-    "cpus",
-    "state",
-    "attempts",
-    "task_dir",
-    "result_ref",
-    "error",
-    "cpu_seconds",
-    "wall_seconds",
-    "ended_at",
-)
+
+__all__ = ["DatabaseBackend", "Journal", "JournalBackend", "Journaled"]
 
 
-@dataclass(frozen=True, slots=True)
-class Journaled:
-    """A task as a previous run of the campaign left it."""
+class JournalBackend(Protocol):
+    """Where a journal's rows go. Each method raises WorkflowError for what the user must fix
+    and any other exception for a store that did not answer (the journal tries again)."""
 
-    key: str
-    state: str
-    task_dir: str
-    result_ref: str | None
+    def open(self, name: str, run_dir: str, profile: str, host: str, pid: int) -> Opened: ...
+
+    def write(self, opened: Opened, rows: list[dict[str, Any]], blocks_are_jobs: bool) -> None: ...
+
+    def heartbeat(self, opened: Opened, blocks_are_jobs: bool) -> bool:
+        """Say the steering process is alive; answer whether a cancel was asked for."""
+        ...
+
+    def end(self, opened: Opened, state: str) -> None: ...
+
+    def dispose(self) -> None: ...
+
+
+class DatabaseBackend:
+    """The journal in a database this process reaches itself, under the platform user named
+    `user` (None: a campaign of no user, as on a laptop without a platform)."""
+
+    def __init__(self, url: str, user: str | None = None) -> None:
+        self.db = Database(url)
+        self.user = user
+
+    def open(self, name: str, run_dir: str, profile: str, host: str, pid: int) -> Opened:
+        with self.db.session() as s:
+            user_id = None
+            if self.user is not None:
+                user_id = s.scalar(select(User.id).where(User.name == self.user))
+                if user_id is None:
+                    raise WorkflowError(f"no platform user named {self.user!r}; create it first")
+            try:
+                return store.open_run(
+                    s,
+                    user_id=user_id,
+                    name=name,
+                    run_dir=run_dir,
+                    profile=profile,
+                    host=host,
+                    pid=pid,
+                )
+            except PlatformError as exc:
+                raise WorkflowError(exc.message) from exc
+
+    def write(self, opened: Opened, rows: list[dict[str, Any]], blocks_are_jobs: bool) -> None:
+        with self.db.session() as s:
+            store.write_tasks(s, opened.campaign_id, opened.run, rows)
+            store.set_blocks_are_jobs(s, opened.campaign_id, blocks_are_jobs)
+
+    def heartbeat(self, opened: Opened, blocks_are_jobs: bool) -> bool:
+        with self.db.session() as s:
+            store.set_blocks_are_jobs(s, opened.campaign_id, blocks_are_jobs)
+            return store.heartbeat(s, opened.campaign_id)
+
+    def end(self, opened: Opened, state: str) -> None:
+        with self.db.session() as s:
+            store.end_run(s, opened.campaign_id, state)
+
+    def dispose(self) -> None:
+        self.db.dispose()
 
 
 class Journal:
     """One campaign's rows; `record` queues a task's new state, a thread writes the queue."""
 
-    def __init__(
-        self,
-        database: Database,
-        name: str,
-        run_dir: str,
-        profile: str,
-        user: str | None = None,
-    ) -> None:
-        self.db = database
+    def __init__(self, backend: JournalBackend, name: str, run_dir: str, profile: str) -> None:
+        self.backend = backend
         self._rows: dict[str, dict[str, Any]] = {}
         self._dirty: set[str] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.cancel_requested = threading.Event()
-        self.campaign_id, self.previous = self._open(name, run_dir, profile, user)
+        # Set by the campaign once it knows where its blocks come from (see the ledger).
+        self.blocks_are_jobs = False
+        self.opened = backend.open(name, run_dir, profile, socket.gethostname(), os.getpid())
+        self.campaign_id, self.run, self.previous = (
+            self.opened.campaign_id,
+            self.opened.run,
+            self.opened.previous,
+        )
         self._thread = threading.Thread(target=self._loop, name="hai-journal", daemon=True)
         self._thread.start()
-
-    def _open(
-        self, name: str, run_dir: str, profile: str, user: str | None
-    ) -> tuple[int, dict[str, Journaled]]:
-        with self.db.session() as s:
-            user_id = None
-            if user is not None:
-                user_id = s.scalar(select(User.id).where(User.name == user))
-                if user_id is None:
-                    raise WorkflowError(f"no platform user named {user!r}; create it first")
-            row = s.scalar(
-                select(WorkflowCampaign).where(
-                    WorkflowCampaign.name == name,
-                    WorkflowCampaign.user_id.is_(None)
-                    if user_id is None
-                    else WorkflowCampaign.user_id == user_id,
-                )
-            )
-            if row is None:
-                row = WorkflowCampaign(name=name, user_id=user_id, run_dir=run_dir)
-                s.add(row)
-            elif row.run_dir != run_dir:
-                raise WorkflowError(
-                    f"campaign {name!r} already ran in {row.run_dir}; resume it there or pick "
-                    "another name"
-                )
-            row.profile = profile
-            row.state = states.CAMPAIGN_RUNNING
-            row.host = socket.gethostname()
-            row.pid = os.getpid()
-            row.cancel_requested = False
-            row.updated_at = datetime.now(UTC)
-            s.flush()
-            previous = {
-                t.key: Journaled(t.key, t.state, t.task_dir, t.result_ref)
-                for t in s.scalars(select(WorkflowTask).where(WorkflowTask.campaign_id == row.id))
-            }
-            return row.id, previous
 
     def record(self, key: str, **fields: Any) -> None:
         """Queue the task's new fields (the first record of a key must name every field)."""
@@ -127,23 +136,14 @@ class Journal:
             self._dirty.clear()
         if not batch:
             return
-        with self.db.session() as s:
-            for row in batch:
-                row["campaign_id"] = self.campaign_id
-                row.setdefault("error", "")
-            stmt = insert_on_conflict(s, WorkflowTask)
-            # Rows of one statement need the same columns: group them by their key sets.
-            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for row in batch:
-                groups.setdefault(tuple(sorted(row)), []).append(row)
-            for columns, rows in groups.items():
-                insert = stmt.values(rows)
-                s.execute(
-                    insert.on_conflict_do_update(
-                        index_elements=["campaign_id", "key"],
-                        set_={c: insert.excluded[c] for c in columns if c in UPDATABLE},
-                    )
-                )
+        for row in batch:
+            row.setdefault("error", "")
+        try:
+            self.backend.write(self.opened, batch, self.blocks_are_jobs)
+        except BaseException:
+            with self._lock:  # keep the rows for the next round
+                self._dirty.update(row["key"] for row in batch)
+            raise
 
     def _loop(self) -> None:
         last_poll = 0.0
@@ -157,30 +157,15 @@ class Journal:
                 now = datetime.now(UTC).timestamp()
                 if now - last_poll >= CANCEL_POLL_SECONDS:
                     last_poll = now
-                    if self._poll_cancel():
+                    if self.backend.heartbeat(self.opened, self.blocks_are_jobs):
                         self.cancel_requested.set()
-            except Exception:  # the database was away: keep the rows, try again next round
-                with self._lock:
-                    self._dirty.update(self._rows)
-
-    def _poll_cancel(self) -> bool:
-        with self.db.session() as s:
-            return bool(
-                s.scalar(
-                    select(WorkflowCampaign.cancel_requested).where(
-                        WorkflowCampaign.id == self.campaign_id
-                    )
-                )
-            )
+            except Exception:  # the store was away: the rows wait for the next round
+                pass
 
     def close(self, state: str) -> None:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=10)
         self.flush()
-        with self.db.session() as s:
-            s.execute(
-                update(WorkflowCampaign)
-                .where(WorkflowCampaign.id == self.campaign_id)
-                .values(state=state, pid=None, updated_at=datetime.now(UTC))
-            )
+        self.backend.end(self.opened, state)
+        self.backend.dispose()

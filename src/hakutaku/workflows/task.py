@@ -28,10 +28,13 @@ class TaskSpec:
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)
+    cards: int = 0  # accelerator cards (billed; the platform does not pin them)
 
     def validate(self) -> None:
         if self.cpus < 1:
             raise WorkflowError(f"task {self.name!r}: cpus must be at least 1, not {self.cpus}")
+        if self.cards < 0:
+            raise WorkflowError(f"task {self.name!r}: cards must be 0 or more, not {self.cards}")
         if self.retries < 0:
             raise WorkflowError(f"task {self.name!r}: retries must be 0 or more")
         if self.timeout is not None and self.timeout <= 0:
