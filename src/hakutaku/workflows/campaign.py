@@ -203,7 +203,7 @@ class Campaign:
     def _prepare_folder(folder: Path) -> None:
         """A folder left by a killed run: kill what still runs there, clear its markers."""
         if folder.exists():
-            kill_recorded(folder)
+            kill_recorded(folder, shared_too=True)  # left by an earlier run, so stale
             for stale in (CANCEL_FILE, PID_FILE, "error.txt"):
                 (folder / stale).unlink(missing_ok=True)
         folder.mkdir(parents=True, exist_ok=True)
@@ -216,9 +216,13 @@ class Campaign:
 
     def _admit(self) -> None:
         """Hand queued tasks to Parsl while their pools have room (called under the lock)."""
+        # A pool shrunk by a rebalance can still use more than its size until its tasks end:
+        # admit only into CPUs that are free in the campaign as a whole.
+        free = self.pools.total - sum(pool.used for pool in self.pools)
         for pool in self.pools:
-            while pool.queue and pool.queue[0].spec.cpus <= pool.free:
+            while pool.queue and pool.queue[0].spec.cpus <= min(pool.free, free):
                 fut = pool.queue.popleft()
+                free -= fut.spec.cpus
                 pool.used += fut.spec.cpus
                 if self._cores:
                     fut.cores = [self._free_cores.pop() for _ in range(fut.spec.cpus)]
@@ -308,8 +312,10 @@ class Campaign:
     # ------------------------------------------------------------------ steering
 
     def cancel(self, fut: TaskFuture) -> bool:
-        """Cancel a queued or running task; a running one's process tree is killed at once
-        (here, or by its worker through the cancel file when it runs on another host)."""
+        """Cancel a queued or running task; a running one's process tree is killed: an
+        executable's here at once (when it runs on this host), a Python task's by its worker,
+        which sees the cancel file within POLL_SECONDS and alone knows whether its runner
+        still runs this task."""
         with self._lock:
             if fut.state in states.FINAL or fut.done():
                 return False
