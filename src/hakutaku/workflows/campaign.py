@@ -4,16 +4,18 @@
         futures = [c.submit(simulate, x, pool="simulate") for x in points]
         c.run(["mpiexec", "-n", "2", "./solver"], cpus=2, pool="simulate")
 
-Parsl runs every task through `execute` in one HighThroughputExecutor with as many workers as
-the pools' CPUs; the campaign admits a task only when its pool has the CPUs it asks for, so
-pools can be rebalanced while the campaign runs. Re-running a campaign under the same name
-and folder resumes it: a task whose inputs hash to a finished task's key is answered from the
-journal without running.
+Parsl runs every task through `execute` (as `execute_pickled`) in one HighThroughputExecutor
+with as many workers as the pools' CPUs (a Python task in its worker's resident runner,
+`hakutaku.workflows.runner`); the campaign admits a task only when its pool has the CPUs it
+asks for, so pools can be rebalanced while the campaign runs. Re-running a campaign under the
+same name and folder resumes it: a task whose inputs hash to a finished task's key is
+answered from the journal without running.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import threading
 from collections.abc import Callable, Iterable
@@ -35,12 +37,13 @@ from hakutaku.workflows.errors import (
     TaskTimeout,
     WorkflowError,
 )
-from hakutaku.workflows.execute import CANCEL_FILE, execute
+from hakutaku.workflows.execute import CANCEL_FILE, execute_pickled
 from hakutaku.workflows.future import TaskFuture
 from hakutaku.workflows.journal import Journal
 from hakutaku.workflows.pools import Pools
 from hakutaku.workflows.proctree import PID_FILE, kill_recorded
 from hakutaku.workflows.profiles import LABEL, SlurmOptions, parsl_config
+from hakutaku.workflows.runner import pack_call
 from hakutaku.workflows.task import EXECUTABLE, PYTHON, TaskSpec, task_name
 
 ERRORS: dict[str, type[TaskError]] = {
@@ -74,6 +77,9 @@ class Campaign:
         upgrade(url)
         self.db = Database(url)
         self.journal = Journal(self.db, name, str(self.run_dir), profile, user)
+        # No earlier run left tasks here: no folder can hold an earlier result or process, so
+        # submitting need not look (two file-system calls a task).
+        self._fresh = not self.journal.previous and not (self.run_dir / "tasks").exists()
         self._lock = threading.RLock()
         self._seen: dict[str, int] = {}
         self._live: dict[str, TaskFuture] = {}
@@ -85,7 +91,7 @@ class Campaign:
         self.stopping = threading.Event()
         self.counts = {"submitted": 0, "reused": 0, "done": 0, "failed": 0, "cancelled": 0}
         self._dfk = DataFlowKernel(parsl_config(profile, self.pools.total, self.run_dir, slurm))
-        self._app = python_app(execute, data_flow_kernel=self._dfk, executors=[LABEL])
+        self._app = python_app(execute_pickled, data_flow_kernel=self._dfk, executors=[LABEL])
         self._closed = False
         self._watcher = threading.Thread(target=self._watch_cancel, daemon=True)
         self._watcher.start()
@@ -149,12 +155,14 @@ class Campaign:
                 f"{self.pools.total} in all (pools: {self.pools.sizes()})"
             )
         digest = spec.digest()
+        call = self._pack(spec) if spec.kind == PYTHON else b""
         with self._lock:
             n = self._seen.get(digest, 0)
             self._seen[digest] = n + 1
         key = f"{spec.name[:48]}-{digest}-{n}"
         folder = self.run_dir / "tasks" / key
         fut = TaskFuture(self, key, spec, folder)
+        fut.call = call
         self.counts["submitted"] += 1
         if self._answer_from_journal(fut):
             return fut
@@ -166,11 +174,23 @@ class Campaign:
             self._admit()
         return fut
 
+    @staticmethod
+    def _pack(spec: TaskSpec) -> bytes:
+        """The call in Parsl's format, packed once here: the worker hands it to its runner
+        as it is."""
+        try:
+            return pack_call(spec.fn, spec.args, spec.kwargs)
+        except Exception as exc:
+            raise WorkflowError(
+                f"task {spec.name!r}: Parsl cannot serialize it ({type(exc).__name__}: {exc}); "
+                "submit a module-level function with plain data, numpy arrays or file paths"
+            ) from exc
+
     def _answer_from_journal(self, fut: TaskFuture) -> bool:
         """A finished task of an earlier run (journaled, or its result on disk) is not rerun."""
         earlier = self.journal.previous.get(fut.key)
         finished = earlier is not None and earlier.state == states.DONE
-        if not (finished or refs.has_result(fut.task_dir)):
+        if not (finished or (not self._fresh and refs.has_result(fut.task_dir))):
             return False
         try:
             value = refs.load(fut.task_dir)
@@ -199,10 +219,9 @@ class Campaign:
             wall_seconds=0.0,
         )
 
-    @staticmethod
-    def _prepare_folder(folder: Path) -> None:
+    def _prepare_folder(self, folder: Path) -> None:
         """A folder left by a killed run: kill what still runs there, clear its markers."""
-        if folder.exists():
+        if not self._fresh and folder.exists():
             kill_recorded(folder, shared_too=True)  # left by an earlier run, so stale
             for stale in (CANCEL_FILE, PID_FILE, "error.txt"):
                 (folder / stale).unlink(missing_ok=True)
@@ -242,17 +261,17 @@ class Campaign:
             "timeout": spec.timeout,
         }
         if spec.kind == PYTHON:
-            payload.update(fn=spec.fn, args=spec.args, kwargs=spec.kwargs)
+            payload["call"] = fut.call
         else:
             payload["argv"] = spec.argv
-        app_future = self._app(payload)
+        app_future = self._app(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
         app_future.add_done_callback(lambda done: self._finished(fut, done))
 
     # ------------------------------------------------------------------ results
 
     def _finished(self, fut: TaskFuture, done: Future[Any]) -> None:
         try:
-            outcome = done.result()
+            outcome = pickle.loads(done.result())
         except Exception as exc:  # the worker was lost, the task could not be sent, ...
             outcome = {"state": states.FAILED, "error": f"{type(exc).__name__}: {exc}"}
         state = outcome["state"]
@@ -277,7 +296,13 @@ class Campaign:
         value: Any = None
         if state == states.DONE:
             try:
-                value = refs.load(fut.task_dir) if fut.spec.kind == PYTHON else 0
+                inline = outcome.get("inline")
+                if fut.spec.kind != PYTHON:
+                    value = 0
+                elif inline is not None:
+                    value = refs.loads(inline)  # small: no file to open (it is written too)
+                else:
+                    value = refs.load(fut.task_dir)
             except Exception as exc:
                 state, outcome["error"] = states.FAILED, f"its result could not be read: {exc}"
         fut.state = state

@@ -52,6 +52,7 @@ class Reply:
     ok: bool
     cpu_seconds: float
     error: str
+    inline: bytes | None = None  # the result's pickle, when small (it is in its file too)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +73,16 @@ class Death:
         return f"exited with code {os.waitstatus_to_exitcode(self.status)}"
 
 
-def job(
-    fn: Any, args: Any, kwargs: Any, folder: Path, checkpoint: Path, cpus: int, cores: list[int]
-) -> bytes:
-    """The frame body that asks a runner to run `fn(*args, **kwargs)` as one task."""
+def pack_call(fn: Any, args: Any, kwargs: Any) -> bytes:
+    """`fn(*args, **kwargs)` in Parsl's own format (what Parsl can ship, a runner can run)."""
+    return pack_apply_message(fn, args, kwargs)
+
+
+def job(call: bytes, folder: Path, checkpoint: Path, cpus: int, cores: list[int]) -> bytes:
+    """The frame body that asks a runner to run the packed `call` as one task."""
     return pickle.dumps(
         {
-            "call": pack_apply_message(fn, args, kwargs),
+            "call": call,
             "folder": str(folder),
             "env": {
                 "OMP_NUM_THREADS": str(cpus),
@@ -226,14 +230,16 @@ def _run(job: dict[str, Any], home: str, cores: set[int]) -> Reply:
     before = _cpu_seconds()
     folder = Path(job["folder"])
     saved = {name: os.environ.get(name) for name in TASK_ENV}
-    ok, error = True, ""
+    ok, error, inline = True, "", None
     try:
         os.environ.update(job["env"])
         if job["cores"]:
             os.sched_setaffinity(0, job["cores"])
         os.chdir(folder)
         fn, args, kwargs = unpack_apply_message(job["call"])
-        refs.store(fn(*args, **kwargs), folder)
+        data = refs.store(fn(*args, **kwargs), folder)
+        if data is not None and len(data) <= refs.INLINE_BYTES:
+            inline = data
     except BaseException:
         ok, error = False, traceback.format_exc()[-ERROR_CHARS:]
         with contextlib.suppress(OSError):
@@ -249,4 +255,4 @@ def _run(job: dict[str, Any], home: str, cores: set[int]) -> Reply:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    return Reply(ok, _cpu_seconds() - before, error)
+    return Reply(ok, _cpu_seconds() - before, error, inline)
