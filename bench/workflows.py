@@ -6,8 +6,9 @@ Three executors get the same no-op Python tasks, one after another in this proce
 - plain Parsl: a HighThroughputExecutor on a LocalProvider, the executor configuration a
   campaign uses (`hakutaku.workflows.profiles.parsl_config("local", ...)`), apps submitted
   straight to its DataFlowKernel — the reference;
-- hakutaku.workflows: a `Campaign` (journal in SQLite, a folder per task, the task forked
-  into its own session so that it can be cancelled, its result passed back as a file);
+- hakutaku.workflows: a `Campaign` (journal in SQLite, a folder per task, the task run in
+  its worker's resident runner so that it can be cancelled, its result written to a file and,
+  small, also returned inline);
 - Colmena on Parsl (if `colmena` is installed: `pip install -e '.[bench]'`): a
   `ParslTaskServer` with `PipeQueues`, the same executor configuration.
 

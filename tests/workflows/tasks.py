@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -64,3 +65,62 @@ def objective(x: float) -> float:
 def hold(seconds: float) -> float:
     time.sleep(seconds)
     return seconds
+
+
+# ---------------------------------------------------------------------- the resident runner
+
+_remembered: list[object] = []  # module state that lives as long as the runner's interpreter
+
+
+def runner_pid() -> int:
+    return os.getpid()
+
+
+def hold_then_pid(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def exit_interpreter(code: int) -> None:
+    os._exit(code)
+
+
+def segfault() -> None:
+    import ctypes
+
+    ctypes.string_at(0)  # reads address 0: SIGSEGV
+
+
+def burn_cpu(seconds: float, in_child: bool) -> int:
+    """Use `seconds` of CPU time, here or in a child process it waits for; leave state."""
+    _remembered.append(bytearray(1 << 20))
+    code = "import time\nt = time.process_time()\nwhile time.process_time() - t < %r: pass"
+    if in_child:
+        subprocess.run([sys.executable, "-c", code % seconds], check=True)
+    else:
+        started = time.process_time()
+        while time.process_time() - started < seconds:
+            pass
+    return os.getpid()
+
+
+def remember(item: object) -> int:
+    _remembered.append(item)
+    return len(_remembered)
+
+
+def where_am_i() -> tuple[str, str, str, int]:
+    """Working directory, HAI_TASK_DIR, OMP_NUM_THREADS and the cores it may use."""
+    return (
+        os.getcwd(),
+        os.environ["HAI_TASK_DIR"],
+        os.environ["OMP_NUM_THREADS"],
+        len(os.sched_getaffinity(0)),
+    )
+
+
+def wander_off(folder: str) -> int:
+    """Leaves the interpreter somewhere else: another cwd and a changed task variable."""
+    os.chdir(folder)
+    os.environ["HAI_TASK_DIR"] = folder
+    return os.getpid()

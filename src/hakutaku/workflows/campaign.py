@@ -4,16 +4,18 @@
         futures = [c.submit(simulate, x, pool="simulate") for x in points]
         c.run(["mpiexec", "-n", "2", "./solver"], cpus=2, pool="simulate")
 
-Parsl runs every task through `execute` in one HighThroughputExecutor with as many workers as
-the pools' CPUs; the campaign admits a task only when its pool has the CPUs it asks for, so
-pools can be rebalanced while the campaign runs. Re-running a campaign under the same name
-and folder resumes it: a task whose inputs hash to a finished task's key is answered from the
-journal without running.
+Parsl runs every task through `execute` (as `execute_pickled`) in one HighThroughputExecutor
+with as many workers as the pools' CPUs (a Python task in its worker's resident runner,
+`hakutaku.workflows.runner`); the campaign admits a task only when its pool has the CPUs it
+asks for, so pools can be rebalanced while the campaign runs. Re-running a campaign under the
+same name and folder resumes it: a task whose inputs hash to a finished task's key is
+answered from the journal without running.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import threading
 from collections.abc import Callable, Iterable
@@ -37,13 +39,14 @@ from hakutaku.workflows.errors import (
     TaskTimeout,
     WorkflowError,
 )
-from hakutaku.workflows.execute import CANCEL_FILE, USAGE_FILE, execute, read_usage
+from hakutaku.workflows.execute import CANCEL_FILE, USAGE_FILE, execute_pickled, read_usage
 from hakutaku.workflows.future import TaskFuture
 from hakutaku.workflows.journal import Journal
 from hakutaku.workflows.platform_provider import PlatformProvider
 from hakutaku.workflows.pools import Pools
 from hakutaku.workflows.proctree import PID_FILE, kill_recorded
 from hakutaku.workflows.profiles import LABEL, PROFILES, SlurmOptions, parsl_config
+from hakutaku.workflows.runner import pack_call
 from hakutaku.workflows.task import EXECUTABLE, PYTHON, TaskSpec, task_name
 
 ERRORS: dict[str, type[TaskError]] = {
@@ -82,6 +85,9 @@ class Campaign:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         backend = environment.journal_backend(database_url, user)
         self.journal = Journal(backend, name, str(self.run_dir), profile)
+        # No earlier run left tasks here: no folder can hold an earlier result or process, so
+        # submitting need not look (two file-system calls a task).
+        self._fresh = not self.journal.previous and not (self.run_dir / "tasks").exists()
         self._lock = threading.RLock()
         self._seen: dict[str, int] = {}
         self._live: dict[str, TaskFuture] = {}
@@ -95,7 +101,7 @@ class Campaign:
         self._dfk = DataFlowKernel(
             parsl_config(profile, self.pools.total, self.run_dir, slurm, campaign=name)
         )
-        self._app = python_app(execute, data_flow_kernel=self._dfk, executors=[LABEL])
+        self._app = python_app(execute_pickled, data_flow_kernel=self._dfk, executors=[LABEL])
         self._closed = False
         self._raised = False
         # Blocks submitted through the platform are the owner's jobs, billed as jobs.
@@ -182,12 +188,14 @@ class Campaign:
                 f"{self.pools.total} in all (pools: {self.pools.sizes()})"
             )
         digest = spec.digest()
+        call = self._pack(spec) if spec.kind == PYTHON else b""
         with self._lock:
             n = self._seen.get(digest, 0)
             self._seen[digest] = n + 1
         key = f"{spec.name[:48]}-{digest}-{n}"
         folder = self.run_dir / "tasks" / key
         fut = TaskFuture(self, key, spec, folder)
+        fut.call = call
         self.counts["submitted"] += 1
         if self._answer_from_journal(fut):
             return fut
@@ -199,11 +207,23 @@ class Campaign:
             self._admit()
         return fut
 
+    @staticmethod
+    def _pack(spec: TaskSpec) -> bytes:
+        """The call in Parsl's format, packed once here: the worker hands it to its runner
+        as it is."""
+        try:
+            return pack_call(spec.fn, spec.args, spec.kwargs)
+        except Exception as exc:
+            raise WorkflowError(
+                f"task {spec.name!r}: Parsl cannot serialize it ({type(exc).__name__}: {exc}); "
+                "submit a module-level function with plain data, numpy arrays or file paths"
+            ) from exc
+
     def _answer_from_journal(self, fut: TaskFuture) -> bool:
         """A finished task of an earlier run (journaled, or its result on disk) is not rerun."""
         earlier = self.journal.previous.get(fut.key)
         finished = earlier is not None and earlier.state == states.DONE
-        if not (finished or refs.has_result(fut.task_dir)):
+        if not (finished or (not self._fresh and refs.has_result(fut.task_dir))):
             return False
         try:
             value = refs.load(fut.task_dir)
@@ -235,11 +255,10 @@ class Campaign:
             submitted_at=datetime.now(UTC),
         )
 
-    @staticmethod
-    def _prepare_folder(folder: Path) -> None:
+    def _prepare_folder(self, folder: Path) -> None:
         """A folder left by a killed run: kill what still runs there, clear its markers."""
-        if folder.exists():
-            kill_recorded(folder)
+        if not self._fresh and folder.exists():
+            kill_recorded(folder, shared_too=True)  # left by an earlier run, so stale
             for stale in (CANCEL_FILE, PID_FILE, "error.txt", USAGE_FILE):
                 (folder / stale).unlink(missing_ok=True)
         folder.mkdir(parents=True, exist_ok=True)
@@ -252,9 +271,13 @@ class Campaign:
 
     def _admit(self) -> None:
         """Hand queued tasks to Parsl while their pools have room (called under the lock)."""
+        # A pool shrunk by a rebalance can still use more than its size until its tasks end:
+        # admit only into CPUs that are free in the campaign as a whole.
+        free = self.pools.total - sum(pool.used for pool in self.pools)
         for pool in self.pools:
-            while pool.queue and pool.queue[0].spec.cpus <= pool.free:
+            while pool.queue and pool.queue[0].spec.cpus <= min(pool.free, free):
                 fut = pool.queue.popleft()
+                free -= fut.spec.cpus
                 pool.used += fut.spec.cpus
                 if self._cores:
                     fut.cores = [self._free_cores.pop() for _ in range(fut.spec.cpus)]
@@ -277,17 +300,17 @@ class Campaign:
             "timeout": spec.timeout,
         }
         if spec.kind == PYTHON:
-            payload.update(fn=spec.fn, args=spec.args, kwargs=spec.kwargs)
+            payload["call"] = fut.call
         else:
             payload["argv"] = spec.argv
-        app_future = self._app(payload)
+        app_future = self._app(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
         app_future.add_done_callback(lambda done: self._finished(fut, done))
 
     # ------------------------------------------------------------------ results
 
     def _finished(self, fut: TaskFuture, done: Future[Any]) -> None:
         try:
-            outcome = done.result()
+            outcome = pickle.loads(done.result())
         except Exception as exc:  # the worker was lost, the task could not be sent, ...
             outcome = {"state": states.FAILED, "error": f"{type(exc).__name__}: {exc}"}
         state = outcome["state"]
@@ -312,7 +335,13 @@ class Campaign:
         value: Any = None
         if state == states.DONE:
             try:
-                value = refs.load(fut.task_dir) if fut.spec.kind == PYTHON else 0
+                inline = outcome.get("inline")
+                if fut.spec.kind != PYTHON:
+                    value = 0
+                elif inline is not None:
+                    value = refs.loads(inline)  # small: no file to open (it is written too)
+                else:
+                    value = refs.load(fut.task_dir)
             except Exception as exc:
                 state, outcome["error"] = states.FAILED, f"its result could not be read: {exc}"
         fut.state = state
@@ -347,8 +376,10 @@ class Campaign:
     # ------------------------------------------------------------------ steering
 
     def cancel(self, fut: TaskFuture) -> bool:
-        """Cancel a queued or running task; a running one's process tree is killed at once
-        (here, or by its worker through the cancel file when it runs on another host)."""
+        """Cancel a queued or running task; a running one's process tree is killed: an
+        executable's here at once (when it runs on this host), a Python task's by its worker,
+        which sees the cancel file within POLL_SECONDS and alone knows whether its runner
+        still runs this task."""
         with self._lock:
             if fut.state in states.FINAL or fut.done():
                 return False

@@ -1,10 +1,19 @@
 """The worker side of a task: what runs inside a Parsl worker for every platform task.
 
-The task itself runs in a forked child that leads its own session (Python function or
-executable alike): the worker waits for it, watches for the cancel file and the timeout, and
-kills the child's whole tree on either, so the Parsl worker (the slot) is free as soon as the
-tree is gone. The child dies with its worker (PR_SET_PDEATHSIG), so a killed campaign leaves
-no orphans computing. Only a small outcome dict returns through Parsl; the result is a file.
+A Python task runs in the worker's resident runner (`hakutaku.workflows.runner`): one child
+of the worker, forked once, leading its own session, that runs the worker's Python tasks one
+after another. Python tasks of one worker therefore share an interpreter, as they do in plain
+Parsl (module state, imported modules and threads a task leaves behind persist); their CPU
+seconds are still their own (rusage deltas). An executable is forked and exec'd as the leader
+of a session of its own, per task.
+
+The worker waits for the task and looks for its cancel file (every POLL_SECONDS) and its
+timeout; on either it kills the task's whole tree — for a Python task the runner's session,
+after which its next task starts a fresh runner — so the Parsl worker (the slot) is free as
+soon as the tree is gone. The worker acts on a task's cancel file only while that task is the
+one it runs, so a late cancel of a finished task can never hit the task after it. Children
+die with their worker (PR_SET_PDEATHSIG), so a killed campaign leaves no orphans computing.
+Only a small outcome dict returns through Parsl; the result is a file in the task's folder.
 """
 
 from __future__ import annotations
@@ -13,28 +22,36 @@ import contextlib
 import ctypes
 import json
 import os
+import pickle
 import select
 import sys
 import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hakutaku.workflows import refs
-from hakutaku.workflows.proctree import kill_tree, write_pid
+from hakutaku.workflows.proctree import clear_pid, kill_tree, write_pid
+from hakutaku.workflows.runner import ERROR_CHARS, ERROR_FILE, Runner, job
 
 CANCEL_FILE = "cancel"
-ERROR_FILE = "error.txt"
 # The attempt's CPU and wall seconds, beside its result: a campaign killed before it journaled
 # the task done still learns (and bills) what the task used when it adopts the result.
 USAGE_FILE = "usage.json"
 POLL_SECONDS = 0.05  # how often a worker looks for the cancel file written from another host
 PR_SET_PDEATHSIG = 1
 
+_runner: Runner | None = None  # this worker's resident runner, started by its first Python task
+
 
 def cancel_requested(folder: Path) -> bool:
     return (folder / CANCEL_FILE).exists()
+
+
+def execute_pickled(request: bytes) -> bytes:
+    """What Parsl runs: `execute` with the spec and the outcome as pickles. They are plain
+    data, and Parsl's own (dill) pickler, written in Python, takes ~20 us for such a dict
+    where a bytes object takes ~6; the task's call inside is in Parsl's format already."""
+    return pickle.dumps(execute(pickle.loads(request)), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def execute(spec: dict[str, Any]) -> dict[str, Any]:
@@ -44,27 +61,17 @@ def execute(spec: dict[str, Any]) -> dict[str, Any]:
     if cancel_requested(folder):
         return {"state": "cancelled", "error": "cancelled before it started"}
     started = time.monotonic()
-    pid = _spawn(spec, folder)
-    write_pid(folder, pid)
-    state, status, usage = _wait(pid, folder, spec.get("timeout"))
-    outcome: dict[str, Any] = {
-        "state": state,
-        "wall_seconds": time.monotonic() - started,
-        "cpu_seconds": usage.ru_utime + usage.ru_stime if usage is not None else 0.0,
-        "exit_code": os.waitstatus_to_exitcode(status) if status is not None else None,
-        "error": "",
-    }
-    if state == "ended":
+    checkpoint = folder.parent.parent / "checkpoints" / spec["slot"]
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    try:
         if spec["kind"] == "python":
-            outcome["state"] = "done" if refs.has_result(folder) else "failed"
+            outcome = _run_python(spec, folder, checkpoint)
         else:
-            outcome["state"] = "done" if outcome["exit_code"] == 0 else "failed"
-        if outcome["state"] == "failed":
-            outcome["error"] = _error_text(folder, outcome["exit_code"])
-    elif state == "timeout":
-        outcome["error"] = f"ran past its timeout of {spec.get('timeout')} s and was killed"
-    else:
-        outcome["error"] = "cancelled while running; its process tree was killed"
+            outcome = _run_executable(spec, folder, checkpoint)
+    finally:
+        # The record named the process while this task ran; it names nothing of it now.
+        clear_pid(folder)
+    outcome["wall_seconds"] = time.monotonic() - started
     _write_usage(folder, outcome)
     return outcome
 
@@ -84,35 +91,137 @@ def read_usage(folder: Path) -> tuple[float, float]:
         return 0.0, 0.0
 
 
+def _stop_reason(folder: Path, deadline: float | None, timeout: float | None) -> tuple[str, str]:
+    if cancel_requested(folder):
+        return "cancelled", "cancelled while running; its process tree was killed"
+    if deadline is not None and time.monotonic() > deadline:
+        return "timeout", f"ran past its timeout of {timeout} s and was killed"
+    return "", ""
+
+
+# ---------------------------------------------------------------------- Python tasks
+
+
+def _resident_runner() -> Runner:
+    global _runner
+    if _runner is not None and not _runner.alive():
+        _runner.kill()  # it died between tasks: clear what is left of its session
+        _runner = None
+    if _runner is None:
+        _runner = Runner.start()
+    return _runner
+
+
+def _run_python(spec: dict[str, Any], folder: Path, checkpoint: Path) -> dict[str, Any]:
+    global _runner
+    body = job(
+        spec["call"], folder, checkpoint, int(spec.get("cpus", 1)), list(spec.get("cores") or [])
+    )
+    runner = _resident_runner()
+    write_pid(folder, runner.pid, runner.started, shared=True)
+    try:
+        runner.send(body)
+    except OSError:  # it died a moment ago: a fresh one runs the task
+        runner.kill()
+        _runner = runner = Runner.start()
+        write_pid(folder, runner.pid, runner.started, shared=True)
+        runner.send(body)
+    timeout = spec.get("timeout")
+    deadline = time.monotonic() + timeout if timeout else None
+    while True:
+        ready, _, _ = select.select([runner.replies, runner.pidfd], [], [], POLL_SECONDS)
+        if runner.replies in ready or runner.pidfd in ready:
+            reply = runner.receive() if _readable(runner.replies) else None
+            if reply is None:  # the interpreter died under the task
+                _runner = None
+                death = runner.kill()
+                return {
+                    "state": "failed",
+                    "cpu_seconds": death.cpu_seconds,
+                    "exit_code": os.waitstatus_to_exitcode(death.status),
+                    "error": _crash_text(folder, death.describe()),
+                }
+            outcome = {
+                "state": "done" if reply.ok else "failed",
+                "cpu_seconds": reply.cpu_seconds,
+                "exit_code": 0 if reply.ok else 1,
+                "error": reply.error,
+                "inline": reply.inline,
+            }
+            if cancel_requested(folder):
+                # Cancelled as it ended: what it left running in the session goes too (the
+                # runner has not started another task, so nothing else is hit).
+                _runner = None
+                runner.kill()
+                outcome.update(state="cancelled", error="cancelled as it ended")
+            return outcome
+        state, error = _stop_reason(folder, deadline, timeout)
+        if state:
+            _runner = None
+            death = runner.kill()
+            return {"state": state, "cpu_seconds": death.cpu_seconds, "error": error}
+
+
+def _readable(fd: int) -> bool:
+    return bool(select.select([fd], [], [], 0)[0])
+
+
+def _crash_text(folder: Path, how: str) -> str:
+    text = (
+        f"the Python interpreter running the task {how} (a crash in native code, os._exit or "
+        "the machine's memory limit); the worker's next task runs in a fresh interpreter"
+    )
+    with contextlib.suppress(OSError):
+        (folder / ERROR_FILE).write_text(text)
+    return text
+
+
+# ---------------------------------------------------------------------- executables
+
+
+def _run_executable(spec: dict[str, Any], folder: Path, checkpoint: Path) -> dict[str, Any]:
+    pid = _spawn(spec, folder, checkpoint)
+    write_pid(folder, pid)
+    timeout = spec.get("timeout")
+    state, error, status, usage = _wait(pid, folder, timeout)
+    exit_code = os.waitstatus_to_exitcode(status)
+    if state == "ended":
+        state = "done" if exit_code == 0 else "failed"
+        error = "" if exit_code == 0 else _error_text(folder, exit_code)
+    return {
+        "state": state,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "exit_code": exit_code,
+        "error": error,
+    }
+
+
 def _error_text(folder: Path, exit_code: int | None) -> str:
     try:
-        return (folder / ERROR_FILE).read_text()[-4000:]
+        return (folder / ERROR_FILE).read_text()[-ERROR_CHARS:]
     except OSError:
         return f"exited with code {exit_code}"
 
 
-def _spawn(spec: dict[str, Any], folder: Path) -> int:
-    """Fork the child that runs the task; it leads a new session and dies with this worker."""
-    # Flush before forking so the child does not write out the parent's buffered output again.
+def _spawn(spec: dict[str, Any], folder: Path, checkpoint: Path) -> int:
+    """Fork the child that execs the executable; it leads a new session and dies with this
+    worker."""
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid:
         return pid
-    code = 1
     try:
-        _child_setup(spec, folder)
-        if spec["kind"] == "python":
-            code = _run_python(spec["fn"], spec["args"], spec["kwargs"], folder)
-        else:
-            _exec(spec["argv"], folder)
+        _child_setup(spec, folder, checkpoint)
+        _exec(spec["argv"], folder)
     except BaseException:
-        _write_error(folder)
+        with contextlib.suppress(OSError):
+            (folder / ERROR_FILE).write_text(traceback.format_exc())
     finally:
-        os._exit(code)
+        os._exit(1)
 
 
-def _child_setup(spec: dict[str, Any], folder: Path) -> None:
+def _child_setup(spec: dict[str, Any], folder: Path, checkpoint: Path) -> None:
     os.setsid()
     # Not on Linux: the platform's resume still kills leftovers by their recorded pids.
     with contextlib.suppress(OSError, AttributeError):
@@ -121,8 +230,6 @@ def _child_setup(spec: dict[str, Any], folder: Path) -> None:
     if cores:
         os.sched_setaffinity(0, cores)
     cpus = str(spec.get("cpus", 1))
-    checkpoint = folder.parent.parent / "checkpoints" / spec["slot"]
-    checkpoint.mkdir(parents=True, exist_ok=True)
     os.environ.update(
         {
             "OMP_NUM_THREADS": cpus,
@@ -135,16 +242,6 @@ def _child_setup(spec: dict[str, Any], folder: Path) -> None:
     os.chdir(folder)
 
 
-def _run_python(fn: Callable[..., Any], args: Any, kwargs: Any, folder: Path) -> int:
-    try:
-        value = fn(*args, **kwargs)
-        refs.store(value, folder)
-    except BaseException:
-        _write_error(folder)
-        return 1
-    return 0
-
-
 def _exec(argv: list[str], folder: Path) -> None:
     for fd, name in ((1, "stdout.txt"), (2, "stderr.txt")):
         target = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -153,29 +250,27 @@ def _exec(argv: list[str], folder: Path) -> None:
     os.execvp(argv[0], argv)
 
 
-def _write_error(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        (folder / ERROR_FILE).write_text(traceback.format_exc())
-
-
-def _wait(pid: int, folder: Path, timeout: float | None) -> tuple[str, int | None, Any]:
-    """Wait for the child; kill its tree on cancel or timeout. (state, wait status, rusage)."""
+def _wait(pid: int, folder: Path, timeout: float | None) -> tuple[str, str, int, Any]:
+    """Wait for the executable; kill its tree on cancel or timeout.
+    (state, error, wait status, rusage)."""
     deadline = time.monotonic() + timeout if timeout else None
     pidfd = os.pidfd_open(pid)
     try:
         while True:
             ready, _, _ = select.select([pidfd], [], [], POLL_SECONDS)
             if ready:
-                _, status, usage = os.wait4(pid, 0)
                 if cancel_requested(folder):
-                    # Killed by the platform directly; descendants may linger in other groups.
+                    # Killed by the platform directly; descendants may linger in other groups
+                    # (killed before the leader is reaped, so its pid is still its own).
                     kill_tree(pid)
-                    return "cancelled", status, usage
-                return "ended", status, usage
-            if cancel_requested(folder) or (deadline and time.monotonic() > deadline):
-                state = "cancelled" if cancel_requested(folder) else "timeout"
+                    _, status, usage = os.wait4(pid, 0)
+                    return "cancelled", _stop_reason(folder, None, None)[1], status, usage
+                _, status, usage = os.wait4(pid, 0)
+                return "ended", "", status, usage
+            state, error = _stop_reason(folder, deadline, timeout)
+            if state:
                 kill_tree(pid)
                 _, status, usage = os.wait4(pid, 0)
-                return state, status, usage
+                return state, error, status, usage
     finally:
         os.close(pidfd)

@@ -27,6 +27,7 @@ class TaskFuture(Future[Any]):
         self.wall_seconds = 0.0
         self.reused = False  # answered from the journal of an earlier run
         self.cores: list[int] = []
+        self.call = b""  # a Python task's call in Parsl's format (packed once, at submit)
 
     @property
     def pool(self) -> str:

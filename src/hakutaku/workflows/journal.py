@@ -32,6 +32,8 @@ from hakutaku.workflows.store import Journaled, Opened
 
 FLUSH_SECONDS = 0.05
 CANCEL_POLL_SECONDS = 1.0
+# Fields a task may not have had recorded yet (every other one is named by its first record).
+UNSET: dict[str, Any] = {"result_ref": None, "error": "", "ended_at": None}
 
 __all__ = ["DatabaseBackend", "Journal", "JournalBackend", "Journaled"]
 
@@ -132,12 +134,12 @@ class Journal:
 
     def flush(self) -> None:
         with self._lock:
-            batch = [dict(self._rows[key]) for key in self._dirty]
+            # A row holds every field recorded for its task so far: what is unset now is
+            # unset in the journal too.
+            batch = [UNSET | self._rows[key] for key in self._dirty]
             self._dirty.clear()
         if not batch:
             return
-        for row in batch:
-            row.setdefault("error", "")
         try:
             self.backend.write(self.opened, batch, self.blocks_are_jobs)
         except BaseException:

@@ -1,6 +1,12 @@
-"""Process trees a task leaves behind: each task runs as the leader of its own session, so the
+"""Process trees a task leaves behind: each task runs in a process that leads its own session
+(an executable's own process, or the worker's resident runner for Python tasks), so the
 platform can kill everything it started (its children, an executable's children, mpiexec's
-ranks) with one signal to the group, plus any descendant that moved to a group of its own."""
+ranks) with one signal to the group, plus any descendant that moved to a group of its own.
+
+A task's folder holds a `pid` record while the task runs: host, pid, the process's start time
+(so that a kill never hits an unrelated process that reused the pid) and, for a resident
+runner, the word `shared`: that process runs other tasks before and after this one, so only
+its worker, which knows which task it runs now, may kill it."""
 
 from __future__ import annotations
 
@@ -8,69 +14,96 @@ import contextlib
 import os
 import signal
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
 PID_FILE = "pid"
+SHARED = "shared"
+_HOST = socket.gethostname()
 
 
-def write_pid(folder: Path, pid: int) -> None:
-    """Record where the task's process runs: host, pid and its start time (so a later kill
-    never hits an unrelated process that reused the pid)."""
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    host: str
+    pid: int
+    started: float
+    shared: bool  # a resident runner: it outlives the task
+
+
+def write_pid(folder: Path, pid: int, started: float | None = None, shared: bool = False) -> None:
+    """Record the process that runs the task in `folder` (`started`: its create time)."""
+    if started is None:
+        try:
+            started = psutil.Process(pid).create_time()
+        except psutil.NoSuchProcess:
+            started = 0.0
+    line = f"{_HOST} {pid} {started!r}{' ' + SHARED if shared else ''}\n"
+    # One short write: a reader sees the whole line or an empty file (read as no record).
+    fd = os.open(folder / PID_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        started = psutil.Process(pid).create_time()
-    except psutil.NoSuchProcess:
-        started = 0.0
-    partial = folder / (PID_FILE + ".part")
-    partial.write_text(f"{socket.gethostname()} {pid} {started!r}\n")
-    os.replace(partial, folder / PID_FILE)
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
 
 
-def read_pid(folder: Path) -> tuple[str, int, float] | None:
+def clear_pid(folder: Path) -> None:
+    """The task no longer runs: its record must not name a process that runs something else."""
+    (folder / PID_FILE).unlink(missing_ok=True)
+
+
+def read_pid(folder: Path) -> Recorded | None:
     try:
-        host, pid, started = (folder / PID_FILE).read_text().split()
+        host, pid, started, *rest = (folder / PID_FILE).read_text().split()
+        return Recorded(host, int(pid), float(started), rest == [SHARED])
     except (OSError, ValueError):
         return None
-    return host, int(pid), float(started)
 
 
 def kill_tree(pid: int) -> None:
-    """SIGKILL the session led by `pid` and every descendant of it."""
+    """SIGKILL the process `pid`, the session it leads and every descendant of it."""
     try:
         descendants = psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
         descendants = []
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)  # not yet the leader of its session (just forked)
     for child in descendants:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             child.kill()
 
 
-def kill_recorded(folder: Path) -> bool:
+def kill_recorded(folder: Path, *, shared_too: bool = False) -> bool:
     """Kill the task recorded in `folder` if it runs on this host and is still the same
-    process; False when it is elsewhere (its worker then sees the cancel file) or gone."""
+    process; False when it is elsewhere or gone (its worker then sees the cancel file).
+
+    A shared process (a resident runner) is killed only with `shared_too`, for a record left
+    by an earlier run of the campaign: in this run the runner may already run the next task,
+    and only its worker knows which task it runs."""
     recorded = read_pid(folder)
-    if recorded is None or recorded[0] != socket.gethostname():
+    if recorded is None or recorded.host != _HOST or (recorded.shared and not shared_too):
         return False
-    _, pid, started = recorded
     try:
-        if abs(psutil.Process(pid).create_time() - started) > 0.01:
+        if abs(psutil.Process(recorded.pid).create_time() - recorded.started) > 0.01:
             return False
     except psutil.NoSuchProcess:
         return False
-    kill_tree(pid)
+    kill_tree(recorded.pid)
     return True
 
 
 def tree_pids(folder: Path) -> list[int]:
-    """The task's process and its descendants now (for tests and `show`)."""
+    """The running task's process and its descendants now (for tests and `show`)."""
     recorded = read_pid(folder)
     if recorded is None:
         return []
     try:
-        root = psutil.Process(recorded[1])
+        root = psutil.Process(recorded.pid)
+        if abs(root.create_time() - recorded.started) > 0.01:
+            return []  # the pid was reused
         return [root.pid, *(child.pid for child in root.children(recursive=True))]
     except psutil.NoSuchProcess:
         return []

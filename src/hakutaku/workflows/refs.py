@@ -15,6 +15,9 @@ import numpy as np
 RESULT = "result.pkl"
 # Arrays at least this large go to their own file; smaller ones ride in the pickle.
 ARRAY_BYTES = 1 << 16
+# A result pickle up to this size also returns inline with the task's outcome (the file stays,
+# for a resumed campaign), so the steering side need not open a file per small result.
+INLINE_BYTES = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +32,10 @@ def has_result(folder: Path) -> bool:
     return (folder / RESULT).exists()
 
 
-def store(value: Any, folder: Path) -> None:
+def store(value: Any, folder: Path) -> bytes | None:
     """Write `value` as the result of the task in `folder` (arrays of the value itself or one
-    level down in a dict, list or tuple go to .npy files)."""
+    level down in a dict, list or tuple go to .npy files). Returns the pickle written when it
+    holds the whole value (no array files), so a small result can also travel inline."""
     folder.mkdir(parents=True, exist_ok=True)
     count = 0
 
@@ -50,17 +54,27 @@ def store(value: Any, folder: Path) -> None:
         top = type(value)(swap(item) for item in value)
     else:
         top = swap(value)
+    data = pickle.dumps(top, protocol=pickle.HIGHEST_PROTOCOL)
     partial = folder / (RESULT + ".part")
     with partial.open("wb") as handle:
-        pickle.dump(top, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        handle.write(data)
     os.replace(partial, folder / RESULT)
+    return data if count == 0 else None
 
 
 def load(folder: Path) -> Any:
     """The result stored in `folder`, with its arrays memory-mapped read-only."""
     with (folder / RESULT).open("rb") as handle:
         top = pickle.load(handle)
+    return _with_arrays(top, folder)
 
+
+def loads(data: bytes) -> Any:
+    """A result that came inline (`store` returned it: it has no array files)."""
+    return pickle.loads(data)
+
+
+def _with_arrays(top: Any, folder: Path) -> Any:
     def swap(item: Any) -> Any:
         if isinstance(item, ArrayRef):
             return np.load(folder / item.name, mmap_mode="r")

@@ -1,0 +1,258 @@
+"""The resident runner: one long-lived child of a Parsl worker that runs the worker's Python
+tasks one after another.
+
+Forking a child per task from a Parsl worker (a 70-100 MB process) costs 2-5 ms of page tables
+per task, more than a no-op task takes in plain Parsl. The runner is forked once: it leads a
+session of its own (one signal to the group kills it and whatever its task started) and dies
+with its worker (PR_SET_PDEATHSIG). Tasks reach it over a pipe in Parsl's own format
+(`parsl.serialize.pack_apply_message`), so whatever Parsl can ship to a worker a runner can
+run. Each task gets its folder as working directory, its environment (HAI_TASK_DIR,
+HAI_CHECKPOINT_DIR, HAI_TASK_CPUS, OMP_NUM_THREADS) and its cores, all restored after it. The
+reply says how the task ended and the CPU seconds it used: rusage deltas of the runner and of
+the children it waited for, so the runner's earlier tasks are not counted.
+
+Tasks of one runner share an interpreter, as the tasks of one worker do in plain Parsl: modules
+stay imported, module-level state stays, and a thread or process a task leaves running goes on
+(its CPU time is then counted to the tasks that follow). A cancel, a timeout or a crash of the
+interpreter kills the runner's whole session; the worker's next task starts a fresh runner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import pickle
+import resource
+import signal
+import struct
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import psutil
+from parsl.serialize import pack_apply_message, unpack_apply_message
+
+from hakutaku.workflows import refs
+from hakutaku.workflows.proctree import kill_tree
+
+ERROR_FILE = "error.txt"
+ERROR_CHARS = 4000
+PR_SET_PDEATHSIG = 1
+FRAME = struct.Struct("!Q")  # the length of the pickle that follows
+TASK_ENV = ("OMP_NUM_THREADS", "HAI_TASK_CPUS", "HAI_TASK_DIR", "HAI_CHECKPOINT_DIR")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """How a task the runner ran ended."""
+
+    ok: bool
+    cpu_seconds: float
+    error: str
+    inline: bytes | None = None  # the result's pickle, when small (it is in its file too)
+
+
+@dataclass(frozen=True, slots=True)
+class Death:
+    """How a runner ended: its wait status and the CPU seconds it used in all."""
+
+    status: int
+    cpu_seconds: float
+
+    def describe(self) -> str:
+        if os.WIFSIGNALED(self.status):
+            number = os.WTERMSIG(self.status)
+            try:
+                name = signal.Signals(number).name
+            except ValueError:
+                name = f"signal {number}"
+            return f"was killed by {name}"
+        return f"exited with code {os.waitstatus_to_exitcode(self.status)}"
+
+
+def pack_call(fn: Any, args: Any, kwargs: Any) -> bytes:
+    """`fn(*args, **kwargs)` in Parsl's own format (what Parsl can ship, a runner can run)."""
+    return pack_apply_message(fn, args, kwargs)
+
+
+def job(call: bytes, folder: Path, checkpoint: Path, cpus: int, cores: list[int]) -> bytes:
+    """The frame body that asks a runner to run the packed `call` as one task."""
+    return pickle.dumps(
+        {
+            "call": call,
+            "folder": str(folder),
+            "env": {
+                "OMP_NUM_THREADS": str(cpus),
+                "HAI_TASK_CPUS": str(cpus),
+                "HAI_TASK_DIR": str(folder),
+                "HAI_CHECKPOINT_DIR": str(checkpoint),
+            },
+            "cores": cores,
+        },
+        protocol=pickle.HIGHEST_PROTOCOL,
+    )
+
+
+class Runner:
+    """The worker's handle on its runner: the pipes to it, its pid and a pidfd to wait on."""
+
+    def __init__(self, pid: int, jobs: int, replies: int) -> None:
+        self.pid = pid
+        self.jobs = jobs  # worker -> runner
+        self.replies = replies  # runner -> worker
+        self.pidfd = os.pidfd_open(pid)
+        try:
+            self.started = psutil.Process(pid).create_time()
+        except psutil.NoSuchProcess:
+            self.started = 0.0
+        self.reported_cpu = 0.0  # CPU seconds of the tasks it replied for
+
+    @classmethod
+    def start(cls) -> Runner:
+        job_read, job_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        parent = os.getpid()
+        # Flush first so that the child does not write the worker's buffered output again.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            os.close(job_write)
+            os.close(reply_read)
+            _serve(job_read, reply_write, parent)
+        os.close(job_read)
+        os.close(reply_write)
+        return cls(pid, job_write, reply_read)
+
+    def send(self, body: bytes) -> None:
+        write_frame(self.jobs, body)
+
+    def receive(self) -> Reply | None:
+        """The reply to the task sent last (call when `replies` is readable); None when the
+        runner died before it had written all of it."""
+        body = read_frame(self.replies)
+        if body is None:
+            return None
+        reply: Reply = pickle.loads(body)
+        self.reported_cpu += reply.cpu_seconds
+        return reply
+
+    def alive(self) -> bool:
+        try:
+            pid, _ = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        return pid == 0
+
+    def kill(self) -> Death:
+        """Kill the runner's session and every descendant, reap it, close its pipes."""
+        # The group is killed before the leader is reaped, so its pid cannot have been reused.
+        kill_tree(self.pid)
+        return self._reap()
+
+    def _reap(self) -> Death:
+        try:
+            _, status, usage = os.wait4(self.pid, 0)
+            total = usage.ru_utime + usage.ru_stime
+        except ChildProcessError:
+            status, total = 0, self.reported_cpu
+        for fd in (self.jobs, self.replies, self.pidfd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        return Death(status, max(0.0, total - self.reported_cpu))
+
+
+# ---------------------------------------------------------------------- frames on a pipe
+
+
+def write_frame(fd: int, body: bytes) -> None:
+    view = memoryview(FRAME.pack(len(body)) + body)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def read_frame(fd: int) -> bytes | None:
+    """One frame's body; None at the end of the pipe (even in the middle of a frame)."""
+    header = _read_exact(fd, FRAME.size)
+    if header is None:
+        return None
+    return _read_exact(fd, FRAME.unpack(header)[0])
+
+
+def _read_exact(fd: int, size: int) -> bytes | None:
+    chunks: list[bytes] = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+# ---------------------------------------------------------------------- the runner's side
+
+
+def _serve(jobs: int, replies: int, parent: int) -> NoReturn:
+    """The runner's life: tasks one after another until its worker goes."""
+    try:
+        os.setsid()
+        # Not on Linux: the platform's resume still kills leftovers by their recorded pids.
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the worker died before the death signal was armed
+            os._exit(0)
+        home = os.getcwd()
+        cores = os.sched_getaffinity(0)
+        while True:
+            body = read_frame(jobs)
+            if body is None:  # the worker closed the pipe
+                os._exit(0)
+            reply = _run(pickle.loads(body), home, cores)
+            write_frame(replies, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(1)
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _run(job: dict[str, Any], home: str, cores: set[int]) -> Reply:
+    """Run one task in its folder with its environment and cores; restore them after."""
+    before = _cpu_seconds()
+    folder = Path(job["folder"])
+    saved = {name: os.environ.get(name) for name in TASK_ENV}
+    ok, error, inline = True, "", None
+    try:
+        os.environ.update(job["env"])
+        if job["cores"]:
+            os.sched_setaffinity(0, job["cores"])
+        os.chdir(folder)
+        fn, args, kwargs = unpack_apply_message(job["call"])
+        data = refs.store(fn(*args, **kwargs), folder)
+        if data is not None and len(data) <= refs.INLINE_BYTES:
+            inline = data
+    except BaseException:
+        ok, error = False, traceback.format_exc()[-ERROR_CHARS:]
+        with contextlib.suppress(OSError):
+            (folder / ERROR_FILE).write_text(error)
+    finally:
+        with contextlib.suppress(OSError):
+            os.chdir(home)
+        if job["cores"]:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(0, cores)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return Reply(ok, _cpu_seconds() - before, error, inline)
