@@ -14,6 +14,7 @@ from sqlalchemy import select
 from hakutaku.db.models import WorkflowTask
 from hakutaku.workflows import Campaign, TaskCancelled, TaskFailed, TaskFuture
 from hakutaku.workflows.execute import CANCEL_FILE
+from hakutaku.workflows.journal import DatabaseBackend
 from hakutaku.workflows.proctree import kill_recorded, read_pid, tree_pids, write_pid
 from tests.workflows import tasks
 from tests.workflows.conftest import wait_for
@@ -102,7 +103,9 @@ def test_cpu_seconds_are_each_tasks_own(one_slot: Campaign) -> None:
     assert in_child.cpu_seconds >= 0.25  # a child it waited for counts
     assert quiet.cpu_seconds < 0.1  # the earlier tasks' CPU time is not counted again
     one_slot.journal.flush()
-    with one_slot.db.session() as s:
+    backend = one_slot.journal.backend
+    assert isinstance(backend, DatabaseBackend)
+    with backend.db.session() as s:
         journaled = s.scalar(select(WorkflowTask.cpu_seconds).where(WorkflowTask.key == here.key))
     assert journaled == pytest.approx(here.cpu_seconds)
 
