@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -110,8 +111,9 @@ class _Pass:
                 self.d.message = f"replica job {job.id} answers"
             elif r.state == "ready" and job.id not in self.workers:
                 # The job runs but its worker stopped beating (hung, or its process died
-                # inside a job that lives on): it serves nothing, so it is replaced.
-                self.fail(r, job, "its worker stopped sending heartbeats")
+                # inside a job that lives on) or deregistered (its job is being cancelled
+                # outside the platform, `scancel`): it serves nothing, so it is replaced.
+                self.fail(r, job, "its worker left or stopped sending heartbeats")
                 self.stop(r, job)
 
     def ended(self, r: DeploymentReplica, job: Job) -> None:
@@ -207,7 +209,7 @@ class _Pass:
     def submit(self) -> bool:
         d = self.d
         token = self.ctl.box.open(d.token)
-        sub = replica_submission(d, token, self.ctl.worker_host, d.generation)
+        sub = replica_submission(d, token, self.ctl.worker_host, d.generation, self.ctl.python)
         try:
             job = self.ctl.compute.submit(self.s, self.owner, sub)
         except PlatformError as exc:
@@ -276,6 +278,7 @@ class Controller:
         self.worker_host = settings.deploy_worker_host or (
             "0.0.0.0" if compute.backend.queues_itself else "127.0.0.1"
         )
+        self.python = str(settings.deploy_python or sys.executable)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._loop_ref: asyncio.AbstractEventLoop | None = None
