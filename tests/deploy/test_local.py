@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hakutaku.sdk.errors import APIError
-from tests.deploy.conftest import DEPLOY_TIMINGS, SERVED
+from tests.deploy.conftest import DEPLOY_TIMINGS, SERVED, stop_with_deployments
 from tests.deploy.load import Load
 from tests.support.processes import Platform, wait_until
 
@@ -205,4 +205,4 @@ def test_a_cold_start_past_its_bound_is_a_503_with_retry_after(tmp_path: Path) -
         c.deployments.wait_ready("sleepy", timeout=120)
         assert c.models.call("sleepy", "add", {"a": 1, "b": 1}) == 2
     finally:
-        platform.stop()
+        stop_with_deployments(platform)

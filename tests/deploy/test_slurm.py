@@ -14,7 +14,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.deploy.conftest import SERVED
+from tests.deploy.conftest import SERVED, stop_with_deployments
 from tests.deploy.load import Load
 from tests.support.processes import Platform, wait_until
 from tests.support.slurm import SlurmCluster, python_for_job_users
@@ -39,7 +39,7 @@ def on_slurm(
     try:
         yield platform, platform.add_user_key("alice", groups=("physics",))
     finally:
-        platform.stop()
+        stop_with_deployments(platform)
 
 
 def _ready(platform: Platform, key: str, name: str) -> dict[int, dict]:

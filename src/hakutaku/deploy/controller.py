@@ -14,6 +14,13 @@ database alone (a restarted server carries on where the last one stopped):
 - drain: a replica to remove is first marked draining (every gateway replica stops routing
   to it within a refresh), then, once a heartbeat sent after that says it has no call in
   flight, its job is cancelled (the worker deregisters and exits): no call is cut off.
+
+Adoption. Replica jobs outlive the server (local jobs are detached; Slurm's are Slurm's), and
+so do their workers, which keep trying to beat. A controller that has just become the leader
+(the server restarted, or took over from a replica that died) has not yet heard from them: for
+one heartbeat timeout it judges no worker by its silence, drains nothing and scales nothing
+down, so it adopts the replicas it finds instead of replacing them (or stopping ones with calls
+in flight). It still records jobs that ended and starts missing replicas.
 """
 
 from __future__ import annotations
@@ -80,10 +87,17 @@ class _Pass:
             if w.job_id is not None
         }
         self.submitted = 0
+        # Heard from every live worker since this controller began to lead (see Adoption).
+        self.settled = ctl.leading_since is not None and now >= ctl.leading_since + timedelta(
+            seconds=ctl.settings.heartbeat_timeout
+        )
 
     def run(self) -> None:
         self.follow()
         live = [(r, j) for r, j in self.replicas if r.state != "ended"]
+        if not self.settled:
+            self.adopt(live)
+            return
         if self.d.state == "deleting":
             self.finish_delete(live)
             return
@@ -109,7 +123,7 @@ class _Pass:
                 r.state, r.ready_at = "ready", self.now
                 self.d.failures, self.d.retry_at = 0, None
                 self.d.message = f"replica job {job.id} answers"
-            elif r.state == "ready" and job.id not in self.workers:
+            elif r.state == "ready" and job.id not in self.workers and self.settled:
                 # The job runs but its worker stopped beating (hung, or its process died
                 # inside a job that lives on) or deregistered (its job is being cancelled
                 # outside the platform, `scancel`): it serves nothing, so it is replaced.
@@ -131,7 +145,20 @@ class _Pass:
         d.message = f"replica job {job.id} failed: {why}; replacing it in {wait:.0f} s"
         log.warning("deployment %s: %s", d.name, d.message)
 
-    def scale(self, live: list[tuple[DeploymentReplica, Job]]) -> None:
+    def adopt(self, live: list[tuple[DeploymentReplica, Job]]) -> None:
+        """Before the workers were heard from: scale up only, fill, and remove nothing."""
+        if self.d.state != "active":
+            return
+        self.scale(live, down=False)
+        current = [
+            (r, j)
+            for r, j in live
+            if r.generation == self.d.generation and r.state in ("starting", "ready")
+        ]
+        if len(current) < self.d.desired:
+            self.fill_or_trim(current)
+
+    def scale(self, live: list[tuple[DeploymentReplica, Job]], *, down: bool = True) -> None:
         d = self.d
         serving = [
             self.workers[j.id] for r, j in live if r.state == "ready" and j.id in self.workers
@@ -139,6 +166,8 @@ class _Pass:
         inflight = sum(w.inflight for w in serving)
         bounds = Bounds(d.min_replicas, d.max_replicas, d.target_inflight, d.idle_timeout)
         decision = decide(bounds, d.desired, d.busy_at, inflight, d.wanted_at is not None, self.now)
+        if not down and decision.desired < d.desired:
+            return
         if decision.desired != d.desired:
             log.info("deployment %s: %d → %d replicas (%d calls in flight)",
                      d.name, d.desired, decision.desired, inflight)  # fmt: skip
@@ -279,6 +308,7 @@ class Controller:
             "0.0.0.0" if compute.backend.queues_itself else "127.0.0.1"
         )
         self.python = str(settings.deploy_python or sys.executable)
+        self.leading_since: datetime | None = None  # when this controller took the lease
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._loop_ref: asyncio.AbstractEventLoop | None = None
@@ -311,7 +341,10 @@ class Controller:
 
     def tick(self) -> None:
         if not self.lease.hold():
+            self.leading_since = None
             return  # another replica runs the controller
+        if self.leading_since is None:
+            self.leading_since = datetime.now(UTC)
         with self.db.session() as s:
             ids = list(s.scalars(select(Deployment.id).order_by(Deployment.id)))
         submitted = 0
