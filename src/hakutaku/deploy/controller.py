@@ -309,6 +309,7 @@ class Controller:
         )
         self.python = str(settings.deploy_python or sys.executable)
         self.leading_since: datetime | None = None  # when this controller took the lease
+        self._retry_due: datetime | None = None  # the first back-off to end after this tick
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._loop_ref: asyncio.AbstractEventLoop | None = None
@@ -336,8 +337,16 @@ class Controller:
             except Exception:
                 log.exception("deployment controller tick failed; trying again")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                await asyncio.wait_for(self._wake.wait(), self._until_next())
             self._wake.clear()
+
+    def _until_next(self) -> float:
+        """Seconds to the next tick: the interval, or less when a back-off ends sooner (a
+        failed replica is replaced when its back-off ends, not up to a tick later)."""
+        if self._retry_due is None:
+            return self.interval
+        left = (self._retry_due - datetime.now(UTC)).total_seconds()
+        return min(self.interval, max(0.01, left))
 
     def tick(self) -> None:
         if not self.lease.hold():
@@ -348,22 +357,31 @@ class Controller:
         with self.db.session() as s:
             ids = list(s.scalars(select(Deployment.id).order_by(Deployment.id)))
         submitted = 0
+        due: list[datetime] = []
         for deployment_id in ids:
             try:
-                submitted += self._reconcile(deployment_id)
+                count, retry_at = self._reconcile(deployment_id)
             except Exception:
                 log.exception("deployment %d: reconcile failed; trying again", deployment_id)
+                continue
+            submitted += count
+            if retry_at is not None:
+                due.append(retry_at)
+        self._retry_due = min(due, default=None)
         if submitted and self.on_submit is not None:
             self.on_submit()
 
-    def _reconcile(self, deployment_id: int) -> int:
+    def _reconcile(self, deployment_id: int) -> tuple[int, datetime | None]:
+        """One pass: the replicas it submitted, and when its back-off ends (if it waits)."""
         with self.db.session() as s:
             d = s.get(Deployment, deployment_id, with_for_update=True)
             if d is None:
-                return 0
-            step = _Pass(self, s, d, datetime.now(UTC))
+                return 0, None
+            now = datetime.now(UTC)
+            step = _Pass(self, s, d, now)
             step.run()
+            waiting = d.retry_at if d.retry_at is not None and d.retry_at > now else None
             if not self.lease.renew(s):
                 s.rollback()  # another replica leads now; it will redo this pass
-                return 0
-            return step.submitted
+                return 0, None
+            return step.submitted, waiting
