@@ -125,10 +125,12 @@ def server(env: dict[str, str], keep: bool) -> Iterator[Server]:
         with httpx.Client(
             base_url=url, headers={"authorization": f"Bearer {key}"}, timeout=300
         ) as client:
-            yield Server(url, home, client, full_env, proc.pid)
-            for d in client.get("/api/deployments").json():  # no replica job outlives the run
-                client.delete(f"/api/deployments/{d['name']}")
-            wait_for(lambda: client.get("/api/deployments").json() == [], 120, "deletions", 0.2)
+            try:
+                yield Server(url, home, client, full_env, proc.pid)
+            finally:  # no replica job outlives the run (local jobs outlive the server)
+                for d in client.get("/api/deployments").json():
+                    client.delete(f"/api/deployments/{d['name']}")
+                wait_for(lambda: client.get("/api/deployments").json() == [], 120, "deletions")
     finally:
         proc.terminate()
         proc.wait(30)
