@@ -416,7 +416,8 @@ def report(results: dict[str, Any]) -> bool:
         ratio_p50 = line[KEPT]["p50_ms"] / line[HAND]["p50_ms"]
         print(f"{'  ratio deployed / by hand':<26} {concurrency:>3} {ratio_rps:8.2f} "
               f"{ratio_p50:8.2f}")  # fmt: skip
-    return ok and failed == 0
+    # One client: at most its one call in flight on the killed worker may fail per round.
+    return ok and failed <= len(repl)
 
 
 def machine() -> str:
