@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,10 +125,13 @@ def check_spec(spec: DeploymentSpec) -> int:
     return idle_seconds(spec.idle_timeout)
 
 
-def replica_submission(d: Deployment, token: str, host: str, generation: int) -> JobSubmission:
-    """The job of one replica: `hai worker` with the deployment's scoped token."""
+def replica_submission(
+    d: Deployment, token: str, host: str, generation: int, python: str
+) -> JobSubmission:
+    """The job of one replica: `hai worker` with the deployment's scoped token, run by
+    `python` (HAI_DEPLOY_PYTHON or the server's own: one the job's user can execute)."""
     command = [
-        sys.executable, "-m", "hakutaku", "worker", d.target,
+        python, "-m", "hakutaku", "worker", d.target,
         "--name", d.name, "--host", host, "--port", "0",
     ]  # fmt: skip
     return JobSubmission(
