@@ -31,6 +31,7 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -41,6 +42,7 @@ from hakutaku.config import Settings
 from hakutaku.db.lease import LeaseHolder
 from hakutaku.db.models import Deployment, DeploymentReplica, Job, Worker, WorkerToken
 from hakutaku.db.session import Database
+from hakutaku.deploy import hub_target
 from hakutaku.deploy.scaling import Bounds, decide
 from hakutaku.deploy.service import owner_principal
 from hakutaku.deploy.spec import replica_submission
@@ -235,11 +237,21 @@ class _Pass:
 
     # -- actions ------------------------------------------------------------------------------
 
+    def program(self) -> dict[str, Any]:
+        """What a replica runs, when it is not the deployment's target itself."""
+        if self.d.kind != "hub":
+            return {}
+        storage = self.ctl.settings.storage_path
+        env = hub_target.replica_env(self.s, self.d.target, storage)
+        return {"program": hub_target.HUB_BACKEND, "env": env}
+
     def submit(self) -> bool:
         d = self.d
         token = self.ctl.box.open(d.token)
-        sub = replica_submission(d, token, self.ctl.worker_host, d.generation, self.ctl.python)
         try:
+            sub = replica_submission(
+                d, token, self.ctl.worker_host, d.generation, self.ctl.python, **self.program()
+            )
             job = self.ctl.compute.submit(self.s, self.owner, sub)
         except PlatformError as exc:
             d.retry_at = self.now + timedelta(seconds=REFUSED_RETRY)
