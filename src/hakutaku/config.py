@@ -125,6 +125,12 @@ class Settings(BaseSettings):
         gt=0,
         description="A replica being removed gets this long to finish its calls in flight (s).",
     )
+    deploy_python: Path | None = Field(
+        default=None,
+        description="The Python a deployment's worker jobs run `hai worker` with: default the "
+        "server's own. With Slurm, jobs run as their users on the nodes, so it must be a Python "
+        "with hakutaku installed that every job user can execute there (shared storage).",
+    )
     deploy_worker_host: str | None = Field(
         default=None,
         description="Interface a deployment's workers listen on: default 127.0.0.1 with the "

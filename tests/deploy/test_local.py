@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from hakutaku.sdk.errors import APIError
-from tests.deploy.conftest import DEPLOY_TIMINGS, SERVED
+from tests.deploy.conftest import DEPLOY_TIMINGS, SERVED, stop_with_deployments
 from tests.deploy.load import Load
 from tests.support.processes import Platform, wait_until
 
@@ -205,4 +207,50 @@ def test_a_cold_start_past_its_bound_is_a_503_with_retry_after(tmp_path: Path) -
         c.deployments.wait_ready("sleepy", timeout=120)
         assert c.models.call("sleepy", "add", {"a": 1, "b": 1}) == 2
     finally:
-        platform.stop()
+        stop_with_deployments(platform)
+
+
+def test_hai_usage_deployments_sets_calls_against_the_replicas_cost(local: Local) -> None:
+    platform, alice = local
+    c = platform.client(alice)
+    with platform.http() as admin:
+        assert admin.put("/api/prices/cpu", json={"price": "0.05"}).is_success
+    c.deployments.create("metered", worker=f"{SERVED}:Echo", mem="300M")
+    first = c.deployments.wait_ready("metered", timeout=120)["replicas"][0]
+    for i in range(10):
+        assert c.models.call("metered", "add", {"a": i, "b": 0}) == i
+    # The first replica ends (replaced by a new version): its CPU-hours enter the ledger.
+    c.deployments.update("metered", worker=f"{SERVED}:EchoV2")
+
+    def costed() -> dict | None:
+        rows = [r for r in c.usage.deployments() if r["name"] == "metered"]
+        return rows[0] if rows and rows[0]["cost"] > 0 else None
+
+    row = wait_until(costed, 120, "the first replica's cost")
+    job = c.jobs.get(first["job_id"])
+    assert job["state"] in ("cancelled", "completed")
+    assert row["owner"] == "alice" and row["calls"] == 10
+    assert row["resources"]["cpu (hour)"] > 0
+    assert row["cost"] == pytest.approx(row["resources"]["cpu (hour)"] * 0.05, rel=1e-3)
+    assert row["cost_per_1k_calls"] == pytest.approx(row["cost"] / 10 * 1000, rel=1e-3)
+    assert row["currency"]
+    # One month only, and a month with nothing in it.
+    month = job["ended_at"][:7]
+    assert c.usage.deployments(period=month)[0]["calls"] >= 10
+    (empty,) = [r for r in c.usage.deployments(period="2001-01") if r["name"] == "metered"]
+    assert empty["calls"] == 0 and empty["cost"] == 0 and empty["cost_per_1k_calls"] is None
+    with pytest.raises(APIError, match="YYYY-MM"):
+        c.usage.deployments(period="January")
+    # Another user sees only their own deployments.
+    bob = platform.add_user_key("bob2")
+    assert platform.client(bob).usage.deployments() == []
+    # The command line prints the same.
+    env = {**platform.env, "HAI_API_KEY": alice}
+    printed = subprocess.run(
+        [sys.executable, "-m", "hakutaku", "usage", "deployments"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert printed.returncode == 0, printed.stderr
+    line = next(x for x in printed.stdout.splitlines() if x.split()[:1] == ["metered"])
+    assert line.split()[1:4] == ["alice", "10", f"{row['cost']:.9f}".rstrip("0")], line
+    c.deployments.delete("metered")

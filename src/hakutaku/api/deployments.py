@@ -65,7 +65,9 @@ def create(
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> dict[str, Any]:
-    d = service.create(s, who, DeploymentSpec(**body.model_dump()), r.worker_tokens, box)
+    d = service.create(
+        s, who, DeploymentSpec(**body.model_dump()), r.worker_tokens, box, r.settings.storage_path
+    )
     s.commit()
     r.gateway.registry.refresh()  # callable from this replica at once (others: next refresh)
     r.controller.wake()
@@ -101,7 +103,7 @@ def update(
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> dict[str, Any]:
-    d = service.update(s, who, name, body.model_dump(exclude_none=True))
+    d = service.update(s, who, name, body.model_dump(exclude_none=True), r.settings.storage_path)
     s.commit()
     r.controller.wake()
     return service.record(s, d)

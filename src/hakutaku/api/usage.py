@@ -5,12 +5,15 @@ GET /api/usage           calls, errors, tokens per user, model, method
 GET /api/usage/daily     calls, errors, tokens per UTC day and model (yours; admins anyone's)
 GET /api/usage/monthly   ledger quantities per month and resource (yours, your groups';
                          admins anyone's), e.g. card- and CPU-hours for a chart
+GET /api/usage/deployments  per deployment (yours; admins all): calls served, the replicas'
+                         resources and cost, cost per 1 000 calls (all time, or `period`)
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
@@ -18,6 +21,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from hakutaku.accounting.access import own_calls_scope, readable_scope
+from hakutaku.accounting.periods import check_period
 from hakutaku.accounting.series import (
     DEFAULT_DAYS,
     DEFAULT_MONTHS,
@@ -31,6 +35,8 @@ from hakutaku.accounting.series import (
 from hakutaku.api.deps import caller, db_session
 from hakutaku.api.schemas import UsageRow
 from hakutaku.db.models import UsageEvent, User
+from hakutaku.deploy import service as deploy_service
+from hakutaku.deploy.usage import usage_by_deployment
 from hakutaku.errors import Forbidden, PlatformError
 from hakutaku.identity.auth import Principal
 from hakutaku.identity.service import get_user
@@ -53,6 +59,31 @@ class MonthlyUsageRow(BaseModel):
     resource: str = Field(description="cpu, gpu:a800, model:NAME:calls, model:NAME:tokens ...")
     unit: str = Field(description="hour | call | 1k-tokens")
     quantity: Decimal = Field(description="Summed ledger quantity, to a millionth of the unit.")
+
+
+class DeploymentUsageRow(BaseModel):
+    name: str
+    owner: str | None
+    state: str = Field(description="active | deleting")
+    calls: int = Field(description="Calls answered with a status below 400.")
+    resources: dict[str, float] = Field(
+        description="Ledger quantities of the replicas' ended jobs, e.g. {'cpu (hour)': 0.5}."
+    )
+    cost: float = Field(description="Those quantities at the prices of their months.")
+    currency: str | None
+    cost_per_1k_calls: float | None = Field(description="None before the first call.")
+
+
+@router.get("/deployments", response_model=list[DeploymentUsageRow])
+def deployments_usage(
+    period: str | None = Query(None, description="A month, YYYY-MM; default: all time."),
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> list[dict[str, Any]]:
+    """What each deployment served and what its replicas cost (yours; admins: all)."""
+    if period is not None:
+        check_period(period)
+    return usage_by_deployment(s, deploy_service.listing(s, who), period)
 
 
 @router.get("", response_model=list[UsageRow])

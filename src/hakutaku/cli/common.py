@@ -52,6 +52,13 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     out_console.print(table)
 
 
+def money(amount: float | None) -> str | None:
+    """Fixed-point to a billionth (minutes of a CPU cost millionths), never `4.9e-05`."""
+    if amount is None:
+        return None
+    return f"{amount:.9f}".rstrip("0").rstrip(".") or "0"
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hakutaku.cli.common import client, platform_errors, print_json, print_table
+from hakutaku.cli.common import client, money, platform_errors, print_json, print_table
 
 deploy = typer.Typer(
     help="Deploy models as worker jobs that the platform scales and updates.",
@@ -132,8 +132,8 @@ def show(name: str, as_json: JsonOpt = False) -> None:
         f"draining; wanted {d['desired']} (min {d['min_replicas']}, max {d['max_replicas']})"
     )
     usage = d["usage"]
-    per_1k = usage["cost_per_1k_calls"]
-    cost = f"{usage['cost']} {usage['currency'] or ''}".strip()
+    per_1k = money(usage["cost_per_1k_calls"])
+    cost = f"{money(usage['cost'])} {usage['currency'] or ''}".strip()
     typer.echo(f"{'calls':>12}: {usage['calls']} served; cost {cost}"
                + (f", {per_1k} per 1 000 calls" if per_1k is not None else ""))  # fmt: skip
     for resource, quantity in usage["resources"].items():

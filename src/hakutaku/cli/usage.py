@@ -1,5 +1,6 @@
 """`hai usage`: model-call usage (`--daily`: per day); `hai usage monthly`, `hai usage
-statement` and `hai usage ledger`: billing."""
+statement` and `hai usage ledger`: billing; `hai usage deployments`: calls and cost per
+deployment."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hakutaku.cli.common import client, platform_errors, print_json, print_table
+from hakutaku.cli.common import client, money, platform_errors, print_json, print_table
 
 usage = typer.Typer(
     help="Usage: model calls (no subcommand), monthly statements, the ledger.",
@@ -39,6 +40,15 @@ LINE_COLUMNS = (
     "charge",
 )
 LEDGER_COLUMNS = ("ts", "user", "account", "source", "ref", "resource", "quantity", "unit")
+DEPLOYMENT_COLUMNS = (
+    "name",
+    "owner",
+    "calls",
+    "cost",
+    "currency",
+    "cost_per_1k_calls",
+    "resources",
+)
 
 
 @usage.callback()
@@ -149,6 +159,36 @@ def usage_ledger(
             period=period, user=user, account=account, source=source, limit=limit
         )
     print_json(rows) if as_json else print_table(rows, LEDGER_COLUMNS)
+
+
+@usage.command("deployments")
+def usage_deployments(
+    period: Annotated[
+        str | None, typer.Option(help="A month, YYYY-MM (UTC); default: all time.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per deployment: calls served, its replicas' CPU-/card-hours and cost, cost per 1 000
+    calls (yours; admins: all). A replica counts once its job has ended."""
+    with platform_errors():
+        rows = client().usage.deployments(period=period)
+    if as_json:
+        print_json(rows)
+        return
+    shown = [
+        {
+            **row,
+            "cost": money(row["cost"]),
+            "cost_per_1k_calls": money(row["cost_per_1k_calls"]),  # None: no call yet
+            "resources": _resources(row["resources"]),
+        }
+        for row in rows
+    ]
+    print_table(shown, DEPLOYMENT_COLUMNS)
+
+
+def _resources(quantities: dict[str, float]) -> str:
+    return "; ".join(f"{name} {quantity:g}" for name, quantity in quantities.items()) or "-"
 
 
 @usage.command("collect")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,6 +75,9 @@ class Scheduler:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._loop_ref: asyncio.AbstractEventLoop | None = None
+        # Called after a tick that recorded jobs ending (the deployment controller replaces a
+        # replica whose job ended without waiting for its own next tick).
+        self.on_jobs_ended: Callable[[], None] | None = None
         self.lease: LeaseHolder | None = None
         if self.backend.queues_itself:
             ttl = service.settings.scheduler_lease_ttl if lease_ttl is None else lease_ttl
@@ -137,8 +141,14 @@ class Scheduler:
     # -- one tick ----------------------------------------------------------------------------
 
     def tick(self) -> None:
+        if self._tick() and self.on_jobs_ended is not None:
+            self.on_jobs_ended()
+
+    def _tick(self) -> bool:
+        """One tick; whether it recorded a job's end (committed)."""
         if self.lease is not None and not self.lease.hold():
-            return  # another replica follows the jobs; their states are in the database
+            return False  # another replica follows the jobs; their states are in the database
+        ended = False
         with self.db.session() as s:
             handed = list(
                 s.scalars(
@@ -153,14 +163,16 @@ class Scheduler:
             )
             if handed:
                 self._follow(handed)
+                ended = any(JobState(j.state).final for j in handed)
             if self.lease is not None and _changed(s) and not self.lease.renew(s):
                 # The lease expired while we polled and another replica follows now: what we
                 # saw may be older than what it records.
                 s.rollback()
-                return
+                return False
             if not self.backend.queues_itself:
                 running = [j for j in handed if j.state == JobState.RUNNING]
                 self._start_pending(s, running)
+        return ended
 
     def _follow(self, jobs: list[Job]) -> None:
         observed = self.backend.poll([j.external_id for j in jobs if j.external_id])

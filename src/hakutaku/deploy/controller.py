@@ -14,6 +14,13 @@ database alone (a restarted server carries on where the last one stopped):
 - drain: a replica to remove is first marked draining (every gateway replica stops routing
   to it within a refresh), then, once a heartbeat sent after that says it has no call in
   flight, its job is cancelled (the worker deregisters and exits): no call is cut off.
+
+Adoption. Replica jobs outlive the server (local jobs are detached; Slurm's are Slurm's), and
+so do their workers, which keep trying to beat. A controller that has just become the leader
+(the server restarted, or took over from a replica that died) has not yet heard from them: for
+one heartbeat timeout it judges no worker by its silence, drains nothing and scales nothing
+down, so it adopts the replicas it finds instead of replacing them (or stopping ones with calls
+in flight). It still records jobs that ended and starts missing replicas.
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -33,6 +42,7 @@ from hakutaku.config import Settings
 from hakutaku.db.lease import LeaseHolder
 from hakutaku.db.models import Deployment, DeploymentReplica, Job, Worker, WorkerToken
 from hakutaku.db.session import Database
+from hakutaku.deploy import hub_target
 from hakutaku.deploy.scaling import Bounds, decide
 from hakutaku.deploy.service import owner_principal
 from hakutaku.deploy.spec import replica_submission
@@ -79,10 +89,17 @@ class _Pass:
             if w.job_id is not None
         }
         self.submitted = 0
+        # Heard from every live worker since this controller began to lead (see Adoption).
+        self.settled = ctl.leading_since is not None and now >= ctl.leading_since + timedelta(
+            seconds=ctl.settings.heartbeat_timeout
+        )
 
     def run(self) -> None:
         self.follow()
         live = [(r, j) for r, j in self.replicas if r.state != "ended"]
+        if not self.settled:
+            self.adopt(live)
+            return
         if self.d.state == "deleting":
             self.finish_delete(live)
             return
@@ -108,10 +125,11 @@ class _Pass:
                 r.state, r.ready_at = "ready", self.now
                 self.d.failures, self.d.retry_at = 0, None
                 self.d.message = f"replica job {job.id} answers"
-            elif r.state == "ready" and job.id not in self.workers:
+            elif r.state == "ready" and job.id not in self.workers and self.settled:
                 # The job runs but its worker stopped beating (hung, or its process died
-                # inside a job that lives on): it serves nothing, so it is replaced.
-                self.fail(r, job, "its worker stopped sending heartbeats")
+                # inside a job that lives on) or deregistered (its job is being cancelled
+                # outside the platform, `scancel`): it serves nothing, so it is replaced.
+                self.fail(r, job, "its worker left or stopped sending heartbeats")
                 self.stop(r, job)
 
     def ended(self, r: DeploymentReplica, job: Job) -> None:
@@ -129,7 +147,20 @@ class _Pass:
         d.message = f"replica job {job.id} failed: {why}; replacing it in {wait:.0f} s"
         log.warning("deployment %s: %s", d.name, d.message)
 
-    def scale(self, live: list[tuple[DeploymentReplica, Job]]) -> None:
+    def adopt(self, live: list[tuple[DeploymentReplica, Job]]) -> None:
+        """Before the workers were heard from: scale up only, fill, and remove nothing."""
+        if self.d.state != "active":
+            return
+        self.scale(live, down=False)
+        current = [
+            (r, j)
+            for r, j in live
+            if r.generation == self.d.generation and r.state in ("starting", "ready")
+        ]
+        if len(current) < self.d.desired:
+            self.fill_or_trim(current)
+
+    def scale(self, live: list[tuple[DeploymentReplica, Job]], *, down: bool = True) -> None:
         d = self.d
         serving = [
             self.workers[j.id] for r, j in live if r.state == "ready" and j.id in self.workers
@@ -137,6 +168,8 @@ class _Pass:
         inflight = sum(w.inflight for w in serving)
         bounds = Bounds(d.min_replicas, d.max_replicas, d.target_inflight, d.idle_timeout)
         decision = decide(bounds, d.desired, d.busy_at, inflight, d.wanted_at is not None, self.now)
+        if not down and decision.desired < d.desired:
+            return
         if decision.desired != d.desired:
             log.info("deployment %s: %d → %d replicas (%d calls in flight)",
                      d.name, d.desired, decision.desired, inflight)  # fmt: skip
@@ -204,11 +237,21 @@ class _Pass:
 
     # -- actions ------------------------------------------------------------------------------
 
+    def program(self) -> dict[str, Any]:
+        """What a replica runs, when it is not the deployment's target itself."""
+        if self.d.kind != "hub":
+            return {}
+        storage = self.ctl.settings.storage_path
+        env = hub_target.replica_env(self.s, self.d.target, storage)
+        return {"program": hub_target.HUB_BACKEND, "env": env}
+
     def submit(self) -> bool:
         d = self.d
         token = self.ctl.box.open(d.token)
-        sub = replica_submission(d, token, self.ctl.worker_host, d.generation)
         try:
+            sub = replica_submission(
+                d, token, self.ctl.worker_host, d.generation, self.ctl.python, **self.program()
+            )
             job = self.ctl.compute.submit(self.s, self.owner, sub)
         except PlatformError as exc:
             d.retry_at = self.now + timedelta(seconds=REFUSED_RETRY)
@@ -276,6 +319,9 @@ class Controller:
         self.worker_host = settings.deploy_worker_host or (
             "0.0.0.0" if compute.backend.queues_itself else "127.0.0.1"
         )
+        self.python = str(settings.deploy_python or sys.executable)
+        self.leading_since: datetime | None = None  # when this controller took the lease
+        self._retry_due: datetime | None = None  # the first back-off to end after this tick
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._loop_ref: asyncio.AbstractEventLoop | None = None
@@ -303,31 +349,51 @@ class Controller:
             except Exception:
                 log.exception("deployment controller tick failed; trying again")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                await asyncio.wait_for(self._wake.wait(), self._until_next())
             self._wake.clear()
+
+    def _until_next(self) -> float:
+        """Seconds to the next tick: the interval, or less when a back-off ends sooner (a
+        failed replica is replaced when its back-off ends, not up to a tick later)."""
+        if self._retry_due is None:
+            return self.interval
+        left = (self._retry_due - datetime.now(UTC)).total_seconds()
+        return min(self.interval, max(0.01, left))
 
     def tick(self) -> None:
         if not self.lease.hold():
+            self.leading_since = None
             return  # another replica runs the controller
+        if self.leading_since is None:
+            self.leading_since = datetime.now(UTC)
         with self.db.session() as s:
             ids = list(s.scalars(select(Deployment.id).order_by(Deployment.id)))
         submitted = 0
+        due: list[datetime] = []
         for deployment_id in ids:
             try:
-                submitted += self._reconcile(deployment_id)
+                count, retry_at = self._reconcile(deployment_id)
             except Exception:
                 log.exception("deployment %d: reconcile failed; trying again", deployment_id)
+                continue
+            submitted += count
+            if retry_at is not None:
+                due.append(retry_at)
+        self._retry_due = min(due, default=None)
         if submitted and self.on_submit is not None:
             self.on_submit()
 
-    def _reconcile(self, deployment_id: int) -> int:
+    def _reconcile(self, deployment_id: int) -> tuple[int, datetime | None]:
+        """One pass: the replicas it submitted, and when its back-off ends (if it waits)."""
         with self.db.session() as s:
             d = s.get(Deployment, deployment_id, with_for_update=True)
             if d is None:
-                return 0
-            step = _Pass(self, s, d, datetime.now(UTC))
+                return 0, None
+            now = datetime.now(UTC)
+            step = _Pass(self, s, d, now)
             step.run()
+            waiting = d.retry_at if d.retry_at is not None and d.retry_at > now else None
             if not self.lease.renew(s):
                 s.rollback()  # another replica leads now; it will redo this pass
-                return 0
-            return step.submitted
+                return 0, None
+            return step.submitted, waiting

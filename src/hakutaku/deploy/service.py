@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from hakutaku.compute.policy_store import read_policy
 from hakutaku.compute.request import JobSubmission, resolve
 from hakutaku.db.models import Deployment, DeploymentReplica, Group, GroupMember, Job, User, Worker
+from hakutaku.deploy import hub_target
 from hakutaku.deploy.spec import DeploymentSpec, check_replicas, check_spec, check_target
 from hakutaku.errors import Conflict, NotFound
 from hakutaku.identity.auth import Principal
@@ -67,9 +69,16 @@ def get_deployment(s: Session, who: Principal, name: str, *, lock: bool = False)
 
 
 def create(
-    s: Session, who: Principal, spec: DeploymentSpec, tokens: WorkerTokens, box: SecretBox
+    s: Session,
+    who: Principal,
+    spec: DeploymentSpec,
+    tokens: WorkerTokens,
+    box: SecretBox,
+    storage_root: Path,
 ) -> Deployment:
     idle = check_spec(spec)
+    if spec.kind == "hub":
+        spec.target = hub_target.pin(s, who, spec.target, storage_root)
     _check_resources(s, spec)
     if s.scalar(select(Deployment.id).where(Deployment.name == spec.name)) is not None:
         raise Conflict(
@@ -128,13 +137,17 @@ def scale(
     return d
 
 
-def update(s: Session, who: Principal, name: str, changes: dict[str, Any]) -> Deployment:
+def update(
+    s: Session, who: Principal, name: str, changes: dict[str, Any], storage_root: Path
+) -> Deployment:
     """A new version: the controller rolls the replicas over to it without a failed call."""
     d = get_deployment(s, who, name, lock=True)
     _check_active(d)
     kind = changes.get("kind") or d.kind
     target = changes.get("target") or d.target
     check_target(kind, target)
+    if kind == "hub":
+        target = hub_target.pin(s, who, target, storage_root)
     resources = {k: changes[k] for k in ("partition", "qos", "gpus", "cpus", "mem", "time")
                  if changes.get(k) is not None}  # fmt: skip
     current = DeploymentSpec(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +14,9 @@ from hakutaku.errors import PlatformError
 # version (served by the jet-tagger backend), or an OpenAI-compatible server command.
 KINDS = ("worker", "module", "hub", "openai-server")
 MAX_REPLICAS = 64
-# Named in the interface, refused until their serving classes exist (hub weights' predict,
-# an OpenAI-compatible server wrapped as a worker).
-NOT_YET = ("hub", "openai-server")
+# Named in the interface, refused until its serving class exists (an OpenAI-compatible
+# server wrapped as a worker).
+NOT_YET = ("openai-server",)
 
 
 @dataclass
@@ -126,10 +125,20 @@ def check_spec(spec: DeploymentSpec) -> int:
     return idle_seconds(spec.idle_timeout)
 
 
-def replica_submission(d: Deployment, token: str, host: str, generation: int) -> JobSubmission:
-    """The job of one replica: `hai worker` with the deployment's scoped token."""
+def replica_submission(
+    d: Deployment,
+    token: str,
+    host: str,
+    generation: int,
+    python: str,
+    *,
+    program: str | None = None,
+    env: dict[str, str] | None = None,
+) -> JobSubmission:
+    """The job of one replica: `hai worker` with the deployment's scoped token, run by
+    `python` (HAI_DEPLOY_PYTHON or the server's own: one the job's user can execute)."""
     command = [
-        sys.executable, "-m", "hakutaku", "worker", d.target,
+        python, "-m", "hakutaku", "worker", program or d.target,
         "--name", d.name, "--host", host, "--port", "0",
     ]  # fmt: skip
     return JobSubmission(
@@ -142,5 +151,5 @@ def replica_submission(d: Deployment, token: str, host: str, generation: int) ->
         mem=d.mem,
         gpus=d.gpus,
         time=d.time,
-        env={"HAI_WORKER_TOKEN": token, "HAI_DEPLOYMENT": d.name},
+        env={**(env or {}), "HAI_WORKER_TOKEN": token, "HAI_DEPLOYMENT": d.name},
     )

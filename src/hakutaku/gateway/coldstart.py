@@ -1,9 +1,10 @@
 """A call to a deployed model with no replica up: ask for one and wait, within a bound.
 
 A deployment scaled to zero (`--min 0`) has no worker. The first call records that it is
-wanted (one UPDATE of the deployment's row, at most once a second per model and replica);
-the controller then starts a replica, and the call goes on as soon as this replica's registry
-sees it. Past HAI_DEPLOY_COLD_START_WAIT the caller gets 503 with Retry-After.
+wanted (one UPDATE of the deployment's row, at most once a second per model and replica) and
+wakes this replica's controller; the controller (at once if this replica leads, else at the
+leader's next tick) then starts a replica, and the call goes on as soon as this replica's
+registry sees it. Past HAI_DEPLOY_COLD_START_WAIT the caller gets 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ async def wait_for_replica(gw: Gateway, model: str) -> None:
         if now - gw.cold_asked.get(model, -math.inf) >= ASK_EVERY:
             gw.cold_asked[model] = now
             await asyncio.to_thread(_ask, gw, model)
+            if gw.on_cold_start is not None:
+                gw.on_cold_start()
         if _up(gw, model):
             return
         if now >= deadline:

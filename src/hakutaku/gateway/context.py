@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -75,6 +76,9 @@ class Gateway:
         self._pools: dict[str, WorkerPool] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.cold_asked: dict[str, float] = {}  # model → when a cold start was last asked for
+        # Wakes this replica's deployment controller after a cold start is asked for, so that
+        # (when it leads) the replica is submitted now rather than at its next tick.
+        self.on_cold_start: Callable[[], None] | None = None
 
     # -- HTTP pools ---------------------------------------------------------------------------
 

@@ -96,7 +96,7 @@ def register_weights(
         raise LookupError(f"unknown architecture {architecture!r}; hub.list() shows the known ones")
     config = dict(config or {})
     module = _build(architecture, config, hub)
-    _load_state(module, Path(path))
+    load_state(module, Path(path))
     card = WeightsCard(
         architecture=architecture,
         version=version,
@@ -136,7 +136,7 @@ def load(
     module = _build(name, config, store)
     if weights is not None:
         path = store.weights_file(card) if card is not None else Path(weights)
-        _load_state(module, path)
+        load_state(module, path)
         module.eval()
     described: dict[str, Any] = {"architecture": name, **config}
     if card is not None:
@@ -147,18 +147,28 @@ def load(
 
 
 def _build(name: str, config: dict[str, Any], hub: HubStore | None) -> nn.Module:
-    from torch import nn
-
-    from hakutaku.hep.models import ARCHITECTURES, build
+    from hakutaku.hep.models import ARCHITECTURES
 
     if name in ARCHITECTURES:
-        return build(name, **config)
+        return build_module(name, config)
     user = _hub(hub).user_architectures().get(name)
     if user is None:
         raise LookupError(f"unknown architecture {name!r}; hub.list() shows the known ones")
-    module = _resolve(user["builder"])(**config)
+    return build_module(name, config, builder=user["builder"])
+
+
+def build_module(name: str, config: dict[str, Any], builder: str | None = None) -> nn.Module:
+    """A fresh module of a built-in architecture, or of a registered one from its `builder`
+    (`package.module:callable`), with the card's builder keywords."""
+    from torch import nn
+
+    from hakutaku.hep.models import build
+
+    if builder is None:
+        return build(name, **config)
+    module = _resolve(builder)(**config)
     if not isinstance(module, nn.Module):
-        raise TypeError(f"{user['builder']} returned {type(module).__name__}, not an nn.Module")
+        raise TypeError(f"{builder} returned {type(module).__name__}, not an nn.Module")
     return module
 
 
@@ -173,7 +183,7 @@ def _resolve(builder: str) -> Any:
     return target
 
 
-def _load_state(module: nn.Module, path: Path) -> None:
+def load_state(module: nn.Module, path: Path) -> None:
     import torch
 
     if not path.exists():

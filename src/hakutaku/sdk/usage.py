@@ -5,6 +5,7 @@
     client.usage.monthly(source="job")               # ledger per month: card-/CPU-hours
     client.usage.statement(period="2026-11")         # resources, credit, charges, totals
     client.usage.ledger(period="2026-11", source="job")
+    client.usage.deployments()                       # per deployment: calls, cost per 1 000
 
 You read your own usage and your groups' (`account=`); admins read anyone's.
 """
@@ -91,6 +92,12 @@ class Usage(Resource):
             period=period, user=user, account=account, source=source, limit=limit, offset=offset
         )
         return self._client._objects("GET", "/api/usage/ledger", params=params)
+
+    def deployments(self, *, period: str | None = None) -> list[Record]:
+        """Per deployment (GET /api/usage/deployments; yours, admins all): `name`, `owner`,
+        `state`, `calls` served, `resources` (ledger quantities of the replicas' ended jobs),
+        `cost`, `currency`, `cost_per_1k_calls`; all time, or one month (`period` YYYY-MM)."""
+        return self._client._objects("GET", "/api/usage/deployments", params=query(period=period))
 
     def collect(self) -> Record:
         """Bring the ledger up to date with finished jobs, model calls and workflow tasks now

@@ -68,6 +68,8 @@ class Replica:
         scheduler = Scheduler(compute, db, settings.scheduler_interval)
         scheduler_ref.append(scheduler)
         controller = Controller(settings, db, compute, box, on_submit=scheduler.wake)
+        gateway.on_cold_start = controller.wake
+        scheduler.on_jobs_ended = controller.wake
         storage = Storage(settings)
         # The cluster snapshot and the samples; its gauges are served with the gateway's.
         monitor = Monitor(settings, db, compute, gateway, storage)

@@ -262,6 +262,26 @@ def test_a_folder_the_user_cannot_reach_is_refused_before_slurm(
         backend.submit(request)
 
 
+def test_a_program_the_user_cannot_execute_is_refused_before_slurm(
+    slurm_cluster: SlurmCluster, backend: SlurmBackend, tmp_path: Path
+) -> None:
+    # A virtual environment's python: a link, in an open folder, to an interpreter in a closed
+    # one (as /root/.pyenv is). Slurm would run it and fail with exit code 126, saying nothing.
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    (closed / "python").write_text("#!/bin/sh\n")
+    (closed / "python").chmod(0o755)
+    venv_bin = slurm_cluster.jobs_dir / f"venv-{next(_ids)}"
+    venv_bin.mkdir()
+    (venv_bin / "python").symlink_to(closed / "python")
+    request = make_request(slurm_cluster, [str(venv_bin / "python"), "-V"])
+    with pytest.raises(SubmitRefused, match=f"User alice cannot execute {venv_bin}/python: "):
+        backend.submit(request)
+    # A program they may run is accepted (and runs).
+    done = wait_final(backend, backend.submit(make_request(slurm_cluster, ["/bin/true"])))
+    assert done.state is JobState.COMPLETED
+
+
 @pytest.mark.parametrize("user", ["no-such-unix-user", "root", "mysql"])
 def test_a_user_without_a_regular_unix_account_is_refused(
     slurm_cluster: SlurmCluster, backend: SlurmBackend, user: str

@@ -149,6 +149,8 @@ class SlurmBackend:
         )
         if submitter.as_other_user:
             self._hand_files_to(submitter, job_dir, log_dir, workdir)
+            if request.script is None:
+                _check_executable(request.command[0], submitter)
 
     @staticmethod
     def _hand_files_to(submitter: _Submitter, job_dir: Path, log_dir: Path, workdir: Path) -> None:
@@ -424,6 +426,30 @@ def _first_blocked(folder: Path, submitter: _Submitter) -> Path | None:
         if not _allowed(step, submitter, stat.S_IXUSR, stat.S_IXGRP, stat.S_IXOTH):
             return step
     return None
+
+
+def _check_executable(program: str, submitter: _Submitter) -> None:
+    """Refuse a job whose program (an absolute path) its user cannot run: Slurm would start
+    it and it would fail at once with exit code 126, saying nothing of why. A virtual
+    environment's `python` is a link into the interpreter it was made from, which may sit in
+    a folder closed to others (/root/.pyenv): both the link and its target are checked."""
+    path = Path(program)
+    if not path.is_absolute():
+        return  # found on the job's PATH on the node
+    real = Path(os.path.realpath(path))
+    for candidate in dict.fromkeys((path, real)):
+        blocked = _first_blocked(candidate.parent, submitter)
+        if blocked is None and candidate.exists():
+            allowed = _allowed(candidate, submitter, stat.S_IXUSR, stat.S_IXGRP, stat.S_IXOTH)
+            blocked = None if allowed else candidate
+        if blocked is not None:
+            info = blocked.stat()
+            raise SubmitRefused(
+                f"User {submitter.name} cannot execute {program}: {blocked} (mode "
+                f"{stat.filemode(info.st_mode)}, owner uid {info.st_uid}) is closed to them. "
+                "Install what the job runs where every job user can execute it (for "
+                "deployments, HAI_DEPLOY_PYTHON names the Python their workers run with)."
+            )
 
 
 def _may_write(folder: Path, submitter: _Submitter) -> bool:
