@@ -196,8 +196,8 @@ def from_four_vectors(
     jet = (p4 * mask[..., None]).sum(axis=1)
     px, py, pz, energy = jet.T
     pt = np.hypot(px, py)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        eta = np.where(pt > 0, np.arcsinh(np.divide(pz, pt, where=pt > 0)), 0.0)
+    # A jet with no transverse momentum (all padding) gets eta 0, not a division by zero.
+    eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0))
     jets = {
         "jet_pt": pt,
         "jet_eta": eta,
