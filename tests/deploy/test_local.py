@@ -155,7 +155,8 @@ def test_bad_deployments_are_refused_saying_why(local: Local) -> None:
         (dict(module="m:C", partition="nope"), "No partition 'nope'"),
         (dict(module="m:C", min_replicas=3, max_replicas=2), "0 ≤ min ≤ max"),
         (dict(module="m:C", idle_timeout="soon"), "idle timeout"),
-        (dict(hub="pfn:1"), "not available yet"),
+        (dict(openai_server="vllm serve /models/m"), "where its port goes"),
+        (dict(hub="pfn:1"), "no weights registered for 'pfn'"),
     ]
     for kwargs, message in cases:
         with pytest.raises(APIError, match=message):

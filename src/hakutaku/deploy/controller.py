@@ -239,6 +239,11 @@ class _Pass:
 
     def program(self) -> dict[str, Any]:
         """What a replica runs, when it is not the deployment's target itself."""
+        if self.d.kind == "openai-server":
+            return {
+                "program": OPENAI_SERVER_BACKEND,
+                "env": {"HAI_OPENAI_SERVER_CMD": self.d.target},
+            }
         if self.d.kind != "hub":
             return {}
         storage = self.ctl.settings.storage_path
@@ -291,6 +296,9 @@ class _Pass:
             return False
         left = job.started_at + timedelta(seconds=job.time_limit) - self.now
         return left.total_seconds() < renew_margin(job.time_limit)
+
+
+OPENAI_SERVER_BACKEND = "hakutaku.workers.backends.openai_server_process:OpenAIServerProcess"
 
 
 class Controller:

@@ -14,9 +14,6 @@ from hakutaku.errors import PlatformError
 # version (served by the jet-tagger backend), or an OpenAI-compatible server command.
 KINDS = ("worker", "module", "hub", "openai-server")
 MAX_REPLICAS = 64
-# Named in the interface, refused until its serving class exists (an OpenAI-compatible
-# server wrapped as a worker).
-NOT_YET = ("openai-server",)
 
 
 @dataclass
@@ -84,12 +81,6 @@ def check_target(kind: str, target: str) -> None:
         raise PlatformError(
             f"Unknown deployment kind {kind!r}; choose one of {', '.join(KINDS)}.", param="kind"
         )
-    if kind in NOT_YET:
-        raise PlatformError(
-            f"--{kind} deployments are not available yet; deploy a class with --worker "
-            "file.py:Class or --module package.module:Class.",
-            param="kind",
-        )
     if not target.strip():
         raise PlatformError("The deployment has nothing to run: give its target.", param="target")
     if kind == "worker":
@@ -104,6 +95,12 @@ def check_target(kind: str, target: str) -> None:
                 "(`hai deploy create` makes it absolute for you).",
                 param="target",
             )
+    elif kind == "openai-server" and "{port}" not in target:
+        raise PlatformError(
+            "--openai-server takes the server's command with {port} where its port goes, e.g. "
+            "'vllm serve /models/Qwen2.5-7B-Instruct --port {port}'.",
+            param="target",
+        )
     elif kind in ("module", "hub"):
         left, colon, right = target.partition(":")
         if not colon or not left or not right:
