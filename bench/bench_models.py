@@ -11,6 +11,7 @@ Served with `hai worker bench/bench_models.py:Bench` (bench/gateway.py starts it
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,6 +33,13 @@ class Bench(RemoteModel):
     async def echo(self, x: Any = None) -> dict[str, Any]:
         """A small dict back at once."""
         return {"x": x, "ok": True}
+
+    @remote
+    async def wait(self, seconds: float = 0.2) -> bool:
+        """Answer after `seconds` (without using a CPU): a call that stays in flight, for the
+        deployment benchmark's load step."""
+        await asyncio.sleep(min(float(seconds), 10.0))
+        return True
 
     @remote
     async def chunks(self, n: int = STREAM_CHUNKS) -> AsyncIterator[dict[str, Any]]:

@@ -15,9 +15,21 @@ backend, the default timings unless given) and measures, with `bench/bench_model
 3. replacement: the only replica of a `--min 1` deployment killed (SIGKILL of its worker):
    from the kill to the first answer again, with a caller calling back to back throughout
    (calls wait for the replacement; the failed ones are counted);
-4. gateway overhead: the same calls (`echo`) to the deployed model and to the worker started by
+4. create → first answer: a new deployment (`--min 1`) from its POST to its first successful
+   call, against the worker by hand;
+5. scale-up reaction: a `--max 3 --target-inflight 2` deployment at one replica gets a load
+   step of 6 calls always in flight (each waits 0.2 s): the time until the controller wants 3
+   replicas and until 3 answer;
+6. rolling update under load: one client calls back to back while `update` rolls the
+   deployment to a new generation: calls that failed (the target is none) and the time until
+   only new replicas serve;
+7. gateway overhead: the same calls (`echo`) to the deployed model and to the worker started by
    hand, both through the gateway, alternated phase by phase at concurrency 1 and 16: req/s,
    p50/p99 and the ratio deployed / by hand.
+
+With `--slurm`, a second server on a single-node Slurm (deploy/slurm, brought up as the tests
+do; root only) measures create → first answer there too, its replicas alice's Slurm jobs, with
+the time split into the controller, Slurm's scheduling and the worker's start.
 
 This is a benchmark, not a test: it prints numbers and ratios, and exits 0 unless the platform
 failed to start or calls failed where none should.
@@ -25,6 +37,7 @@ failed to start or calls failed where none should.
     .venv/bin/python bench/deploy.py                  # ~2-3 minutes on 2 cores
     .venv/bin/python bench/deploy.py --quick          # fewer rounds and calls
     .venv/bin/python bench/deploy.py --rounds 10 --calls 5000 --json results.json
+    .venv/bin/python bench/deploy.py --quick --slurm  # + create → first answer on Slurm
 """
 
 from __future__ import annotations
@@ -57,6 +70,8 @@ TARGET = f"{BENCH_DIR / 'bench_models.py'}:Bench"
 HAND = "bench-hand"  # the worker started by hand
 COLD = "bench-cold"  # the deployment scaled to zero between calls
 KEPT = "bench-kept"  # the deployment with one replica, killed and replaced
+FRESH = "bench-fresh"  # created and deleted, for create → first answer
+ELASTIC = "bench-elastic"  # 1 → 3 replicas on a load step
 FINAL = {"completed", "failed", "cancelled", "timeout"}
 
 
@@ -295,6 +310,146 @@ def _ready(h: httpx.Client, name: str) -> list[dict[str, Any]]:
     return [r for r in live_replicas(h, name) if r["state"] == "ready"]
 
 
+def bench_create(srv: Server, rounds: int, h: httpx.Client | None = None) -> list[dict]:
+    """POST /api/deployments → the new deployment's first successful call, with the steps."""
+    h = h or srv.http
+    rows = []
+    for _ in range(rounds):
+        t0 = time.time()
+        create(h, FRESH, min_replicas=1, max_replicas=1)
+        wait_for(lambda: call(h, FRESH, timeout=10) == 200, 300, "the first answer", 0.02)
+        t1 = time.time()
+        (replica,) = live_replicas(h, FRESH)
+        job = h.get(f"/api/jobs/{replica['job_id']}").json()
+        (worker,) = [w for w in _workers(srv.http, FRESH) if w["job_id"] == replica["job_id"]]
+        rows.append({
+            "total": t1 - t0,
+            "to_submit": ts(job["submitted_at"]) - t0,
+            "to_start": ts(job["started_at"]) - ts(job["submitted_at"]),
+            "to_register": ts(worker["registered_at"]) - ts(job["started_at"]),
+            "to_answer": t1 - ts(worker["registered_at"]),
+        })  # fmt: skip
+        h.delete(f"/api/deployments/{FRESH}")
+        wait_for(lambda: _deleted(h, FRESH), 180, "the deletion", 0.2)
+    return rows
+
+
+def bench_slurm_create(rounds: int, keep: bool) -> list[dict]:
+    """create → first answer on a single-node Slurm, the replicas alice's Slurm jobs."""
+    sys.path.insert(0, str(BENCH_DIR.parent))  # the tests' Slurm bring-up
+    from tests.support.slurm import SLURM_RUN, SlurmCluster, python_for_job_users
+
+    cluster = SlurmCluster(SLURM_RUN)
+    cluster.start()
+    try:
+        env = {
+            **cluster.platform_env("bench-deploy"),
+            "HAI_DEPLOY_PYTHON": str(python_for_job_users(cluster.jobs_dir)),
+        }
+        with server(env, keep) as srv:
+            h = srv.http
+            r = h.post("/api/users", json={"name": "alice", "groups": ["physics"]})
+            if r.status_code not in (201, 409):
+                raise RuntimeError(f"cannot create alice: {r.status_code} {r.text}")
+            key = h.post("/api/keys", json={"user": "alice"}).json()["key"]
+            headers = {"authorization": f"Bearer {key}"}
+            with httpx.Client(base_url=srv.url, headers=headers, timeout=300) as alice:
+                return bench_create(srv, rounds, alice)
+    finally:
+        cluster.stop()
+
+
+def _deleted(h: httpx.Client, name: str) -> bool:
+    return name not in [d["name"] for d in h.get("/api/deployments").json()]
+
+
+class Load:
+    """`clients` calls always in flight to `model`.wait (each 0.2 s), in a thread of its own."""
+
+    def __init__(self, srv: Server, model: str, clients: int) -> None:
+        self.srv, self.model, self.clients = srv, model, clients
+        self.statuses: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+    async def _run(self) -> None:
+        key = self.srv.http.headers["authorization"].split()[1]
+        target = f"{self.srv.url}/v1/models/{self.model}/wait"
+        async with aiohttp.ClientSession(headers={"authorization": f"Bearer {key}"}) as session:
+
+            async def one() -> None:
+                while not self._stop.is_set():
+                    async with session.post(target, json={"seconds": 0.2}) as r:
+                        await r.read()
+                        self.statuses.append(r.status)
+
+            await asyncio.gather(*(one() for _ in range(self.clients)))
+
+
+def bench_scale_up(srv: Server, rounds: int) -> list[dict[str, float]]:
+    """A load step of 6 calls in flight on a 1-replica, target-2 deployment: → 3 replicas."""
+    h = srv.http
+    create(h, ELASTIC, min_replicas=1, max_replicas=3, target_inflight=2, idle_timeout="3s")
+    rows = []
+    for _ in range(rounds):
+        wait_for(lambda: len(live_replicas(h, ELASTIC)) == 1 and _ready(h, ELASTIC), 180,
+                 "one replica", 0.2)  # fmt: skip
+        began = time.time()
+        with Load(srv, ELASTIC, clients=6) as load:
+            wait_for(lambda: h.get(f"/api/deployments/{ELASTIC}").json()["desired"] == 3, 60,
+                     "the controller to want 3", 0.05)  # fmt: skip
+            wanted = time.time()
+            wait_for(lambda: len(_ready(h, ELASTIC)) == 3, 180, "3 ready replicas", 0.05)
+            ready = time.time()
+        rows.append({
+            "to_desired": wanted - began,  # heartbeats carry the in-flight counts; a tick
+            "to_ready": ready - began,  # + two replica jobs started and registered
+            "failed": float(sum(1 for s in load.statuses if s != 200)),
+            "calls": float(len(load.statuses)),
+        })  # fmt: skip
+    return rows
+
+
+def bench_rolling_update(srv: Server, rounds: int) -> list[dict[str, float]]:
+    """`update` of the one-replica deployment while a client calls it back to back."""
+    h = srv.http
+    rows = []
+    for _ in range(rounds):
+        wait_for(lambda: len(live_replicas(h, KEPT)) == 1 and _ready(h, KEPT), 180,
+                 "one ready replica", 0.2)  # fmt: skip
+        with Caller(srv, KEPT) as caller:
+            wait_for(lambda: len(caller.calls) > 20, 30, "calls to flow")
+            began = time.time()
+            r = h.post(f"/api/deployments/{KEPT}/update", json={"kind": "worker", "target": TARGET})
+            if r.status_code != 200:
+                raise RuntimeError(f"update refused: {r.status_code} {r.text}")
+            generation = r.json()["generation"]
+
+            def rolled(generation: int = generation) -> bool:
+                live = live_replicas(h, KEPT)
+                return bool(live) and all(
+                    x["generation"] == generation and x["state"] == "ready" for x in live
+                )
+
+            wait_for(rolled, 180, "the rollout", 0.05)
+            done = time.time()
+            during = [s for b, e, s in caller.calls if e >= began]
+        rows.append({
+            "rollout": done - began,
+            "failed": float(sum(1 for s in during if s != 200)),
+            "calls": float(len(during)),
+        })  # fmt: skip
+    return rows
+
+
 async def _phase(url: str, key: str, model: str, calls: int, concurrency: int) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
@@ -397,6 +552,37 @@ def report(results: dict[str, Any]) -> bool:
         f"  calls failed meanwhile: {failed:.0f} of "
         f"{sum(r['calls_after_kill'] for r in repl):.0f} (all rounds)"
     )
+    for label, rows in (("local", results["create"]), ("Slurm", results.get("slurm_create"))):
+        if not rows:
+            continue
+        created = [r["total"] for r in rows]
+        print(f"{'create → first answer, ' + label:<58} "
+              f"{statistics.median(created):8.2f}s {min(created):7.2f}s {max(created):7.2f}s  "
+              f"{statistics.median(created) / hand_p50:.2f}")  # fmt: skip
+        for key, what in (
+            ("to_submit", "  create → replica job submitted (controller)"),
+            ("to_start", "  submitted → job started (scheduler)"),
+            ("to_register", "  started → worker registered (Python, model)"),
+            ("to_answer", "  registered → first answer (gateway refresh, call)"),
+        ):
+            values = [r[key] for r in rows]
+            print(f"{what:<58} {statistics.median(values):8.2f}s {min(values):7.2f}s "
+                  f"{max(values):7.2f}s")  # fmt: skip
+    ups = results["scale_up"]
+    for key, what in (
+        ("to_desired", "scale-up: load step (6 in flight) → 3 replicas wanted"),
+        ("to_ready", "scale-up: load step → 3 replicas answering"),
+    ):
+        values = [r[key] for r in ups]
+        print(f"{what:<58} {statistics.median(values):8.2f}s {min(values):7.2f}s "
+              f"{max(values):7.2f}s")  # fmt: skip
+    rolls = results["rolling_update"]
+    values = [r["rollout"] for r in rolls]
+    rolled_failed = sum(r["failed"] for r in rolls)
+    print(f"{'rolling update under load: update → only new replicas':<58} "
+          f"{statistics.median(values):8.2f}s {min(values):7.2f}s {max(values):7.2f}s")  # fmt: skip
+    print(f"  calls failed during the updates: {rolled_failed:.0f} of "
+          f"{sum(r['calls'] for r in rolls):.0f} (target 0)")  # fmt: skip
     print(f"\n{'gateway calls (echo)':<26} {'c':>3} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     ok = True
     by: dict[tuple[str, int], list[dict]] = {}
@@ -417,7 +603,8 @@ def report(results: dict[str, Any]) -> bool:
         print(f"{'  ratio deployed / by hand':<26} {concurrency:>3} {ratio_rps:8.2f} "
               f"{ratio_p50:8.2f}")  # fmt: skip
     # One client: at most its one call in flight on the killed worker may fail per round.
-    return ok and failed <= len(repl)
+    scaled_failed = sum(r["failed"] for r in ups)
+    return ok and failed <= len(repl) and rolled_failed == 0 and scaled_failed == 0
 
 
 def machine() -> str:
@@ -435,6 +622,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="3 rounds, 300 calls, 1 repeat")
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary HAI_HOME")
+    ap.add_argument("--slurm", action="store_true", help="also create → first answer on Slurm")
     args = ap.parse_args()
     if args.quick:
         args.rounds, args.calls, args.repeat = 3, 300, 1
@@ -447,7 +635,12 @@ def main() -> int:
         results["hand_start_s"] = bench_hand_start(srv, args.rounds)
         results["cold_start"] = bench_cold_start(srv, args.rounds)
         results["replacement"] = bench_replacement(srv, args.rounds)
+        results["create"] = bench_create(srv, args.rounds)
+        results["scale_up"] = bench_scale_up(srv, args.rounds)
+        results["rolling_update"] = bench_rolling_update(srv, args.rounds)
         results["overhead"] = bench_overhead(srv, args.calls, levels, args.repeat)
+    if args.slurm:
+        results["slurm_create"] = bench_slurm_create(args.rounds, args.keep)
     ok = report(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

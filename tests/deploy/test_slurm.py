@@ -131,3 +131,55 @@ def test_a_deployment_on_slurm_serves_is_replaced_scales_down_and_bills_card_hou
 def _seconds(job: dict) -> float:
     start, end = (datetime.fromisoformat(job[k]) for k in ("started_at", "ended_at"))
     return (end - start).total_seconds()
+
+
+def test_on_slurm_load_scales_up_an_update_fails_no_call_and_zero_cold_starts(
+    on_slurm: OnSlurm,
+) -> None:
+    platform, alice = on_slurm
+    c = platform.client(alice)
+    c.deployments.create(
+        "elastic", worker=f"{SERVED}:Echo", mem="300M", time="0:20:00", min_replicas=1,
+        max_replicas=2, target_inflight=2, idle_timeout="3s",
+    )  # fmt: skip
+    c.deployments.wait_ready("elastic", timeout=180)
+    # A load step: 4 calls always in flight, 2 wanted per replica → a second Slurm job.
+    with Load(platform.url, alice, "elastic", "slow", {"seconds": 0.2}, clients=4) as step:
+        c.deployments.wait_ready("elastic", replicas=2, timeout=180)
+    assert step.failures == [], step.failures[:5]
+    # Idle: back to one (the test node has 2 CPUs: an update needs one free for its surge).
+    wait_until(
+        lambda: (
+            len([r for r in c.deployments.get("elastic")["replicas"] if r["state"] != "ended"]) == 1
+        ),
+        120,
+        "scale back to one",
+    )
+    # A rolling update under load: the new job answers before the old one drains.
+    with Load(platform.url, alice, "elastic", "slow", {"seconds": 0.05}, clients=1) as load:
+        wait_until(lambda: load.calls > 10, 30, "calls to flow")
+        assert c.deployments.update("elastic", worker=f"{SERVED}:EchoV2")["generation"] == 2
+        c.deployments.wait_ready("elastic", replicas=1, generation=2, timeout=180)
+        wait_until(
+            lambda: not [
+                r for r in c.deployments.get("elastic")["replicas"]
+                if r["generation"] == 1 and r["state"] != "ended"
+            ],
+            120,
+            "the old replica to drain",
+        )  # fmt: skip
+        before = load.results["2"]
+        wait_until(lambda: load.results["2"] > before + 10, 60, "calls to version 2")
+    assert load.failures == [], load.failures[:5]
+    assert load.results["1"] > 0
+    # To zero when idle, and a call then waits for a new Slurm job.
+    c.deployments.scale("elastic", min_replicas=0)
+    wait_until(
+        lambda: all(r["state"] == "ended" for r in c.deployments.get("elastic")["replicas"]),
+        120,
+        "scale to zero",
+    )
+    assert c.models.call("elastic", "whoami")["version"] == 2
+    live = [r for r in c.deployments.get("elastic")["replicas"] if r["state"] != "ended"]
+    assert len(live) == 1 and c.jobs.get(live[0]["job_id"])["backend"] == "slurm"
+    c.deployments.delete("elastic")
