@@ -91,6 +91,18 @@ class Settings(BaseSettings):
     chat_model_description: str = Field(
         default="", description="What /v1/models says about the offline model (empty: default)."
     )
+    papers_dir: Path | None = Field(
+        default=None,
+        description="Where papers' vector files live; default $HAI_HOME/papers (one .npy per "
+        "paper under <user id>/).",
+    )
+    papers_embedding_model: str = Field(
+        default="all-minilm-l6-v2",
+        description="The embedding model papers are indexed and searched with (through /v1).",
+    )
+    papers_max_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1, description="The largest PDF papers accept."
+    )
     chat_worker: bool = Field(
         default=True,
         description="`hai up` starts the offline chat model's worker (it loads in the "
@@ -221,7 +233,9 @@ class Settings(BaseSettings):
         default=True, description="Create a platform user at a first SSO sign-in."
     )
 
-    @field_validator("home", "storage_root", "compute_policy", "jobs_dir", mode="before")
+    @field_validator(
+        "home", "storage_root", "compute_policy", "jobs_dir", "papers_dir", mode="before"
+    )
     @classmethod
     def _expand(cls, value: Any) -> Any:
         return Path(value).expanduser() if isinstance(value, str | Path) else value
@@ -242,6 +256,10 @@ class Settings(BaseSettings):
     def server_url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return (self.url or f"http://{host}:{self.port}").rstrip("/")
+
+    @property
+    def papers_root(self) -> Path:
+        return self.papers_dir or self.home / "papers"
 
     @property
     def sqlalchemy_url(self) -> str:
