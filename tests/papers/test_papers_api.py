@@ -170,6 +170,8 @@ def test_sdk_indexes_a_file_from_the_home_asks_translates_and_deletes(
         max_tokens=8,
     )
     assert reply["passages"][0]["page"] == 2
+    found = client.papers.search("Which crystals make up the calorimeter?", [paper["id"]], k=1)
+    assert [p["page"] for p in found] == [2]
     assert client.papers.link(reply["passages"][0]).endswith(f"/{paper['id']}/pdf#page=2")
     translated = client.papers.translate("The top quark is heavy.", to="zh")
     assert translated["text"] and translated["model"] == "smollm2-135m-instruct"

@@ -53,3 +53,44 @@ NOTE_QUESTIONS = [
     Question("Which collisions were recorded for this measurement?", 1),
     Question("How will future runs with higher luminosity help?", 4),
 ]
+
+
+# Two more notes for the retrieval bench (bench/chat.py): questions are asked of all three
+# papers at once, so a hit needs the right paper and the right page.
+TAGGER_PAGES = [
+    "Jet tagging overview. Boosted top quarks decay into three collimated subjets that a "
+    "single large-radius jet contains. We compare taggers on simulated samples.",
+    "Particle flow network. The network treats the jet constituents as an unordered set and "
+    "sums per-particle embeddings, which makes it invariant under permutations.",
+    "Training. The models were trained for twenty epochs with the Adam optimiser on one "
+    "million jets, with a learning rate of 0.001 and batches of 512 jets.",
+    "Performance. At a signal efficiency of thirty percent the background rejection of the "
+    "transformer reaches one thousand, twice that of the energy flow network.",
+]
+TAGGER_QUESTIONS = [
+    Question("Why is the particle flow network invariant under permutations?", 2),
+    Question("Which optimiser and learning rate were used in training?", 3),
+    Question("What background rejection does the transformer reach?", 4),
+    Question("How many subjets does a boosted top quark produce?", 1),
+]
+TRIGGER_PAGES = [
+    "The trigger system. Collisions happen forty million times per second; the first level "
+    "trigger in custom hardware keeps one hundred thousand events per second.",
+    "High level trigger. A farm of thirty thousand processor cores runs a simplified "
+    "reconstruction and writes about one thousand events per second to storage.",
+    "Data quality. Shifters in the control room inspect histograms of every run and flag "
+    "luminosity sections with detector problems as bad for physics.",
+    "Computing grid. Raw data are copied to tier one centres on three continents; user "
+    "analyses run at more than one hundred tier two sites.",
+]
+TRIGGER_QUESTIONS = [
+    Question("How many events per second does the first level trigger keep?", 1),
+    Question("How many processor cores does the high level trigger farm have?", 2),
+    Question("Who flags luminosity sections as bad for physics?", 3),
+    Question("Where are raw data copied to?", 4),
+]
+DOCUMENTS = {
+    "top-mass-note.pdf": (NOTE_PAGES, NOTE_QUESTIONS),
+    "jet-tagging-note.pdf": (TAGGER_PAGES, TAGGER_QUESTIONS),
+    "trigger-note.pdf": (TRIGGER_PAGES, TRIGGER_QUESTIONS),
+}

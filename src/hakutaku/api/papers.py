@@ -9,6 +9,7 @@ GET    /api/papers/{id}/pdf              the PDF itself (inline; add #page=N to 
 DELETE /api/papers/{id}                  forget the paper (the PDF stays in your files)
 POST   /api/papers/ask                   {question, paper_ids, k, model, max_tokens} → the
                                          answer and the cited passages (file, page, text, score)
+POST   /api/papers/search                {question, paper_ids, k} → the passages alone
 POST   /api/papers/translate             {text, to: en|zh, model} → the translation
 
 Another user's paper is a 404, as if it did not exist. Embeddings and answers are /v1 calls
@@ -59,6 +60,12 @@ class AskIn(BaseModel):
     k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K, description="Passages to retrieve.")
     model: str | None = Field(default=None, description="Chat model; default HAI_CHAT_MODEL.")
     max_tokens: int = Field(default=ANSWER_TOKENS, ge=1, le=MAX_ANSWER_TOKENS)
+
+
+class SearchIn(BaseModel):
+    question: str
+    paper_ids: list[int] = Field(min_length=1, description="Which of your papers to search.")
+    k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K, description="Passages to retrieve.")
 
 
 class PassageOut(BaseModel):
@@ -202,6 +209,20 @@ def ask(
         max_tokens=body.max_tokens,
     )
     return answer_out(answer)
+
+
+@router.post("/search", response_model=list[PassageOut])
+def search(
+    body: SearchIn,
+    papers: PapersDep,
+    gateway: GatewayCallerDep,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> list[PassageOut]:
+    """The k passages of the chosen papers closest to the question, best first (no answer:
+    one embedding call, no chat call)."""
+    found = papers.retrieve(s, who, body.paper_ids, body.question, body.k, gateway)
+    return [passage_out(p) for p in found]
 
 
 @router.post("/translate", response_model=TranslationOut)

@@ -13,6 +13,7 @@ Embeddings and answers are your own /v1 calls (metered and rate limited as yours
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -72,6 +73,13 @@ class Papers(Resource):
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
         return self._client._object("POST", "/api/papers/ask", json=body)
+
+    def search(
+        self, question: str, paper_ids: Sequence[int], *, k: int = 3
+    ) -> builtins.list[Record]:
+        """The k passages closest to the question, best first, without asking a model."""
+        body = {"question": question, "paper_ids": list(paper_ids), "k": k}
+        return self._client._objects("POST", "/api/papers/search", json=body)
 
     def translate(self, text: str, *, to: str, model: str | None = None) -> Record:
         """`text` in English (`to="en"`) or Chinese (`to="zh"`): {`text`, `to`, `model`}."""
