@@ -16,6 +16,7 @@ import typer
 
 from hakutaku.cli.serve import announce_new_admin_key
 from hakutaku.config import Settings, get_settings, read_secret_file
+from hakutaku.errors import PlatformError
 
 DEMO_WORKERS = {
     "all-minilm-l6-v2": "hakutaku.workers.backends.embedding:SentenceEmbedding",
@@ -178,7 +179,11 @@ def up(
     ]
     chat = None
     if demo and settings.chat_worker:
-        _announce_chat_model(settings)
+        try:
+            _announce_chat_model(settings)
+        except PlatformError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(1) from exc
         chat = Child(
             "chat",
             [*me, "worker", CHAT_WORKER, "--server", settings.server_url],
