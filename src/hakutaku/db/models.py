@@ -780,3 +780,36 @@ class WorkflowTask(Base):
     ended_at: Mapped[datetime | None] = mapped_column()
     run: Mapped[int] = mapped_column(Integer, default=0)  # the campaign's run it last ran in
     accounted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Paper(Base):
+    """A PDF of a user's, indexed for questions (hakutaku.papers); the file stays in storage.
+
+    Its chunk vectors live in a numpy file under $HAI_HOME/papers/<user_id>/<id>.npy (row i is
+    the chunk of ordinal i), not in the database."""
+
+    __tablename__ = "papers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(String(1024))  # in the owner's home
+    title: Mapped[str] = mapped_column(String(512))
+    pages: Mapped[int] = mapped_column(Integer)
+    chunks: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("user_id", "path", name="uq_papers_user_path"),)
+
+
+class PaperChunk(Base):
+    """A passage of a paper: the text one vector was made from, and its page (1-based)."""
+
+    __tablename__ = "paper_chunks"
+
+    paper_id: Mapped[int] = mapped_column(
+        ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True
+    )
+    ordinal: Mapped[int] = mapped_column(Integer, primary_key=True)
+    page: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)

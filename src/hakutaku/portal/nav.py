@@ -23,6 +23,7 @@ PAGES: tuple[tuple[str, str, bool], ...] = (
     ("/", N_("Dashboard"), False),
     ("/jobs", N_("Jobs"), False),
     ("/files", N_("Files"), False),
+    ("/papers", N_("Papers"), False),
     ("/models", N_("Models"), False),
     ("/hub", N_("Hub"), False),
     ("/usage", N_("Usage"), False),

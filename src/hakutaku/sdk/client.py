@@ -30,6 +30,7 @@ from hakutaku.sdk.hub import Hub
 from hakutaku.sdk.identity import Keys, Users
 from hakutaku.sdk.jobs import Jobs
 from hakutaku.sdk.models import Models
+from hakutaku.sdk.papers import Papers
 from hakutaku.sdk.remote import RemoteModelProxy
 from hakutaku.sdk.usage import Usage
 from hakutaku.sdk.workers import Workers
@@ -139,6 +140,11 @@ class Client:
     def hub(self) -> Hub:
         """The model zoo and dataset registry: `/api/hub`."""
         return Hub(self)
+
+    @cached_property
+    def papers(self) -> Papers:
+        """Your PDFs, indexed for questions answered with citations: `/api/papers`."""
+        return Papers(self)
 
     def remote_model(self, name: str) -> RemoteModelProxy:
         """A hosted model whose `@remote` methods are called as Python methods (msgpack)."""

@@ -22,6 +22,7 @@ from hakutaku.api import (
     identity,
     jobs,
     models,
+    papers,
     usage,
     worker_tokens,
     workers,
@@ -73,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
         jobs.router,
         files.router,
         hub.router,
+        papers.router,
     ):
         app.include_router(router)
     if settings.portal:
