@@ -22,6 +22,7 @@ import httpx
 from hakutaku.sdk import config
 from hakutaku.sdk._resource import Record
 from hakutaku.sdk.billing import Contributions, Prices
+from hakutaku.sdk.chat import Chat
 from hakutaku.sdk.compute import Compute
 from hakutaku.sdk.deployments import Deployments
 from hakutaku.sdk.errors import ConnectionFailed, raise_for_status
@@ -133,6 +134,11 @@ class Client:
     def hub(self) -> Hub:
         """The model zoo and dataset registry: `/api/hub`."""
         return Hub(self)
+
+    @cached_property
+    def chat(self) -> Chat:
+        """Chat conversations kept on the server, and asking a model in one: `/api/chat`."""
+        return Chat(self)
 
     def remote_model(self, name: str) -> RemoteModelProxy:
         """A hosted model whose `@remote` methods are called as Python methods (msgpack)."""

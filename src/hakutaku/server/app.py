@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hakutaku import __version__
 from hakutaku.api import (
     billing,
+    chat,
     deployments,
     files,
     hub,
@@ -71,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
         jobs.router,
         files.router,
         hub.router,
+        chat.router,
     ):
         app.include_router(router)
     if settings.portal:
