@@ -24,6 +24,7 @@ PAGES: tuple[tuple[str, str, bool], ...] = (
     ("/jobs", N_("Jobs"), False),
     ("/files", N_("Files"), False),
     ("/models", N_("Models"), False),
+    ("/chat", N_("Chat"), False),
     ("/hub", N_("Hub"), False),
     ("/usage", N_("Usage"), False),
     ("/admin", N_("Admin"), True),
