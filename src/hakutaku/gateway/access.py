@@ -6,6 +6,7 @@ from hakutaku.gateway.context import Gateway
 from hakutaku.gateway.errors import (
     GatewayError,
     forbidden_model,
+    model_loading,
     no_worker,
     unknown_method,
     unknown_model,
@@ -50,4 +51,6 @@ def resolve_method(gw: Gateway, entry: ModelEntry, method: str) -> str:
         raise unknown_method(entry.name, method, list(methods))
     if entry.name in gw.registry.snapshot.deployed:
         return method  # no replica up yet: the call waits for one (gateway/coldstart.py)
+    if entry.name == gw.settings.chat_model:
+        raise model_loading(entry.name)  # `hai up` starts it; it loads in the background
     raise no_worker(entry.name)

@@ -88,6 +88,22 @@ def register_worker(
     return worker
 
 
+def announce_worker_model(s: Session, model: str, description: str) -> None:
+    """Record a worker model before its worker registers (one that loads for a while), so a
+    call to it is told it is loading rather than that it does not exist."""
+    check_model_name(model)
+    existing = s.scalar(select(Model).where(Model.name == model))
+    if existing is None:
+        s.add(Model(name=model, kind="worker", description=description))
+    elif existing.kind != "worker":
+        raise PlatformError(
+            f"{model!r} is registered as an upstream model; give the offline chat model another "
+            "name with HAI_CHAT_MODEL."
+        )
+    elif description:
+        existing.description = description  # the operator may have pointed it elsewhere
+
+
 def heartbeat(s: Session, worker_id: str, inflight: int, served: int) -> bool:
     """Record a beat; False when the worker is unknown (dropped) and must register again."""
     result = s.execute(

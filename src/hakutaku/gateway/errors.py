@@ -80,6 +80,22 @@ def no_worker(model: str) -> GatewayError:
     )
 
 
+MODEL_LOADING_RETRY_S = 5
+
+
+def model_loading(model: str) -> GatewayError:
+    """The platform's own chat model has no worker yet: it loads in the background."""
+    return GatewayError(
+        503,
+        f"The chat model '{model}' is loading (it takes about 20 s after the platform starts). "
+        f"Retry after {MODEL_LOADING_RETRY_S} s; if this persists, an operator must check its "
+        "worker (`hai up` logs it to $HAI_HOME/logs/chat.log).",
+        type="server_error",
+        code="model_loading",
+        headers={"retry-after": str(MODEL_LOADING_RETRY_S)},
+    )
+
+
 def overloaded(model: str) -> GatewayError:
     return GatewayError(
         429,

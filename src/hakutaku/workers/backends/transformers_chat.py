@@ -406,7 +406,12 @@ class TransformersChat(RemoteModel):
             )
         # Resolved here, before setup(), so the runtime can register under the final name.
         name = os.environ.get("HAI_CHAT_MODEL_NAME", "").strip() or self.name or self._dir.name
+        self._init_state(name)
+
+    def _init_state(self, name: str) -> None:
+        """The final model name and the not-yet-loaded runtime state (before setup())."""
         self.name = name  # type: ignore[misc]
+        self._gguf_file: str | None = None  # a GGUF file name inside self._dir, if loading one
         self._model: Any = None
         self._tokenizer: Any = None
         self._transformers: Any = None
@@ -425,9 +430,13 @@ class TransformersChat(RemoteModel):
         dtype = _pick_dtype(self.dtype, device)
         # transformers 5 renamed `torch_dtype` to `dtype`; the llm extra allows 4.40+.
         dtype_kw = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
-        tokenizer = transformers.AutoTokenizer.from_pretrained(self._dir, local_files_only=True)
+        # A GGUF file is dequantized by transformers (needs the `gguf` package) to `dtype`.
+        gguf = {"gguf_file": self._gguf_file} if self._gguf_file else {}
+        tokenizer = transformers.AutoTokenizer.from_pretrained(
+            self._dir, local_files_only=True, **gguf
+        )
         model = transformers.AutoModelForCausalLM.from_pretrained(
-            self._dir, local_files_only=True, **{dtype_kw: dtype}
+            self._dir, local_files_only=True, **gguf, **{dtype_kw: dtype}
         )
         model.to(device)
         model.eval()
