@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from tests.support.postgres import fresh_database
 from tests.support.processes import Platform
 
 
@@ -20,9 +21,18 @@ class Users:
     bob: httpx.Client
 
 
-@pytest.fixture(scope="module")
-def users(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Users]:
-    p = Platform(tmp_path_factory.mktemp("chat-api") / "home", HAI_DEMO_WORKERS="false").start()
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def users(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Users]:
+    """alice and bob with API keys, on SQLite and on PostgreSQL (the cursor compares times)."""
+    url = None
+    if request.param == "postgres":
+        url = fresh_database(request.getfixturevalue("postgres_url"), "chat")
+    home = tmp_path_factory.mktemp("chat-api") / "home"
+    p = Platform(home, database_url=url, HAI_DEMO_WORKERS="false").start()
     clients: list[httpx.Client] = []
     try:
         for name in ("alice", "bob"):
