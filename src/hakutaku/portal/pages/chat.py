@@ -98,9 +98,12 @@ def _not_found(request: Request, exc: NotFound) -> Response:
 def _page(request: Request, replica: Replica, user: Any, screen: dict[str, Any]) -> Response:
     models = chat_models(replica.gateway.registry, user.principal)
     conversation = screen["conversation"]
+    names = {m.name for m in models}
+    # the conversation's model, else the operator's default (HAI_CHAT_MODEL), else the first
     chosen = conversation["model"] if conversation else None
-    if chosen not in {m.name for m in models}:
-        chosen = models[0].name if models else None
+    if chosen not in names:
+        default = replica.settings.chat_model
+        chosen = default if default in names else (models[0].name if models else None)
     return render(request, "chat/chat.html", {**screen, "models": models, "chosen": chosen})
 
 
