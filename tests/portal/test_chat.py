@@ -14,21 +14,36 @@ import pytest
 
 from hakutaku.workers.backends.local_chat import DEFAULT_CHAT_MODEL
 from tests.portal.conftest import add_user, shot, sign_in
-from tests.support.processes import Platform, wait_until
+from tests.support.processes import Platform, free_port, wait_until
 
 LOCAL_CHAT = "hakutaku.workers.backends.local_chat:LocalChat"
 MODEL = DEFAULT_CHAT_MODEL
+PROVIDER = "cms/provider-chat"
 ANSWER_TIMEOUT = 120_000  # ms: the model shares two cores with everything else
 
 
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """alice and bob (users), and the offline chat model's worker."""
+    """alice (cms) and bob (atlas), the offline chat model's worker, and a cms-only provider."""
     p = Platform(tmp_path_factory.mktemp("chat") / "home", HAI_DEMO_WORKERS="false")
     p.start()
     try:
         add_user(p, "alice", groups=("cms",))
         add_user(p, "bob", groups=("atlas",))
+        with p.http() as h:
+            # TEST DOUBLE: a paid provider, unreachable (nothing listens on its port), for cms
+            r = h.post(
+                "/api/models/upstream",
+                json={
+                    "name": PROVIDER,
+                    "base_url": f"http://127.0.0.1:{free_port()}/v1",
+                    "api_key": "sk-unreachable",
+                    "description": "A paid provider (unreachable here)",
+                    "public": False,
+                    "groups": ["cms"],
+                },
+            )
+            assert r.status_code == 201, r.text
         p.start_worker(LOCAL_CHAT, wait=300)
         yield p
     finally:
@@ -89,16 +104,53 @@ def conversation_id(page: Any, p: Platform) -> int:
     return int(page.url.rsplit("/", 1)[1])
 
 
-def test_the_picker_lists_the_chat_models_a_user_may_use(portal: Platform, page: Any) -> None:
-    open_chat(page, portal)
-    picker = page.get_by_label("Model", exact=True)
-    # the same rule as GET /v1/models for this user; a chat model (not an embedding model)
-    with page_api(page, portal) as h:
+def picker_and_models(page: Any, p: Platform) -> tuple[list[str], list[str]]:
+    """The picker's models, and what GET /v1/models says to the same browser."""
+    with page_api(page, p) as h:
         listed = [m["id"] for m in h.get("/v1/models").json()["data"]]
-    options = picker.locator("option").all_inner_texts()
-    assert options == [MODEL] and listed == [MODEL]
+    return page.get_by_label("Model", exact=True).locator("option").all_inner_texts(), listed
+
+
+def test_the_picker_lists_the_chat_models_a_user_may_use(
+    portal: Platform, browser: Any, page: Any
+) -> None:
+    open_chat(page, portal)
+    # the same rule as GET /v1/models for this user: alice is in cms
+    assert picker_and_models(page, portal) == ([PROVIDER, MODEL], [PROVIDER, MODEL])
+    picker = page.get_by_label("Model", exact=True)
+    assert picker.input_value() == MODEL  # the operator's default (HAI_CHAT_MODEL)
     assert "Small demo model" in page.locator("#chat-model-description").inner_text()
     shot(page, "chat-empty")
+    picker.select_option(PROVIDER)
+    assert page.locator("#chat-model-description").inner_text() == (
+        "A paid provider (unreachable here)"
+    )
+
+    # a model that does not answer: the gateway's reason, the question kept, ask again
+    ask(page, "Hello?", max_tokens=4)
+    error = page.get_by_role("alert")
+    error.wait_for()
+    assert "The model did not answer:" in error.inner_text()
+    cid = conversation_id(page, portal)
+    with page_api(page, portal) as h:
+        kept = h.get(f"/api/chat/conversations/{cid}/messages").json()["data"]
+    assert [(m["role"], m["content"]) for m in kept] == [("user", "Hello?")]
+    page.get_by_role("list", name="Your conversations").get_by_role(
+        "link", name="Hello?"
+    ).wait_for()
+    shot(page, "chat-provider-down")
+    picker.select_option(MODEL)
+    page.locator("li.msg-user").get_by_role("button", name="Regenerate").click()
+    answers(page).first.wait_for(timeout=ANSWER_TIMEOUT)
+    assert error.is_hidden()
+
+    bob_context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        other = bob_context.new_page()
+        open_chat(other, portal, "bob")
+        assert picker_and_models(other, portal) == ([MODEL], [MODEL])
+    finally:
+        bob_context.close()
 
 
 def test_an_answer_streams_in_and_is_kept(portal: Platform, page: Any) -> None:
@@ -167,6 +219,20 @@ def test_stop_keeps_the_partial_answer(portal: Platform, page: Any) -> None:
     shot(page, "chat-stopped")
 
 
+def mark_answers_old(page: Any) -> None:
+    page.evaluate(
+        "() => document.querySelectorAll('li.msg-assistant').forEach(li => li.dataset.old = 1)"
+    )
+
+
+def wait_for_new_answer(page: Any) -> None:
+    """Until an answer that was not there before is streamed and kept."""
+    page.locator("#chat-messages li.msg-assistant[data-seq]:not([data-old])").wait_for(
+        timeout=ANSWER_TIMEOUT
+    )
+    assert page.locator("li.msg-assistant[data-old]").count() == 0  # the old one is gone
+
+
 def test_regenerate_and_edit_and_resend(portal: Platform, page: Any) -> None:
     open_chat(page, portal)
     ask(page, "What is a lepton?", max_tokens=8)
@@ -175,26 +241,19 @@ def test_regenerate_and_edit_and_resend(portal: Platform, page: Any) -> None:
     with page_api(page, portal) as h:
         before = h.get(f"/api/chat/conversations/{cid}/messages").json()["data"]
 
+        mark_answers_old(page)
         page.get_by_role("button", name="Regenerate").click()
-        page.wait_for_function(
-            "() => document.querySelectorAll('#chat-messages li.msg-assistant[data-seq]')"
-            ".length == 1"
-            " && !document.querySelector('li.streaming')",
-            timeout=ANSWER_TIMEOUT,
-        )
+        wait_for_new_answer(page)
         after = h.get(f"/api/chat/conversations/{cid}/messages").json()["data"]
         assert [m["seq"] for m in after] == [1, 2]  # the answer was replaced, not added
         assert after[0] == before[0] and after[1]["created_at"] != before[1]["created_at"]
+        assert page.locator("#chat-messages li.msg").count() == 2
 
+        mark_answers_old(page)
         page.locator("li.msg-user").get_by_role("button", name="Edit").click()
         page.get_by_label("Edit").fill("What is a hadron?")
         page.get_by_role("button", name="Save and resend").click()
-        page.wait_for_function(
-            "() => document.querySelector('li.msg-user .msg-body').innerText.includes('hadron')"
-            " && document.querySelectorAll('#chat-messages li.msg-assistant[data-seq]').length"
-            " == 1 && !document.querySelector('li.streaming')",
-            timeout=ANSWER_TIMEOUT,
-        )
+        wait_for_new_answer(page)
         edited = h.get(f"/api/chat/conversations/{cid}/messages").json()["data"]
     assert [(m["seq"], m["role"]) for m in edited] == [(1, "user"), (2, "assistant")]
     assert edited[0]["content"] == "What is a hadron?"
@@ -278,6 +337,11 @@ def test_model_output_is_shown_as_text_never_run(portal: Platform, page: Any) ->
     assert "\\frac{1}{" in answer.locator(".katex-error").inner_text()
     assert answer.locator("pre.code code.hljs .hljs-built_in, pre.code .hljs-string").count() >= 1
     assert answer.get_by_role("button", name="Copy").count() >= 2  # the code's and the answer's
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    answer.locator("button.copy-code").click()
+    assert page.evaluate("navigator.clipboard.readText()") == 'print("jets")'
+    answer.locator(".msg-actions").get_by_role("button", name="Copy").click()
+    assert page.evaluate("navigator.clipboard.readText()") == HOSTILE  # the source, as written
     shot(page, "chat-hostile")
 
 

@@ -441,7 +441,10 @@
       });
       input.value = "";
       appendMessage(saved);
-      if (saved.seq === 1) $("chat-title").textContent = (await conversation()).title;
+      if (saved.seq === 1) {
+        $("chat-title").textContent = (await conversation()).title;
+        refreshHistory(); // a new conversation shows in the sidebar at once, answered or not
+      }
     } catch (e) {
       showError(e.message);
       return;
