@@ -7,6 +7,7 @@ gets 404 for a conversation that is not theirs (browser and API)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -155,6 +156,8 @@ def test_the_picker_lists_the_chat_models_a_user_may_use(
 
 def test_an_answer_streams_in_and_is_kept(portal: Platform, page: Any) -> None:
     open_chat(page, portal)
+    page.get_by_text("System prompt", exact=True).click()
+    page.get_by_role("textbox", name="System prompt").fill("Answer in one short sentence.")
     watch_stream(page)
     ask(page, "Name a quark.", max_tokens=16)
     cid = conversation_id(page, portal)
@@ -175,6 +178,9 @@ def test_an_answer_streams_in_and_is_kept(portal: Platform, page: Any) -> None:
         assert kept[0]["content"] == "Name a quark."
         assert kept[1]["model"] == MODEL and 1 <= kept[1]["completion_tokens"] <= 16
         assert kept[1]["prompt_tokens"] > 0
+        conversation = h.get(f"/api/chat/conversations/{cid}").json()
+        assert conversation["system_prompt"] == "Answer in one short sentence."
+        assert conversation["model"] == MODEL
     # the call went through the gateway as alice: metered under her name
     with portal.http() as admin:
         wait_until(
@@ -196,6 +202,21 @@ def test_an_answer_streams_in_and_is_kept(portal: Platform, page: Any) -> None:
     assert answers(page).count() == 1
     assert answers(page).first.locator(".msg-body").inner_text().strip() == text
     assert page.get_by_role("link", name="Name a quark.").get_attribute("aria-current") == "page"
+    assert page.get_by_role("textbox", name="System prompt").input_value() == (
+        "Answer in one short sentence."
+    )
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export Markdown").click()
+    exported = Path(download.value.path()).read_text()
+    assert exported.startswith("# Name a quark.") and text.split()[0] in exported
+    page.get_by_role("button", name="Rename").click()
+    page.get_by_label("New title").fill("Quarks")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_role("list", name="Your conversations").get_by_role(
+        "link", name="Quarks"
+    ).wait_for()
+    assert page.get_by_role("heading", level=1).inner_text() == "Quarks"
 
 
 def test_stop_keeps_the_partial_answer(portal: Platform, page: Any) -> None:
@@ -292,6 +313,29 @@ def test_the_history_is_searched(portal: Platform, page: Any) -> None:
     assert "tau32" in page.locator("li.msg-user").inner_text()
 
 
+def test_a_long_conversation_opens_on_its_latest_messages(portal: Platform, page: Any) -> None:
+    open_chat(page, portal)
+    with page_api(page, portal) as h:
+        c = h.post("/api/chat/conversations", json={"title": "long"}).json()
+        for i in range(1, 61):
+            role = "user" if i % 2 else "assistant"
+            r = h.post(
+                f"/api/chat/conversations/{c['id']}/messages",
+                json={"role": role, "content": f"message number {i}"},
+            )
+            assert r.status_code == 201, r.text
+    page.goto(f"{portal.url}/chat/{c['id']}")
+    shown = page.locator("#chat-messages li.msg")
+    assert shown.count() == 50 and "message number 11" in shown.first.inner_text()
+    page.get_by_role("button", name="Show earlier messages").click()
+    page.locator("#chat-messages li.msg[data-seq='1']").wait_for()
+    assert shown.count() == 60 and "message number 1\n" in shown.first.inner_text() + "\n"
+    assert page.get_by_role("button", name="Show earlier messages").is_hidden()
+    # regenerate stays on the last answer only
+    assert page.locator(".msg-regenerate:visible").count() == 1
+    assert "message number 60" in page.locator("li.msg:has(.msg-regenerate:visible)").inner_text()
+
+
 HOSTILE = (
     'Look: <img src=x onerror="window.__pwned=1"> and <script>window.__pwned=2</script> '
     "and [a link](javascript:window.__pwned=3) and <javascript:window.__pwned=4>.\n\n"
@@ -368,9 +412,12 @@ def test_another_user_cannot_open_a_conversation(portal: Platform, browser: Any,
             assert bob.get("/api/chat/conversations", params={"q": "private"}).json()["data"] == []
 
         # shared: bob may read it, read-only, through the link only
-        with page_api(page, portal) as alice:
-            link = alice.put(f"/api/chat/conversations/{c['id']}/share").json()["share_path"]
-        other.goto(f"{portal.url}{link}")
+        page.goto(f"{portal.url}/chat/{c['id']}")
+        page.get_by_role("button", name="Share").click()
+        link = page.get_by_label("Share link")
+        link.wait_for()
+        assert "/chat/shared/" in link.input_value()
+        other.goto(link.input_value())
         assert other.get_by_role("heading", level=1).inner_text() == "alice private"
         assert "my private question" in other.locator("#chat-messages").inner_text()
         assert "Shared by alice" in other.locator(".chat-main").inner_text()
