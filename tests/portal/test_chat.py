@@ -426,3 +426,36 @@ def test_another_user_cannot_open_a_conversation(portal: Platform, browser: Any,
         assert other.goto(f"{portal.url}/chat/{c['id']}").status == 404  # still not his
     finally:
         bob_context.close()
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """A platform allowing 1 model call a minute, with a provider (TEST DOUBLE: a paid
+    provider, unreachable) as its only chat model."""
+    home = tmp_path_factory.mktemp("chat-limited") / "home"
+    p = Platform(home, HAI_DEMO_WORKERS="false", HAI_RATE_LIMIT="1").start()
+    try:
+        add_user(p, "carol")
+        with p.http() as h:
+            r = h.post(
+                "/api/models/upstream",
+                json={"name": "provider-chat", "base_url": f"http://127.0.0.1:{free_port()}/v1"},
+            )
+            assert r.status_code == 201, r.text
+        yield p
+    finally:
+        p.stop()
+
+
+def test_the_chat_is_rate_limited_like_any_gateway_call(limited: Platform, page: Any) -> None:
+    open_chat(page, limited, "carol")
+    ask(page, "First call", max_tokens=4)
+    error = page.get_by_role("alert")
+    error.wait_for()
+    assert "could not be reached" in error.inner_text()  # the call reached the gateway
+    page.locator("li.msg-user").get_by_role("button", name="Regenerate").click()
+    page.wait_for_function(
+        "() => document.getElementById('chat-error').textContent.includes('Rate limit')"
+    )
+    assert "1 model calls per minute" in error.inner_text()
+    shot(page, "chat-rate-limited")
