@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from hakutaku.workers.backends.local_chat import DEFAULT_CHAT_MODEL
-from tests.portal.conftest import add_user, shot, sign_in
+from tests.portal.conftest import PASSWORD, add_user, shot, sign_in
 from tests.support.processes import Platform, free_port, wait_until
 
 LOCAL_CHAT = "hakutaku.workers.backends.local_chat:LocalChat"
@@ -334,6 +334,35 @@ def test_a_long_conversation_opens_on_its_latest_messages(portal: Platform, page
     # regenerate stays on the last answer only
     assert page.locator(".msg-regenerate:visible").count() == 1
     assert "message number 60" in page.locator("li.msg:has(.msg-regenerate:visible)").inner_text()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete").click()
+    page.wait_for_url(f"{portal.url}/chat")
+    assert (
+        page.get_by_role("list", name="Your conversations")
+        .get_by_role("link", name="long", exact=True)
+        .count()
+        == 0
+    )
+    with page_api(page, portal) as h:
+        assert h.get(f"/api/chat/conversations/{c['id']}").status_code == 404
+
+
+def test_the_chat_page_in_chinese(portal: Platform, browser: Any) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.goto(f"{portal.url}/login?next=/chat")
+        page.locator("#username").fill("bob")
+        page.locator("#password").fill(PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        page.wait_for_url(f"{portal.url}/chat")
+        assert page.get_by_role("button", name="新对话").is_visible()
+        assert page.get_by_role("button", name="发送").is_visible()
+        assert page.get_by_placeholder("搜索对话").is_visible()
+        shot(page, "chat-zh")
+    finally:
+        context.close()
 
 
 HOSTILE = (
