@@ -59,6 +59,25 @@ def test_send_and_regenerate_go_through_the_gateway_as_the_user(
     assert "## You\n\nName a quark." in text and "## System prompt" in text
 
 
+def test_stream_keeps_the_answer_and_stops_when_closed(carol: Client) -> None:
+    conv = carol.chat.create(model=DEFAULT_CHAT_MODEL)
+    with carol.chat.stream(conv["id"], "Name a boson.", max_tokens=8, temperature=0) as answer:
+        pieces = list(answer)
+    assert len(pieces) >= 2  # piece by piece
+    kept = answer.message
+    assert kept is not None and kept["content"] == "".join(pieces) and kept["seq"] == 2
+    assert kept["completion_tokens"] == 8 or kept["finish"] == "stop"
+    assert kept["prompt_tokens"] > 0
+
+    long = carol.chat.stream(conv["id"], "Tell a long story.", max_tokens=300)
+    first_two = [next(long), next(long)]
+    long.close()  # as Stop in the page: what came is kept, marked stopped
+    stopped = long.message
+    assert stopped is not None and stopped["finish"] == "stopped"
+    assert stopped["content"] == "".join(first_two) and stopped["seq"] == 4
+    assert list(long) == []
+
+
 def test_pages_search_and_errors(carol: Client) -> None:
     made = [carol.chat.create(f"page {i}") for i in range(5)]
     carol.chat.add(made[0]["id"], "user", "find the muon here")

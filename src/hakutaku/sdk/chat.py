@@ -1,16 +1,20 @@
 """`client.chat`: your chat conversations on the server, and asking a model inside one.
 
 conv = client.chat.create(title="Jets", system_prompt="Answer briefly.")
-answer = client.chat.send(conv["id"], "What is the anti-kt algorithm?", model="smollm2-135m")
+answer = client.chat.send(conv["id"], "What is anti-kt?", model="smollm2-135m-instruct")
 client.chat.regenerate(conv["id"])                  # a new answer to the last question
 client.chat.edit(conv["id"], 1, "What is the kt algorithm?")   # later messages are deleted
 client.chat.list(q="anti-kt")                       # search titles and messages
 text = client.chat.export(conv["id"])               # Markdown (format="json": a dict)
 link = client.chat.share(conv["id"])["share_url"]   # read-only, for signed-in users
 
-`send` and `regenerate` call `POST /v1/chat/completions` with this client's key, so the call
-is metered, rate-limited and billed like any other /v1 call; the conversation store itself
-(`/api/chat`) never calls a model.
+with client.chat.stream(conv["id"], "And the kt algorithm?") as answer:   # streamed
+    for text in answer:
+        print(text, end="")
+
+`send`, `stream` and `regenerate` call `POST /v1/chat/completions` with this client's key, so
+the call is metered, rate-limited and billed like any other /v1 call; the conversation store
+itself (`/api/chat`) never calls a model.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import builtins
 from collections.abc import Iterator
 from typing import Any
 
-from hakutaku.sdk._resource import Record, Resource, query, segment
+import httpx
+
+from hakutaku.sdk._resource import Record, Resource, iter_frames, query, segment
 
 CONTEXT_MESSAGES = 50  # the latest messages sent to the model with the system prompt
 
@@ -167,17 +173,7 @@ class Chat(Resource):
 
     def answer(self, conversation_id: int, *, model: str | None = None, **options: Any) -> Record:
         """Ask the model to answer the conversation as it stands and keep the answer."""
-        conversation = self.get(conversation_id)
-        chosen = model or conversation["model"]
-        if not chosen:
-            raise ValueError(
-                f"conversation {conversation_id} has no model yet: pass model=... "
-                "(client.models.list() shows the models you may use)"
-            )
-        history = self.messages(conversation_id, limit=CONTEXT_MESSAGES)["data"]
-        prompt = [{"role": m["role"], "content": m["content"]} for m in history]
-        if conversation["system_prompt"]:
-            prompt.insert(0, {"role": "system", "content": conversation["system_prompt"]})
+        chosen, prompt = self._prompt(conversation_id, model)
         body = {**options, "model": chosen, "messages": prompt, "stream": False}
         reply = self._client._object("POST", "/v1/chat/completions", json=body)
         choice = reply["choices"][0]
@@ -190,4 +186,123 @@ class Chat(Resource):
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
             finish=choice.get("finish_reason") or "stop",
+        )
+
+    def stream(
+        self,
+        conversation_id: int,
+        content: str | None = None,
+        *,
+        model: str | None = None,
+        **options: Any,
+    ) -> AnswerStream:
+        """`send` (or, without `content`, `answer`) streamed: iterate it for the answer's
+        text as the model writes it. The answer is kept when the stream ends, or with what
+        came so far (finish "stopped") when you `close()` it early, as the page's Stop does.
+
+            with client.chat.stream(cid, "What is a jet?", max_tokens=64) as answer:
+                for text in answer:
+                    print(text, end="", flush=True)
+            answer.message            # the kept answer: seq, content, token counts, finish
+        """
+        if content is not None:
+            self.add(conversation_id, "user", content)
+        chosen, prompt = self._prompt(conversation_id, model)
+        body = {
+            **options,
+            "model": chosen,
+            "messages": prompt,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        response = self._client._open(
+            "POST", "/v1/chat/completions", json=body, headers={"accept": "text/event-stream"}
+        )
+        return AnswerStream(self, conversation_id, chosen, response)
+
+    def _prompt(
+        self, conversation_id: int, model: str | None
+    ) -> tuple[str, builtins.list[dict[str, str]]]:
+        """The model to ask and the messages to send: the system prompt and the latest ones."""
+        conversation = self.get(conversation_id)
+        chosen = model or conversation["model"]
+        if not chosen:
+            raise ValueError(
+                f"conversation {conversation_id} has no model yet: pass model=... "
+                "(client.models.list() shows the models you may use)"
+            )
+        history = self.messages(conversation_id, limit=CONTEXT_MESSAGES)["data"]
+        prompt = [{"role": m["role"], "content": m["content"]} for m in history]
+        if conversation["system_prompt"]:
+            prompt.insert(0, {"role": "system", "content": conversation["system_prompt"]})
+        return chosen, prompt
+
+
+class AnswerStream:
+    """The text of an answer as it streams (`Chat.stream`); `message` is the kept answer once
+    the stream has ended or was closed."""
+
+    def __init__(self, chat: Chat, conversation_id: int, model: str, response: httpx.Response):
+        self._chat = chat
+        self._conversation_id = conversation_id
+        self._model = model
+        self._response = response
+        self._frames = iter_frames(response)
+        self._parts: builtins.list[str] = []
+        self._usage: dict[str, Any] = {}
+        self._finish: str | None = None
+        self.message: Record | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        if self.message is not None:
+            raise StopIteration
+        try:
+            for chunk in self._frames:
+                if chunk.get("usage"):
+                    self._usage = chunk["usage"]
+                for choice in chunk.get("choices") or []:
+                    if choice.get("finish_reason"):
+                        self._finish = choice["finish_reason"]
+                    piece = (choice.get("delta") or {}).get("content")
+                    if piece:
+                        self._parts.append(piece)
+                        return str(piece)
+        except Exception:
+            self._keep("error")
+            raise
+        self._keep(self._finish or "stop")
+        raise StopIteration
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    def close(self) -> None:
+        """Stop the answer here (the model stops at its next token) and keep what came."""
+        if self.message is None:
+            self._response.close()
+            self._keep("stopped")
+
+    def __enter__(self) -> AnswerStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _keep(self, finish: str) -> None:
+        self._response.close()
+        if self.message is not None or (finish == "error" and not self._parts):
+            return
+        stopped = finish == "stopped"
+        self.message = self._chat.add(
+            self._conversation_id,
+            "assistant",
+            self.text,
+            model=self._model,
+            prompt_tokens=None if stopped else self._usage.get("prompt_tokens"),
+            completion_tokens=None if stopped else self._usage.get("completion_tokens"),
+            finish=finish,
         )
