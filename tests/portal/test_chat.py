@@ -464,11 +464,17 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     home = tmp_path_factory.mktemp("chat-limited") / "home"
     p = Platform(home, HAI_DEMO_WORKERS="false", HAI_RATE_LIMIT="1").start()
     try:
-        add_user(p, "carol")
+        add_user(p, "carol", groups=("physics",))
+        add_user(p, "dave")
         with p.http() as h:
             r = h.post(
                 "/api/models/upstream",
-                json={"name": "provider-chat", "base_url": f"http://127.0.0.1:{free_port()}/v1"},
+                json={
+                    "name": "provider-chat",
+                    "base_url": f"http://127.0.0.1:{free_port()}/v1",
+                    "public": False,
+                    "groups": ["physics"],
+                },
             )
             assert r.status_code == 201, r.text
         yield p
@@ -488,3 +494,11 @@ def test_the_chat_is_rate_limited_like_any_gateway_call(limited: Platform, page:
     )
     assert "1 model calls per minute" in error.inner_text()
     shot(page, "chat-rate-limited")
+
+
+def test_without_a_chat_model_the_page_says_why(limited: Platform, page: Any) -> None:
+    open_chat(page, limited, "dave")  # dave may use no model at all
+    assert page.get_by_label("Model", exact=True).is_disabled()
+    assert page.get_by_role("button", name="Send", exact=True).is_disabled()
+    assert "still loading" in page.locator("#chat-model-description").inner_text()
+    shot(page, "chat-no-model")
