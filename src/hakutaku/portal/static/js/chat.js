@@ -606,6 +606,8 @@
     if (!search.value.trim()) loadHistory(false);
   }
 
+  addRetry(); // a question left without an answer (the call failed, the page was left)
+
   search.addEventListener("input", () => {
     clearTimeout(searchTimer);
     searchTimer = setTimeout(() => loadHistory(false), 250);
