@@ -394,6 +394,14 @@ def test_model_output_is_shown_as_text_never_run(portal: Platform, page: Any) ->
     cookie = next(c for c in page.context.cookies() if c["name"] == "hai_session")
     assert cookie["httpOnly"] is True
     assert "hai_session" not in page.evaluate("document.cookie")
+    # the cookie alone changes nothing: another site cannot make the browser chat or delete
+    with httpx.Client(base_url=portal.url, cookies={"hai_session": cookie["value"]}) as forged:
+        for method, path, body in (
+            ("DELETE", f"/api/chat/conversations/{c['id']}", None),
+            ("POST", "/v1/chat/completions", {"model": MODEL, "messages": [{"role": "user"}]}),
+        ):
+            r = forged.request(method, path, json=body)
+            assert r.status_code == 403 and r.json()["error"]["code"] == "csrf_failed", r.text
 
     answer = page.locator("li.msg-assistant")
     answer.locator(".katex").first.wait_for()
