@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -82,15 +82,20 @@ def _limit(limit: int) -> int:
     return limit
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _cursor(row: ChatConversation) -> str:
-    return f"{row.updated_at.isoformat()}~{row.id}"
+    """`<microseconds since the epoch>~<id>`: exact, and safe in a URL as it is."""
+    micros = (row.updated_at - EPOCH) // timedelta(microseconds=1)
+    return f"{micros}~{row.id}"
 
 
 def _parse_cursor(cursor: str) -> tuple[datetime, int]:
-    stamp, _, ident = cursor.rpartition("~")
+    micros, _, ident = cursor.partition("~")
     try:
-        return datetime.fromisoformat(stamp), int(ident)
-    except ValueError:
+        return EPOCH + timedelta(microseconds=int(micros)), int(ident)
+    except (ValueError, OverflowError):
         raise PlatformError(
             "This 'before' cursor is not one the server gave; use the 'next' of the last page.",
             param="before",
