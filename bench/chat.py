@@ -15,10 +15,15 @@ embedding worker, and in this process loads the same model with the same class:
   (`POST /api/papers/search`, k=3): the hit rate of the right (file, page) in the top 3 and at
   the top.
 
+With `--part history` (bench/chat_history.py, which also runs on its own): the chat pages'
+server time with 10 000 conversations and a 500-message one, against a trivial page in the
+same run (docs/performance.md, Chat history).
+
 A benchmark, not a test: it prints numbers and exits 0 unless the platform failed.
 
     .venv/bin/python bench/chat.py            # ~3 minutes on 2 cores
     .venv/bin/python bench/chat.py --quick    # one round, short answers
+    .venv/bin/python bench/chat.py --part history --db both   # SQLite and PostgreSQL
 """
 
 from __future__ import annotations
@@ -200,16 +205,29 @@ def running_platform(home: Path) -> Iterator[Platform]:
         p.stop()
 
 
-def main() -> None:
+def main() -> int:
+    import chat_history  # bench/ is on sys.path when this file runs as a script
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--part", choices=["model", "history", "all"], default="model",
+        help="model: the offline model and retrieval; history: the chat pages",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="one round, short answers")
+    chat_history.add_history_arguments(parser)
     args = parser.parse_args()
-    rounds, max_tokens = (1, 16) if args.quick else (3, 64)
-    with tempfile.TemporaryDirectory(prefix="hai-bench-chat-") as tmp:
-        for p in running_platform(Path(tmp) / "home"):
-            bench_offline_model(p, rounds, max_tokens)
-            bench_retrieval(p, Path(tmp))
+    ok = True
+    if args.part in ("model", "all"):
+        rounds, max_tokens = (1, 16) if args.quick else (3, 64)
+        with tempfile.TemporaryDirectory(prefix="hai-bench-chat-") as tmp:
+            for p in running_platform(Path(tmp) / "home"):
+                bench_offline_model(p, rounds, max_tokens)
+                bench_retrieval(p, Path(tmp))
+    if args.part in ("history", "all"):
+        results: dict[str, Any] = {"load": os.getloadavg()[0]}
+        ok = chat_history.history_main(args, results)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -813,3 +813,46 @@ class PaperChunk(Base):
     ordinal: Mapped[int] = mapped_column(Integer, primary_key=True)
     page: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
+# ----------------------------------------------------------------------------- chat
+
+
+class ChatConversation(Base):
+    """One user's chat conversation (hakutaku.chat): its title, system prompt, last model, and
+    a share token when it is shared read-only with the platform's other signed-in users."""
+
+    __tablename__ = "chat_conversations"
+    __table_args__ = (
+        # the history sidebar: one user's conversations, newest first, by keyset
+        Index("ix_chat_conversations_user_updated", "user_id", "updated_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    model: Mapped[str | None] = mapped_column(String(128))
+    system_prompt: Mapped[str] = mapped_column(Text, default="")
+    share_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChatMessage(Base):
+    """One message of a conversation at position `seq` (1, 2, ...: no gaps, since edits and
+    regenerations truncate), with the token counts the gateway reported for an answer."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (UniqueConstraint("conversation_id", "seq", name="uq_chat_message_seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("chat_conversations.id", ondelete="CASCADE")
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))  # user | assistant
+    content: Mapped[str] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(128))
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    finish: Mapped[str | None] = mapped_column(String(16))  # stop | length | stopped | error
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -25,6 +25,7 @@ PAGES: tuple[tuple[str, str, bool], ...] = (
     ("/files", N_("Files"), False),
     ("/papers", N_("Papers"), False),
     ("/models", N_("Models"), False),
+    ("/chat", N_("Chat"), False),
     ("/hub", N_("Hub"), False),
     ("/usage", N_("Usage"), False),
     ("/admin", N_("Admin"), True),

@@ -22,6 +22,7 @@ import httpx
 from hakutaku.sdk import config
 from hakutaku.sdk._resource import Record
 from hakutaku.sdk.billing import Contributions, Prices
+from hakutaku.sdk.chat import Chat
 from hakutaku.sdk.compute import Compute
 from hakutaku.sdk.deployments import Deployments
 from hakutaku.sdk.errors import ConnectionFailed, raise_for_status
@@ -145,6 +146,11 @@ class Client:
     def papers(self) -> Papers:
         """Your PDFs, indexed for questions answered with citations: `/api/papers`."""
         return Papers(self)
+
+    @cached_property
+    def chat(self) -> Chat:
+        """Chat conversations kept on the server, and asking a model in one: `/api/chat`."""
+        return Chat(self)
 
     def remote_model(self, name: str) -> RemoteModelProxy:
         """A hosted model whose `@remote` methods are called as Python methods (msgpack)."""

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hakutaku import __version__
 from hakutaku.api import (
     billing,
+    chat,
     deployments,
     files,
     hub,
@@ -75,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
         files.router,
         hub.router,
         papers.router,
+        chat.router,
     ):
         app.include_router(router)
     if settings.portal:

@@ -1,0 +1,259 @@
+"""`/api/chat`: the caller's chat conversations, kept on the server (hakutaku.chat).
+
+The model is not called here: a client calls `POST /v1/chat/completions` as the user (the
+gateway meters it) and keeps the question and the answer here. Someone else's conversation
+is 404, as one that does not exist; a shared one is read through `/api/chat/shared/{token}`.
+
+    GET    /api/chat/conversations                 list, newest first (?q= searches, ?before=)
+    POST   /api/chat/conversations                 create
+    GET    /api/chat/conversations/{id}            one conversation
+    PATCH  /api/chat/conversations/{id}            rename, system prompt, model
+    DELETE /api/chat/conversations/{id}
+    GET    /api/chat/conversations/{id}/messages   a page of messages (?before=seq&limit=)
+    POST   /api/chat/conversations/{id}/messages   append a message
+    PATCH  /api/chat/conversations/{id}/messages/{seq}   edit a user message (truncates after)
+    DELETE /api/chat/conversations/{id}/messages/{seq}   delete it and every later one
+    GET    /api/chat/conversations/{id}/export     ?format=markdown|json
+    PUT    /api/chat/conversations/{id}/share      share read-only (a link for signed-in users)
+    DELETE /api/chat/conversations/{id}/share      stop sharing
+    GET    /api/chat/shared/{token}                a shared conversation (read-only)
+    GET    /api/chat/shared/{token}/messages       its messages
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from hakutaku.api.deps import caller, db_session
+from hakutaku.chat import export, store
+from hakutaku.db.models import ChatConversation, User
+from hakutaku.errors import PlatformError
+from hakutaku.identity.auth import Principal
+
+router = APIRouter(prefix="/api/chat", tags=["chat"])
+
+Limit = Query(50, ge=1, le=store.PAGE_MAX)
+
+
+class ConversationIn(BaseModel):
+    title: str = Field("", max_length=store.TITLE_MAX)
+    model: str | None = Field(None, max_length=128)
+    system_prompt: str = Field("", max_length=store.SYSTEM_PROMPT_MAX)
+
+
+class ConversationChange(BaseModel):
+    title: str | None = Field(None, max_length=store.TITLE_MAX)
+    model: str | None = Field(None, max_length=128)
+    system_prompt: str | None = Field(None, max_length=store.SYSTEM_PROMPT_MAX)
+
+
+class MessageIn(BaseModel):
+    role: str = Field(description="user | assistant")
+    content: str = Field(max_length=store.CONTENT_MAX)
+    model: str | None = Field(None, max_length=128, description="The model that answered.")
+    prompt_tokens: int | None = Field(None, ge=0, description="usage.prompt_tokens of the call")
+    completion_tokens: int | None = Field(None, ge=0)
+    finish: str | None = Field(
+        None, description="stop | length | stopped (the user stopped the stream) | error"
+    )
+
+
+class MessageEdit(BaseModel):
+    content: str = Field(max_length=store.CONTENT_MAX)
+
+
+def share_path(row: ChatConversation) -> str | None:
+    return f"/chat/shared/{row.share_token}" if row.share_token else None
+
+
+def conversation_out(row: ChatConversation) -> dict[str, Any]:
+    return {**export.conversation_record(row), "share_path": share_path(row)}
+
+
+@router.get("/conversations")
+def listing(
+    q: str | None = Query(None, max_length=200, description="Words in the title or messages"),
+    before: str | None = Query(None, description="The `next` cursor of the previous page"),
+    limit: int = Limit,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, Any]:
+    """Your conversations, most recently changed first, a page at a time."""
+    page = store.listing(s, who, q=q, before=before, limit=limit)
+    return {"data": [conversation_out(c) for c in page.conversations], "next": page.next}
+
+
+@router.post("/conversations", status_code=201)
+def create(
+    body: ConversationIn,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, Any]:
+    row = store.create(s, who, title=body.title, model=body.model, system_prompt=body.system_prompt)
+    return conversation_out(row)
+
+
+@router.get("/conversations/{conversation_id}")
+def one(
+    conversation_id: int,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, Any]:
+    return conversation_out(store.get(s, who, conversation_id))
+
+
+@router.patch("/conversations/{conversation_id}")
+def change(
+    conversation_id: int,
+    body: ConversationChange,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, Any]:
+    """Rename it, set its system prompt, or the model it uses."""
+    row = store.change(s, who, conversation_id, **body.model_dump(exclude_none=True))
+    return conversation_out(row)
+
+
+@router.delete("/conversations/{conversation_id}", status_code=204)
+def remove(
+    conversation_id: int,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> None:
+    store.remove(s, who, conversation_id)
+
+
+def _messages_out(page: store.MessagePage) -> dict[str, Any]:
+    return {
+        "data": [export.message_record(m) for m in page.messages],
+        "has_earlier": page.has_earlier,
+    }
+
+
+@router.get("/conversations/{conversation_id}/messages")
+def messages(
+    conversation_id: int,
+    before: int | None = Query(None, ge=1, description="Messages before this seq"),
+    limit: int = Limit,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, Any]:
+    """The latest `limit` messages (or those before `before`), oldest first."""
+    row = store.get(s, who, conversation_id)
+    return _messages_out(store.messages(s, row, before=before, limit=limit))
+
+
+@router.post("/conversations/{conversation_id}/messages", status_code=201)
+def append(
+    conversation_id: int,
+    body: MessageIn,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, Any]:
+    """Add a message at the end: your question, or the answer the gateway gave."""
+    message = store.append(s, who, conversation_id, **body.model_dump())
+    return export.message_record(message)
+
+
+@router.patch("/conversations/{conversation_id}/messages/{seq}")
+def edit(
+    conversation_id: int,
+    seq: int,
+    body: MessageEdit,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, Any]:
+    """Change one of your messages; every message after it is deleted (resend it next)."""
+    return export.message_record(store.edit(s, who, conversation_id, seq, body.content))
+
+
+@router.delete("/conversations/{conversation_id}/messages/{seq}", status_code=204)
+def truncate(
+    conversation_id: int,
+    seq: int,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> None:
+    """Delete message `seq` and every later one (to regenerate an answer)."""
+    store.truncate(s, who, conversation_id, seq)
+
+
+@router.get("/conversations/{conversation_id}/export")
+def export_file(
+    conversation_id: int,
+    format: str = Query("markdown", description="markdown | json"),
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """The whole conversation as a file to download."""
+    if format not in export.FORMATS:
+        raise PlatformError(
+            f"format must be one of {', '.join(export.FORMATS)}, got {format!r}.", param="format"
+        )
+    row = store.get(s, who, conversation_id)
+    rows = store.all_messages(s, row)
+    if format == "json":
+        body = orjson.dumps(export.as_json(row, rows), option=orjson.OPT_INDENT_2)
+        media, name = "application/json", export.filename(row, "json")
+    else:
+        body = export.as_markdown(row, rows).encode()
+        media, name = "text/markdown; charset=utf-8", export.filename(row, "md")
+    return Response(
+        body, media_type=media, headers={"content-disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@router.put("/conversations/{conversation_id}/share")
+def share(
+    conversation_id: int,
+    request: Request,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, Any]:
+    """Share it read-only: anyone signed in to the platform with the link may read it."""
+    row = store.share(s, who, conversation_id)
+    out = conversation_out(row)
+    return {**out, "share_url": str(request.base_url).rstrip("/") + out["share_path"]}
+
+
+@router.delete("/conversations/{conversation_id}/share")
+def unshare(
+    conversation_id: int,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, Any]:
+    return conversation_out(store.unshare(s, who, conversation_id))
+
+
+def shared_out(s: Session, row: ChatConversation) -> dict[str, Any]:
+    owner = s.get(User, row.user_id)
+    record = export.conversation_record(row)
+    return {**record, "owner": owner.name if owner else None, "share_path": share_path(row)}
+
+
+@router.get("/shared/{token}")
+def shared(
+    token: str,
+    _who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, Any]:
+    """A conversation someone shared (read-only; any signed-in user or key with the link)."""
+    return shared_out(s, store.shared(s, token))
+
+
+@router.get("/shared/{token}/messages")
+def shared_messages(
+    token: str,
+    before: int | None = Query(None, ge=1),
+    limit: int = Limit,
+    _who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, Any]:
+    row = store.shared(s, token)
+    return _messages_out(store.messages(s, row, before=before, limit=limit))
