@@ -16,11 +16,11 @@ $(BIN)/python:
 # torch is installed first and pinned: 2.13.0 is the CPU build; other releases pull GBs of CUDA.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[apps]'
 	touch $@
 
 $(TEST_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,apps]'
 	touch $@
 
 $(VENDOR): frontend/package.json frontend/package-lock.json frontend/vendor.mjs

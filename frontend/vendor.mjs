@@ -14,6 +14,10 @@ const files = {
   "uPlot.min.css": "uplot/dist/uPlot.min.css",
   // incremental SHA-256 of uploads in the browser (WebAssembly; the files page allows it)
   "hash-wasm-sha256.min.js": "hash-wasm/dist/sha256.umd.min.js",
+  // the Terminal app's page (hakutaku.apps.terminal serves them from here)
+  "xterm.js": "@xterm/xterm/lib/xterm.js",
+  "xterm.css": "@xterm/xterm/css/xterm.css",
+  "xterm-addon-fit.js": "@xterm/addon-fit/lib/addon-fit.js",
 };
 
 rmSync(target, { recursive: true, force: true });

@@ -1,0 +1,56 @@
+"""Helpers for the apps tests and bench: a signed-in HTTP client, launching and waiting."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from tests.support.processes import Platform, wait_until
+
+
+def signed_in_client(url: str, name: str, password: str) -> httpx.Client:
+    """An httpx client with a portal session cookie (signed in through the /login form)."""
+    client = httpx.Client(base_url=url, timeout=60)
+    form = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token, form.text[:500]
+    r = client.post(
+        "/login", data={"username": name, "password": password, "csrf_token": token.group(1)}
+    )
+    assert r.status_code == 303, r.text[:500]
+    return client
+
+
+def session_cookie(client: httpx.Client) -> str:
+    return f"hai_session={client.cookies['hai_session']}"
+
+
+def launch(client: httpx.Client, app: str, **resources: Any) -> dict[str, Any]:
+    csrf = csrf_of(client)
+    r = client.post(
+        "/api/apps/sessions", json={"app": app, **resources}, headers={"x-csrf-token": csrf}
+    )
+    assert r.status_code == 201, r.text
+    found: dict[str, Any] = r.json()
+    return found
+
+
+def csrf_of(client: httpx.Client) -> str:
+    page = client.get("/sessions")
+    token = re.search(r'data-csrf="([^"]+)"', page.text)
+    assert token, page.text[:500]
+    return token.group(1)
+
+
+def wait_running(p: Platform, client: httpx.Client, session_id: str, timeout: float = 90) -> None:
+    """Until the session's app answers through the proxy (its card says running)."""
+
+    def up() -> bool:
+        r = client.get(f"/apps/{session_id}/", follow_redirects=False)
+        if r.status_code == 410:
+            raise AssertionError(f"session {session_id} ended: {r.text}")
+        return r.status_code != 503
+
+    wait_until(up, timeout, f"app session {session_id} ({p.home / 'server.log'})", interval=0.3)
