@@ -79,6 +79,8 @@ JUPYTER = AppSpec(
         "--ServerApp.root_dir={workdir}",
         # the proxy is the only client; it rewrites Origin to this server's own
         "--ServerApp.allow_remote_access=True",
+        # the job runs as its user; a local backend run by root runs it as root
+        "--ServerApp.allow_root=True",
     ),
     # Jupyter reads its token from the environment: never on the command line
     env={"JUPYTER_TOKEN": "{secret}"},
