@@ -34,7 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 import websockets
 from tests.portal.conftest import PASSWORD, add_user
-from tests.support.apps import launch, session_cookie, signed_in_client
+from tests.support.apps import (
+    csrf_of,
+    launch,
+    session_cookie,
+    signed_in_client,
+    stop_all_sessions,
+)
 from tests.support.processes import Platform, wait_until
 
 TARGET_ADDED_US = 1000.0
@@ -55,15 +61,9 @@ def launch_to_usable(p: Platform, client: httpx.Client, launches: int) -> list[f
         times.append(time.perf_counter() - start)
         client.post(
             f"/api/apps/sessions/{session['id']}/stop",
-            headers={"x-csrf-token": _csrf(client)},
+            headers={"x-csrf-token": csrf_of(client)},
         )
     return times
-
-
-def _csrf(client: httpx.Client) -> str:
-    from tests.support.apps import csrf_of
-
-    return csrf_of(client)
 
 
 def direct_access(p: Platform, job_id: int) -> tuple[str, str]:
@@ -202,6 +202,7 @@ def main() -> None:
         )
         results["websocket"] = summary("websocket", ws)
     finally:
+        stop_all_sessions(p)
         p.stop()
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

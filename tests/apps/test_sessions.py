@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.portal.conftest import PASSWORD, add_user
-from tests.support.apps import csrf_of, launch, signed_in_client
+from tests.support.apps import csrf_of, launch, signed_in_client, stop_all_sessions
 from tests.support.processes import Platform, wait_until
 
 APPS = """
@@ -33,6 +33,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         add_user(p, "alice")
         yield p
     finally:
+        stop_all_sessions(p)
         p.stop()
 
 

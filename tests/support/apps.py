@@ -54,3 +54,20 @@ def wait_running(p: Platform, client: httpx.Client, session_id: str, timeout: fl
         return r.status_code != 503
 
     wait_until(up, timeout, f"app session {session_id} ({p.home / 'server.log'})", interval=0.3)
+
+
+def stop_all_sessions(p: Platform) -> None:
+    """Cancel every job still pending or running on the platform, and wait for them to end.
+
+    Local jobs outlive their server by design (a restarted server re-attaches to them), so a
+    test's app sessions would go on serving after the test: stop them before the server."""
+    with p.http() as h:
+        live = h.get("/api/jobs", params={"all": "true", "state": "pending,running"}).json()
+        for job in live:
+            h.post(f"/api/jobs/{job['id']}/cancel")
+
+        def ended() -> bool:
+            jobs = h.get("/api/jobs", params={"all": "true", "state": "pending,running"})
+            return not jobs.json()
+
+        wait_until(ended, 60, "the test's app sessions to end")

@@ -11,6 +11,8 @@ import fcntl
 import os
 import shutil
 import subprocess
+import sys
+import sysconfig
 import time
 from pathlib import Path
 from typing import TextIO
@@ -157,3 +159,45 @@ class SlurmCluster:
             timeout=120,
             stdin=subprocess.DEVNULL,
         )
+
+
+def python_for_job_users(folder: Path, user: str = "alice") -> Path:
+    """A Python that the cluster's job users can execute, with this checkout's packages.
+
+    Jobs run as their users, and the test's own interpreter may be out of their reach (a
+    virtual environment made from /root/.pyenv: /root is closed to others), as a server's
+    would be on a node-local path. A cluster installs the platform on shared storage; here a
+    virtual environment is made in `folder` from the system's Python of the same version, and
+    a `.pth` file adds this checkout's site-packages (readable by all) to it.
+    """
+    if _runs_as(user, Path(sys.executable)):
+        return Path(sys.executable)
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    system = Path(f"/usr/bin/python{version}")
+    if not system.exists():
+        raise SlurmStartFailed(
+            f"Slurm jobs run as {user}, who cannot execute {sys.executable}, and there is no "
+            f"{system} to build one they can: install python{version} (apt-get install "
+            f"python{version}-venv) or run the tests from a Python every user can execute."
+        )
+    venv = folder / f"python{version}"
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([str(system), "-m", "venv", "--without-pip", str(venv)], check=True)
+        paths = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
+        lines = "".join(f"import site; site.addsitedir({p!r})\n" for p in paths)
+        target = venv / "lib" / f"python{version}" / "site-packages" / "hai-checkout.pth"
+        target.write_text(lines)
+    python = venv / "bin" / "python"
+    if not _runs_as(user, python):
+        raise SlurmStartFailed(f"{user} cannot run {python} -c 'import hakutaku' either.")
+    return python
+
+
+def _runs_as(user: str, python: Path) -> bool:
+    done = subprocess.run(
+        ["runuser", "-u", user, "--", str(python), "-c", "import hakutaku"],
+        capture_output=True,
+        cwd="/",
+        timeout=60,
+    )
+    return done.returncode == 0

@@ -27,16 +27,19 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from hakutaku.apps.sessions import APP_PREFIX, AppSessions, Target
-from hakutaku.identity.sessions import SESSION_COOKIE
-from hakutaku.portal.auth import WebUser, lookup
-from hakutaku.server.replica import Replica
+from hakutaku.identity.auth import Principal
+from hakutaku.identity.sessions import SESSION_COOKIE, find_session, principal_of
+
+if TYPE_CHECKING:
+    from hakutaku.server.replica import Replica
 
 log = logging.getLogger("hakutaku.apps")
 
@@ -66,6 +69,7 @@ HOP_BY_HOP = frozenset(
 WS_OWN = frozenset(
     {b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-extensions", b"origin"}
 )
+HIDDEN = b"[hidden]"  # what the browser sees where an app's page quotes its secret
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -107,7 +111,14 @@ class AppProxy:
 
     # -- who and where ----------------------------------------------------------------------------
 
-    async def user(self, scope: Scope) -> WebUser | None:
+    def _lookup(self, token: str) -> Principal | None:
+        """The signed-in user of a portal cookie (blocking: runs in a thread)."""
+        idle = timedelta(hours=self.replica.settings.portal_idle_hours)
+        with self.replica.db.session() as s:
+            row = find_session(s, self.replica.auth.server_secret, token, idle)
+            return principal_of(row) if row is not None else None
+
+    async def user(self, scope: Scope) -> Principal | None:
         token = _cookie(scope, SESSION_COOKIE)
         if not token:
             return None
@@ -115,7 +126,7 @@ class AppProxy:
         hit = self._users.get(token)
         if hit is not None and hit.until > now:
             return hit.value
-        user = await asyncio.to_thread(lookup, self.replica, token)
+        user = await asyncio.to_thread(self._lookup, token)
         if len(self._users) > 10_000:
             self._users.clear()
         self._users[token] = _Cached(user, now + USER_TTL)
@@ -135,10 +146,10 @@ class AppProxy:
     def forget(self, session_id: str) -> None:
         self._targets.pop(session_id, None)
 
-    def may_open(self, user: WebUser | None, target: Target | None) -> bool:
+    def may_open(self, user: Principal | None, target: Target | None) -> bool:
         if user is None or target is None:
             return False
-        if target.user_id == user.principal.user_id:
+        if target.user_id == user.user_id:
             return True
         return user.is_admin and self.replica.settings.apps_admin_access
 
@@ -223,12 +234,25 @@ class AppProxy:
         async with self.client.request(
             method, url, headers=headers, data=body, allow_redirects=False
         ) as r:
+            scrub = _is_text(r.headers.get("content-type", ""))
             out = [
                 (k.lower(), v)
                 for k, v in r.raw_headers
-                if k.lower() not in HOP_BY_HOP or k.lower() == b"content-length"
+                if k.lower() not in HOP_BY_HOP or (k.lower() == b"content-length" and not scrub)
             ]
             await send({"type": "http.response.start", "status": r.status, "headers": out})
+            if scrub:  # pages may quote the secret (Jupyter Lab's page config does): cut it out
+                scrubber = Scrubber(target.secret.encode())
+                async for chunk in r.content.iter_any():
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": scrubber.feed(chunk),
+                            "more_body": True,
+                        }
+                    )
+                await send({"type": "http.response.body", "body": scrubber.end()})
+                return
             async for chunk in r.content.iter_any():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
@@ -355,6 +379,37 @@ async def _relay(
 # -- small helpers --------------------------------------------------------------------------------
 
 
+class Scrubber:
+    """Replaces every occurrence of the secret in a stream of chunks, also one split across
+    two chunks (it holds back the last len(secret) - 1 bytes until it sees more), by
+    `[hidden]`: brackets are not in the secret's alphabet, so no new occurrence can form."""
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+        self.held = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = (self.held + chunk).replace(self.secret, HIDDEN)
+        keep = len(self.secret) - 1
+        self.held, ready = data[len(data) - keep :], data[: len(data) - keep]
+        if len(data) <= keep:
+            self.held, ready = data, b""
+        return ready
+
+    def end(self) -> bytes:
+        held, self.held = self.held, b""
+        return held
+
+
+def _is_text(content_type: str) -> bool:
+    kind = content_type.split(";")[0].strip().lower()
+    return kind.startswith("text/") or kind in (
+        "application/json",
+        "application/javascript",
+        "application/xml",
+    )
+
+
 def _header(scope: Scope, name: bytes) -> str:
     for k, v in scope["headers"]:
         if k == name:
@@ -410,6 +465,8 @@ def _upstream_headers(scope: Scope, target: Target) -> list[tuple[str, str]]:
             continue
         if k == secret_name:
             continue  # the browser's own would override the session's: drop it
+        if k == b"accept-encoding":
+            continue  # identity bodies, so that text can be scrubbed of the secret
         if k == b"cookie":
             v = _without_cookie(v, SESSION_COOKIE)
             if not v:
