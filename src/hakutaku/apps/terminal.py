@@ -86,6 +86,13 @@ class Shell:
                 continue
             data = data[written:]
 
+    def busy(self) -> bool:
+        """A command runs in the foreground (the terminal's process group is not the shell's)."""
+        try:
+            return os.tcgetpgrp(self.fd) != self.pid
+        except OSError:
+            return False
+
     def resize(self, cols: int, rows: int) -> None:
         cols, rows = max(2, min(cols, 1000)), max(2, min(rows, 1000))
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
@@ -141,7 +148,9 @@ def make_app(base_url: str, secret: str, shell: Shell) -> object:
         if not _authorized(dict(request.headers), secret):
             return Response("forbidden", 403)
         last = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(shell.last_input))
-        return JSONResponse({"busy": False, "last_activity": last, "clients": len(shell.clients)})
+        return JSONResponse(
+            {"busy": shell.busy(), "last_activity": last, "clients": len(shell.clients)}
+        )
 
     async def terminal(ws: WebSocket) -> None:
         if not _authorized(dict(ws.headers), secret):

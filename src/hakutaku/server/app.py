@@ -27,6 +27,7 @@ from hakutaku.api import (
     worker_tokens,
     workers,
 )
+from hakutaku.apps.culler import Culler
 from hakutaku.apps.proxy import AppProxy, is_app_path
 from hakutaku.config import Settings
 from hakutaku.errors import PlatformError, error_body
@@ -50,10 +51,13 @@ def create_app(settings: Settings) -> FastAPI:
             count_queries(replica.db.engine)
         app.state.replica = replica
         app.state.app_proxy = AppProxy(replica, replica.apps)
+        culler = Culler(replica.apps, app.state.app_proxy, settings.apps_idle_minutes)
         await replica.start()
+        culler.start()
         try:
             yield
         finally:
+            await culler.stop()
             await app.state.app_proxy.close()
             await replica.stop()
 
