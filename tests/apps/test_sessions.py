@@ -4,19 +4,42 @@ HAI_APPS_FILE, and launches refused by the policy like any job."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.portal.conftest import PASSWORD, add_user
-from tests.support.apps import csrf_of, launch, signed_in_client, stop_all_sessions
+from tests.support.apps import (
+    csrf_of,
+    launch,
+    signed_in_client,
+    stop_all_sessions,
+    wait_running,
+)
 from tests.support.processes import Platform, wait_until
 
-APPS = """
+ECHO_APP = Path(__file__).with_name("echo_app.py")
+APPS = f"""
+[apps.echo]
+title = "Echo"
+command = ["{{python}}", "{ECHO_APP}"]
+ready_path = "ready"
+auth_header = "X-App-Secret"
+auth_value = "{{secret}}"
+mem = "256M"
+
+[apps.echo.env]
+APP_HOST = "{{host}}"
+APP_PORT = "{{port}}"
+APP_BASE_URL = "{{base_url}}"
+APP_SECRET = "{{secret}}"
+
 [apps.hog]
 title = "Memory hog"
-command = ["{python}", "-c", "x = bytearray(400 * 2**20); import time; time.sleep(120)"]
+command = ["{{python}}", "-c", "x = bytearray(400 * 2**20); import time; time.sleep(120)"]
 mem = "128M"
 time = "0:05:00"
 """
@@ -102,3 +125,26 @@ def test_no_trailing_slash_redirects_and_anonymous_goes_to_sign_in(
     )
     assert r.status_code == 200
     assert _ended(alice, session["id"])["ended"] == "cancelled"
+
+
+def test_an_operators_app_gets_its_secret_header_and_never_the_portal_cookie(
+    platform: Platform, alice: httpx.Client
+) -> None:
+    session = launch(alice, "echo")
+    wait_running(platform, alice, session["id"])
+    r = alice.get(f"/apps/{session['id']}/headers?x=1", headers={"x-app-secret": "guess"})
+    assert r.status_code == 200
+    seen = r.json()
+    assert seen["path"] == f"/apps/{session['id']}/headers?x=1"
+    # the proxy's secret, not the browser's guess; Host and the cookie rewritten
+    assert seen["headers"]["x-app-secret"] != "guess"
+    assert "hai_session" not in seen["headers"].get("cookie", "")
+    job = json.loads((platform.home / "jobs" / str(session["job_id"]) / "request.json").read_text())
+    assert seen["headers"]["host"] == f"127.0.0.1:{job['env']['APP_PORT']}"
+    # the app's text answer quoted its secret: the browser sees it hidden
+    assert seen["secret"] == "[hidden]"
+    # the app may set its own cookies, never the portal's
+    cookies = r.headers.get_list("set-cookie")
+    assert any(c.startswith("app_cookie=kept") for c in cookies)
+    assert not any(c.startswith("hai_session=") for c in cookies)
+    assert alice.get("/sessions").status_code == 200  # still signed in

@@ -238,7 +238,8 @@ class AppProxy:
             out = [
                 (k.lower(), v)
                 for k, v in r.raw_headers
-                if k.lower() not in HOP_BY_HOP or (k.lower() == b"content-length" and not scrub)
+                if (k.lower() not in HOP_BY_HOP or (k.lower() == b"content-length" and not scrub))
+                and not _sets_portal_cookie(k, v)
             ]
             await send({"type": "http.response.start", "status": r.status, "headers": out})
             if scrub:  # pages may quote the secret (Jupyter Lab's page config does): cut it out
@@ -399,6 +400,14 @@ class Scrubber:
     def end(self) -> bytes:
         held, self.held = self.held, b""
         return held
+
+
+def _sets_portal_cookie(name: bytes, value: bytes) -> bool:
+    """An app's Set-Cookie of the portal's own cookie (it would sign the user out, or in as
+    someone else): never passed on."""
+    return name.lower() == b"set-cookie" and value.lstrip().startswith(
+        SESSION_COOKIE.encode() + b"="
+    )
 
 
 def _is_text(content_type: str) -> bool:
