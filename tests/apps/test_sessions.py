@@ -50,7 +50,12 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     home = tmp_path_factory.mktemp("apps") / "home"
     apps_file = home.parent / "apps.toml"
     apps_file.write_text(APPS)
-    p = Platform(home, HAI_PORTAL_LOGIN_ATTEMPTS="1000", HAI_APPS_FILE=str(apps_file))
+    p = Platform(
+        home,
+        HAI_PORTAL_LOGIN_ATTEMPTS="1000",
+        HAI_APPS_FILE=str(apps_file),
+        HAI_LOCAL_CPUS="4",
+    )
     p.start()
     try:
         add_user(p, "alice")
@@ -148,3 +153,25 @@ def test_an_operators_app_gets_its_secret_header_and_never_the_portal_cookie(
     assert any(c.startswith("app_cookie=kept") for c in cookies)
     assert not any(c.startswith("hai_session=") for c in cookies)
     assert alice.get("/sessions").status_code == 200  # still signed in
+
+
+def test_a_session_waiting_for_resources_says_why(platform: Platform, alice: httpx.Client) -> None:
+    stop_all_sessions(platform)  # the machine's 4 CPUs free
+    first = launch(alice, "terminal", cpus=4)
+    wait_running(platform, alice, first["id"])
+    second = launch(alice, "terminal", cpus=4)
+
+    def waiting() -> dict[str, object] | None:
+        card: dict[str, object] = alice.get(f"/api/apps/sessions/{second['id']}").json()
+        return card if card["reason"] else None
+
+    card = wait_until(waiting, 30, "the scheduler's reason on the card")
+    assert card["phase"] == "starting"
+    page = alice.get(f"/apps/{second['id']}/")
+    assert page.status_code == 503
+    assert "Waiting for resources" in page.text and str(card["reason"]) in page.text
+    assert f"Waiting: {card['reason']}" in alice.get("/sessions/cards").text
+    csrf = csrf_of(alice)
+    alice.post(f"/api/apps/sessions/{first['id']}/stop", headers={"x-csrf-token": csrf})
+    wait_running(platform, alice, second["id"])  # its turn once the first is stopped
+    alice.post(f"/api/apps/sessions/{second['id']}/stop", headers={"x-csrf-token": csrf})
