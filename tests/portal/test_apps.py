@@ -158,7 +158,7 @@ def test_terminal_echo_survives_90s_idle(
     shot(page, "apps-terminal-after-idle")
 
 
-def test_terminal_reconnects_to_the_same_shell(
+def test_terminal_reconnects_to_the_same_shell_and_resizes(
     portal: Platform, page: Any, terminal: dict[str, Any]
 ) -> None:
     sign_in(page, portal, "alice")
@@ -182,6 +182,24 @@ def test_terminal_reconnects_to_the_same_shell(
     page.keyboard.press("Enter")
     rows = page.locator(".xterm-rows")
     wait_until(lambda: "\nkept-42" in rows.inner_text(), 20, "the same shell's variable")
+    # a smaller window: the terminal refits, and the shell is told its new size
+    page.set_viewport_size({"width": 700, "height": 420})
+    size = page.evaluate("[window.haiTerminal.term.rows, window.haiTerminal.term.cols]")
+    wait_until(
+        lambda: (
+            page.evaluate("[window.haiTerminal.term.rows, window.haiTerminal.term.cols]") != size
+        ),
+        10,
+        "the terminal to refit",
+    )
+    rows_now, cols_now = page.evaluate(
+        "[window.haiTerminal.term.rows, window.haiTerminal.term.cols]"
+    )
+    page.locator(".xterm").click()
+    page.keyboard.type("clear; echo size=$(stty size | tr ' ' x)")
+    page.keyboard.press("Enter")
+    expected = f"size={rows_now}x{cols_now}"
+    wait_until(lambda: expected in rows.inner_text(), 20, f"the shell's size {expected}")
 
 
 def test_another_user_gets_404_over_http_and_websocket(
