@@ -53,6 +53,10 @@
   term.onData(function (data) { send({ type: "input", data: data }); });
   term.onResize(function (size) { send({ type: "resize", cols: size.cols, rows: size.rows }); });
   window.addEventListener("resize", function () { fit.fit(); });
-  window.haiTerminal = { term: term, reconnect: function () { if (socket) socket.close(4000); } };
+  window.haiTerminal = {
+    term: term,
+    fit: function () { fit.fit(); },
+    reconnect: function () { if (socket) socket.close(4000); },
+  };
   connect();
 })();
