@@ -13,6 +13,7 @@ import websockets
 from tests.portal.conftest import PASSWORD, add_user
 from tests.support.apps import (
     launch,
+    run_in_jupyter,
     session_cookie,
     signed_in_client,
     stop_all_sessions,
@@ -69,3 +70,13 @@ def test_a_terminal_on_slurm_runs_as_its_owner_through_the_proxy(on_slurm: Platf
         headers={"x-csrf-token": alice.get("/sessions").text.split('data-csrf="')[1].split('"')[0]},
     )
     assert stopped.status_code == 200
+
+
+def test_jupyter_on_slurm_runs_a_cell_through_the_proxy(on_slurm: Platform) -> None:
+    alice = signed_in_client(on_slurm.url, "alice", PASSWORD)
+    session = launch(alice, "jupyter", time="0:10:00", mem="2G")
+    wait_running(on_slurm, alice, session["id"], timeout=180)
+    job = alice.get(f"/api/jobs/{session['job_id']}").json()
+    assert job["backend"] == "slurm" and job["user"] == "alice"
+    code = "import getpass; f'{6*7}-{getpass.getuser()}'"
+    assert asyncio.run(run_in_jupyter(on_slurm, alice, session["id"], code)) == "'42-alice'"

@@ -71,3 +71,51 @@ def stop_all_sessions(p: Platform) -> None:
             return not jobs.json()
 
         wait_until(ended, 60, "the test's app sessions to end")
+
+
+async def run_in_jupyter(p: Platform, client: httpx.Client, session_id: str, code: str) -> str:
+    """Start a kernel in the session's Jupyter (REST, through the proxy), run `code` over the
+    kernel's websocket (through the proxy) and return its result's text/plain."""
+    import asyncio
+    import json
+    import uuid
+
+    import websockets
+
+    client.get(f"/apps/{session_id}/lab")  # Jupyter's _xsrf cookie
+    headers = {"x-xsrftoken": client.cookies.get("_xsrf") or "", "origin": p.url}
+    kernel = client.post(
+        f"/apps/{session_id}/api/kernels", json={"name": "python3"}, headers=headers
+    )
+    assert kernel.status_code == 201, kernel.text
+    url = p.url.replace("http://", "ws://") + (
+        f"/apps/{session_id}/api/kernels/{kernel.json()['id']}/channels"
+    )
+    cookies = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    header = {
+        "msg_id": uuid.uuid4().hex,
+        "msg_type": "execute_request",
+        "username": "",
+        "session": uuid.uuid4().hex,
+        "version": "5.3",
+    }
+    content = {
+        "code": code,
+        "silent": False,
+        "store_history": True,
+        "user_expressions": {},
+        "allow_stdin": False,
+    }
+    message = {"header": header, "parent_header": {}, "metadata": {}, "channel": "shell"}
+    async with websockets.connect(
+        url,
+        additional_headers={"cookie": cookies},
+        origin=p.url,  # type: ignore[arg-type]
+    ) as ws:
+        await ws.send(json.dumps({**message, "content": content}))
+        while True:
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 120))
+            if reply["msg_type"] == "execute_result":
+                return str(reply["content"]["data"]["text/plain"])
+            if reply["msg_type"] == "error":
+                raise AssertionError(f"the cell failed: {reply['content']}")
