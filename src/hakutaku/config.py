@@ -226,6 +226,20 @@ class Settings(BaseSettings):
         description="Failed sign-ins allowed per user name and per address in 5 minutes.",
     )
     portal_default_locale: str = Field(default="en", description="en | zh_CN.")
+    # interactive apps (hakutaku.apps): Jupyter Lab, a terminal, operators' apps, as jobs
+    apps_file: Path | None = Field(
+        default=None, description="A TOML file of operators' apps, added to the shipped ones."
+    )
+    apps_python: str | None = Field(
+        default=None,
+        description="The Python that app jobs run on the nodes (default: the server's).",
+    )
+    apps_admin_access: bool = Field(
+        default=False, description="Admins may open other users' app sessions (the proxy)."
+    )
+    apps_idle_minutes: float = Field(
+        default=0.0, ge=0, description="Stop an app session idle this long (0: never)."
+    )
     oidc_issuer: str | None = Field(
         default=None, description="OpenID Connect issuer URL; SSO is offered when set."
     )
@@ -247,7 +261,13 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "home", "storage_root", "compute_policy", "jobs_dir", "papers_dir", mode="before"
+        "home",
+        "storage_root",
+        "compute_policy",
+        "jobs_dir",
+        "papers_dir",
+        "apps_file",
+        mode="before",
     )
     @classmethod
     def _expand(cls, value: Any) -> Any:

@@ -856,3 +856,28 @@ class ChatMessage(Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     finish: Mapped[str | None] = mapped_column(String(16))  # stop | length | stopped | error
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# ----------------------------------------------------------------------------- apps
+
+
+class AppSession(Base):
+    """An interactive app (Jupyter Lab, a terminal, …) running as one of its owner's jobs.
+
+    The id is random and in the app's URL (/apps/<id>/); the proxy routes by it after checking
+    the owner, and reaches the app at the job's node and the port the platform chose, with the
+    per-session secret (sealed here) that the app requires and the browser never sees.
+    """
+
+    __tablename__ = "app_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    app: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    port: Mapped[int] = mapped_column(Integer)
+    secret: Mapped[str] = mapped_column(Text)  # sealed with the server secret
+    ready_at: Mapped[datetime | None] = mapped_column()
+    active_at: Mapped[datetime | None] = mapped_column()  # last use seen (idle culling)
+    culled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -22,6 +22,7 @@ class Entry:
 PAGES: tuple[tuple[str, str, bool], ...] = (
     ("/", N_("Dashboard"), False),
     ("/jobs", N_("Jobs"), False),
+    ("/sessions", N_("Apps"), False),
     ("/files", N_("Files"), False),
     ("/papers", N_("Papers"), False),
     ("/models", N_("Models"), False),

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hakutaku import __version__
 from hakutaku.api import (
+    apps,
     billing,
     chat,
     deployments,
@@ -29,6 +30,8 @@ from hakutaku.api import (
     workers,
     workflows,
 )
+from hakutaku.apps.culler import Culler
+from hakutaku.apps.proxy import AppProxy, is_app_path
 from hakutaku.config import Settings
 from hakutaku.errors import PlatformError, error_body
 from hakutaku.gateway import routes as v1
@@ -50,10 +53,15 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.server_timing:
             count_queries(replica.db.engine)
         app.state.replica = replica
+        app.state.app_proxy = AppProxy(replica, replica.apps)
+        culler = Culler(replica.apps, app.state.app_proxy, settings.apps_idle_minutes)
         await replica.start()
+        culler.start()
         try:
             yield
         finally:
+            await culler.stop()
+            await app.state.app_proxy.close()
             await replica.stop()
 
     app = HakutakuApp(
@@ -77,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
         hub.router,
         papers.router,
         chat.router,
+        apps.router,
     ):
         app.include_router(router)
     if settings.portal:
@@ -93,7 +102,8 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 class HakutakuApp(FastAPI):
-    """FastAPI for /api and the pages; `/v1` is dispatched before its middleware and router.
+    """FastAPI for /api and the pages; `/v1` and `/apps` are dispatched before its middleware
+    and router.
 
     The gateway's endpoints are the hot path: they need none of what the stack adds (they
     check the key and the body size themselves), and skipping it saves a fair share of the
@@ -101,6 +111,10 @@ class HakutakuApp(FastAPI):
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and is_app_path(scope["path"]):
+            # the apps proxy streams both ways and checks its own callers (hakutaku.apps.proxy)
+            await self.state.app_proxy(scope, receive, send)
+            return
         if scope["type"] != "http" or not v1.is_gateway_path(scope["path"]):
             await super().__call__(scope, receive, send)
             return

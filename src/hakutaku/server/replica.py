@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hakutaku.accounting.collector import Collector
+from hakutaku.apps.sessions import AppSessions
 from hakutaku.compute.scheduler import Scheduler
 from hakutaku.compute.service import ComputeService
 from hakutaku.config import Settings
@@ -47,6 +48,7 @@ class Replica:
     uploads: Uploads
     portal: PortalState
     monitor: Monitor
+    apps: AppSessions
 
     @classmethod
     def assemble(cls, settings: Settings) -> Replica:
@@ -91,6 +93,7 @@ class Replica:
             uploads=Uploads(storage),
             portal=PortalState(settings),
             monitor=monitor,
+            apps=AppSessions(settings, db, compute, box),
         )
 
     async def start(self) -> None:

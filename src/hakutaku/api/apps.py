@@ -1,0 +1,90 @@
+"""`/api/apps`: the apps on offer, and app sessions (launch, list, show, stop)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from hakutaku.api.deps import ReplicaDep, caller, db_session
+from hakutaku.apps.cards import card
+from hakutaku.apps.sessions import Launch
+from hakutaku.identity.auth import Principal
+
+router = APIRouter(tags=["apps"])
+
+
+class LaunchIn(BaseModel):
+    app: str = Field(description="An app's name (GET /api/apps lists them).")
+    cpus: int | None = None
+    mem: str | None = None
+    time: str | None = None
+    partition: str | None = None
+    qos: str | None = None
+    account: str | None = None
+
+
+@router.get("/api/apps")
+def list_apps(r: ReplicaDep, who: Principal = Depends(caller)) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": a.name,
+            "title": a.title,
+            "description": a.description,
+            "cpus": a.cpus,
+            "mem": a.mem,
+            "time": a.time,
+        }
+        for a in r.apps.apps.values()
+    ]
+
+
+@router.post("/api/apps/sessions", status_code=201)
+def launch(
+    body: LaunchIn,
+    r: ReplicaDep,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, object]:
+    row = r.apps.launch(s, who, Launch(**body.model_dump()))
+    _, job = r.apps.get(s, who, row.id)
+    out = card(r.apps, row, job).record()
+    s.commit()
+    r.scheduler.wake()
+    return out
+
+
+@router.get("/api/apps/sessions")
+def list_sessions(
+    r: ReplicaDep,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> list[dict[str, object]]:
+    return [card(r.apps, row, job).record() for row, job in r.apps.listing(s, who)]
+
+
+@router.get("/api/apps/sessions/{session_id}")
+def show_session(
+    session_id: str,
+    r: ReplicaDep,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, object]:
+    row, job = r.apps.get(s, who, session_id)
+    return card(r.apps, row, job).record()
+
+
+@router.post("/api/apps/sessions/{session_id}/stop")
+def stop_session(
+    session_id: str,
+    r: ReplicaDep,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, object]:
+    r.apps.stop(s, who, session_id)
+    row, job = r.apps.get(s, who, session_id)
+    out = card(r.apps, row, job).record()
+    s.commit()
+    return out

@@ -1,0 +1,1 @@
+"""Interactive apps (Jupyter Lab, a terminal, operators' apps) as jobs behind the proxy."""

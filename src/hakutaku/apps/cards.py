@@ -1,0 +1,72 @@
+"""A session as its card (portal) and the API show it: phase, why, time left, where, links."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from hakutaku.apps.ending import ended_why
+from hakutaku.apps.sessions import AppSessions, base_url
+from hakutaku.db.models import AppSession, Job
+
+
+@dataclass(frozen=True)
+class Card:
+    id: str
+    app: str
+    title: str
+    phase: str  # starting | running | ended
+    reason: str  # the scheduler's reason while pending; the job's own once ended
+    ended: str | None  # completed | time limit | out of memory | cancelled | …
+    job_id: int
+    node: str | None
+    cpus: int
+    mem_mb: int
+    accelerators: int
+    accelerator: str
+    partition: str
+    qos: str
+    time_limit: int
+    seconds_left: int | None
+    url: str
+    job_folder: str
+    created_at: datetime
+
+    def record(self) -> dict[str, object]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def card(sessions: AppSessions, row: AppSession, job: Job) -> Card:
+    ended = ended_why(job, row.culled)
+    if ended is not None:
+        phase = "ended"
+    elif job.state == "running" and row.ready_at is not None:
+        phase = "running"
+    else:
+        phase = "starting"
+    left = None
+    if ended is None and job.started_at is not None:
+        used = (datetime.now(UTC) - job.started_at).total_seconds()
+        left = max(0, int(job.time_limit - used))
+    spec = sessions.apps.get(row.app)
+    return Card(
+        id=row.id,
+        app=row.app,
+        title=spec.title if spec else row.app,
+        phase=phase,
+        reason=job.reason or "",
+        ended=ended,
+        job_id=job.id,
+        node=job.node,
+        cpus=job.cpus,
+        mem_mb=job.mem_mb,
+        accelerators=job.accelerators,
+        accelerator=job.accelerator,
+        partition=job.partition,
+        qos=job.qos,
+        time_limit=job.time_limit,
+        seconds_left=left,
+        url=base_url(row.id),
+        job_folder=f"/jobs/{job.id}",
+        created_at=row.created_at,
+    )

@@ -1,0 +1,138 @@
+"""App sessions: launch an app (Jupyter Lab, a terminal, …) as a job; its card; stop it.
+
+GET  /sessions                 the launch form and your sessions' cards
+GET  /sessions/cards           the cards alone (htmx polls them while one is starting/running)
+POST /sessions                 launch (AppSessions.launch: a job under the usual policy)
+POST /sessions/{id}/stop       stop it (cancels its job)
+
+A card goes starting (with the scheduler's reason) → running (time left, resources, node,
+Connect) → ended (why, from how its job ended). The app itself is at /apps/<id>/ (the proxy).
+Extending a session's time is not offered: the compute layer cannot change a job's time limit
+after submission yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from hakutaku.api.deps import ReplicaDep
+from hakutaku.apps.cards import Card, card
+from hakutaku.apps.sessions import Launch
+from hakutaku.compute.units import format_duration, format_mem_mb
+from hakutaku.errors import PlatformError
+from hakutaku.portal.auth import Posting, User, WebUser
+from hakutaku.portal.i18n import N_, _
+from hakutaku.portal.templating import render
+from hakutaku.server.replica import Replica
+
+router = APIRouter(include_in_schema=False)
+
+ENDED_NAMES = {
+    "completed": N_("completed"),
+    "time limit": N_("time limit reached"),
+    "out of memory": N_("out of memory"),
+    "cancelled": N_("cancelled"),
+    "stopped after being idle": N_("stopped after being idle"),
+    "failed": N_("failed"),
+}
+
+
+def _cards(replica: Replica, user: WebUser) -> list[Card]:
+    with replica.db.session() as s:
+        return [
+            card(replica.apps, row, job) for row, job in replica.apps.listing(s, user.principal)
+        ]
+
+
+async def _fresh_cards(request: Request, replica: Replica, user: WebUser) -> list[Card]:
+    """The cards, after asking each app whose job runs but is not known up yet."""
+    cards = await asyncio.to_thread(_cards, replica, user)
+    proxy = request.app.state.app_proxy
+    probed = False
+    for c in cards:
+        if c.phase == "starting" and c.node is not None:
+            target = await proxy.target(c.id, fresh=True)
+            if target is not None and target.host is not None:
+                probed = await proxy.probe(target) or probed
+    return await asyncio.to_thread(_cards, replica, user) if probed else cards
+
+
+def _context(replica: Replica, cards: list[Card]) -> dict[str, Any]:
+    return {
+        "cards": cards,
+        "apps": list(replica.apps.apps.values()),
+        "live": any(c.phase != "ended" for c in cards),
+        "ended_names": {k: _(v) for k, v in ENDED_NAMES.items()},
+        "duration": format_duration,
+        "mem_text": format_mem_mb,
+    }
+
+
+@router.get("/sessions")
+async def sessions_page(request: Request, replica: ReplicaDep, user: User) -> Response:
+    cards = await _fresh_cards(request, replica, user)
+    return render(request, "sessions/list.html", _context(replica, cards))
+
+
+@router.get("/sessions/cards")
+async def sessions_cards(request: Request, replica: ReplicaDep, user: User) -> Response:
+    cards = await _fresh_cards(request, replica, user)
+    return render(request, "sessions/_cards.html", _context(replica, cards))
+
+
+@router.post("/sessions")
+async def launch_session(
+    request: Request,
+    replica: ReplicaDep,
+    user: Posting,
+    app: Annotated[str, Form()],
+    cpus: Annotated[str, Form()] = "",
+    mem: Annotated[str, Form()] = "",
+    time: Annotated[str, Form()] = "",
+    partition: Annotated[str, Form()] = "",
+) -> Response:
+    def launch() -> str:
+        with replica.db.session() as s:
+            row = replica.apps.launch(
+                s,
+                user.principal,
+                Launch(
+                    app=app,
+                    cpus=int(cpus) if cpus.strip().isdigit() else None,
+                    mem=mem.strip() or None,
+                    time=time.strip() or None,
+                    partition=partition.strip() or None,
+                ),
+            )
+            return row.id
+
+    try:
+        await asyncio.to_thread(launch)
+    except PlatformError as exc:
+        cards = await asyncio.to_thread(_cards, replica, user)
+        context = {**_context(replica, cards), "error": exc.message}
+        return render(request, "sessions/list.html", context, exc.status)
+    replica.scheduler.wake()
+    return RedirectResponse("/sessions", status_code=303)
+
+
+@router.post("/sessions/{session_id}/stop")
+async def stop_session(
+    request: Request, replica: ReplicaDep, user: Posting, session_id: str
+) -> Response:
+    def stop() -> None:
+        with replica.db.session() as s:
+            replica.apps.stop(s, user.principal, session_id)
+
+    try:
+        await asyncio.to_thread(stop)
+    except PlatformError as exc:
+        title = _("Not found") if exc.status == 404 else _("Not allowed")
+        return render(request, "error.html", {"title": title, "message": exc.message}, exc.status)
+    request.app.state.app_proxy.forget(session_id)
+    replica.scheduler.wake()
+    return RedirectResponse("/sessions", status_code=303)

@@ -1,0 +1,121 @@
+"""Helpers for the apps tests and bench: a signed-in HTTP client, launching and waiting."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from tests.support.processes import Platform, wait_until
+
+
+def signed_in_client(url: str, name: str, password: str) -> httpx.Client:
+    """An httpx client with a portal session cookie (signed in through the /login form)."""
+    client = httpx.Client(base_url=url, timeout=60)
+    form = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token, form.text[:500]
+    r = client.post(
+        "/login", data={"username": name, "password": password, "csrf_token": token.group(1)}
+    )
+    assert r.status_code == 303, r.text[:500]
+    return client
+
+
+def session_cookie(client: httpx.Client) -> str:
+    return f"hai_session={client.cookies['hai_session']}"
+
+
+def launch(client: httpx.Client, app: str, **resources: Any) -> dict[str, Any]:
+    csrf = csrf_of(client)
+    r = client.post(
+        "/api/apps/sessions", json={"app": app, **resources}, headers={"x-csrf-token": csrf}
+    )
+    assert r.status_code == 201, r.text
+    found: dict[str, Any] = r.json()
+    return found
+
+
+def csrf_of(client: httpx.Client) -> str:
+    page = client.get("/sessions")
+    token = re.search(r'data-csrf="([^"]+)"', page.text)
+    assert token, page.text[:500]
+    return token.group(1)
+
+
+def wait_running(p: Platform, client: httpx.Client, session_id: str, timeout: float = 90) -> None:
+    """Until the session's app answers through the proxy (its card says running)."""
+
+    def up() -> bool:
+        r = client.get(f"/apps/{session_id}/", follow_redirects=False)
+        if r.status_code == 410:
+            raise AssertionError(f"session {session_id} ended: {r.text}")
+        return r.status_code != 503
+
+    wait_until(up, timeout, f"app session {session_id} ({p.home / 'server.log'})", interval=0.3)
+
+
+def stop_all_sessions(p: Platform) -> None:
+    """Cancel every job still pending or running on the platform, and wait for them to end.
+
+    Local jobs outlive their server by design (a restarted server re-attaches to them), so a
+    test's app sessions would go on serving after the test: stop them before the server."""
+    with p.http() as h:
+        live = h.get("/api/jobs", params={"all": "true", "state": "pending,running"}).json()
+        for job in live:
+            h.post(f"/api/jobs/{job['id']}/cancel")
+
+        def ended() -> bool:
+            jobs = h.get("/api/jobs", params={"all": "true", "state": "pending,running"})
+            return not jobs.json()
+
+        wait_until(ended, 60, "the test's app sessions to end")
+
+
+async def run_in_jupyter(p: Platform, client: httpx.Client, session_id: str, code: str) -> str:
+    """Start a kernel in the session's Jupyter (REST, through the proxy), run `code` over the
+    kernel's websocket (through the proxy) and return its result's text/plain."""
+    import asyncio
+    import json
+    import uuid
+
+    import websockets
+
+    client.get(f"/apps/{session_id}/lab")  # Jupyter's _xsrf cookie
+    headers = {"x-xsrftoken": client.cookies.get("_xsrf") or "", "origin": p.url}
+    kernel = client.post(
+        f"/apps/{session_id}/api/kernels", json={"name": "python3"}, headers=headers
+    )
+    assert kernel.status_code == 201, kernel.text
+    url = p.url.replace("http://", "ws://") + (
+        f"/apps/{session_id}/api/kernels/{kernel.json()['id']}/channels"
+    )
+    cookies = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    header = {
+        "msg_id": uuid.uuid4().hex,
+        "msg_type": "execute_request",
+        "username": "",
+        "session": uuid.uuid4().hex,
+        "version": "5.3",
+    }
+    content = {
+        "code": code,
+        "silent": False,
+        "store_history": True,
+        "user_expressions": {},
+        "allow_stdin": False,
+    }
+    message = {"header": header, "parent_header": {}, "metadata": {}, "channel": "shell"}
+    async with websockets.connect(
+        url,
+        additional_headers={"cookie": cookies},
+        origin=p.url,  # type: ignore[arg-type]
+    ) as ws:
+        await ws.send(json.dumps({**message, "content": content}))
+        while True:
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 120))
+            if reply["msg_type"] == "execute_result":
+                return str(reply["content"]["data"]["text/plain"])
+            if reply["msg_type"] == "error":
+                raise AssertionError(f"the cell failed: {reply['content']}")
