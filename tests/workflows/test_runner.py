@@ -21,10 +21,15 @@ from tests.workflows.conftest import wait_for
 
 @pytest.fixture(scope="module")
 def one_slot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Campaign]:
-    """One worker, so every task runs in the same runner until one is killed."""
+    """One worker (no prefetch: no spare worker), so every task runs in the same runner until
+    one is killed."""
     base = tmp_path_factory.mktemp("runner")
     c = Campaign(
-        "runner", pools={"default": 1}, run_dir=base / "run", database_url=f"sqlite:///{base}/h.db"
+        "runner",
+        pools={"default": 1},
+        run_dir=base / "run",
+        database_url=f"sqlite:///{base}/h.db",
+        prefetch=0,
     )
     try:
         c.submit(tasks.noop).result(timeout=120)  # the worker and its runner are up
@@ -102,7 +107,7 @@ def test_cpu_seconds_are_each_tasks_own(one_slot: Campaign) -> None:
     assert in_child.cpu_seconds >= 0.25  # a child it waited for counts
     assert quiet.cpu_seconds < 0.1  # the earlier tasks' CPU time is not counted again
     one_slot.journal.flush()
-    with one_slot.db.session() as s:
+    with one_slot.journal.backend.db.session() as s:  # type: ignore[attr-defined]
         journaled = s.scalar(select(WorkflowTask.cpu_seconds).where(WorkflowTask.key == here.key))
     assert journaled == pytest.approx(here.cpu_seconds)
 
