@@ -200,6 +200,7 @@ class Campaign:
             timeout,
             argv=command,
             cards=cards,
+            mpi=mpi_ranks is not None,
         )
         return self._submit(spec)
 
@@ -368,6 +369,7 @@ class Campaign:
             payload["call"] = fut.call
         else:
             payload["argv"] = spec.argv
+            payload["mpi"] = spec.mpi
         app_future = self._app(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
         app_future.add_done_callback(lambda done: self._finished(fut, done))
 

@@ -243,6 +243,11 @@ def _child_setup(spec: dict[str, Any], folder: Path, checkpoint: Path) -> None:
             "HAI_CHECKPOINT_DIR": str(checkpoint),
         }
     )
+    if spec.get("mpi"):
+        # A task's ranks are on its worker's node. Inside a Slurm job MPICH's mpiexec would
+        # start them through srun, as children of slurmstepd, out of the task's process
+        # tree (a cancel would leave them running); forked here they are in it.
+        os.environ.setdefault("HYDRA_LAUNCHER", "fork")
     os.chdir(folder)
 
 
