@@ -12,6 +12,7 @@ open to alice (umask 0 while it lives).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -99,6 +100,43 @@ def campaign_on_slurm(
 
 def block_jobs(h: httpx.Client, name: str) -> list[dict[str, Any]]:
     return [j for j in h.get("/api/jobs").json() if j["name"].startswith(f"workflow-{name}:")]
+
+
+def ranks_of(task_dir: Path) -> list[int]:
+    found = []
+    for pid in tree_pids(task_dir):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if psutil.Process(pid).name() == "sleep":
+                found.append(pid)
+    return found
+
+
+def test_an_mpi_task_runs_in_the_block_and_a_running_one_is_cancelled(
+    on_slurm: tuple[Platform, str, Path],
+) -> None:
+    """MPICH's mpiexec inside the user's block job: both ranks run in the block's Slurm job;
+    a running MPI task's launcher and ranks all go on cancel and its slot is reused. (First in
+    the module: its 2-CPU block must not wait for the module campaign's block to end.)"""
+    if shutil.which("mpiexec") is None:
+        pytest.skip("mpiexec is not installed (deploy/dev/install-services.sh installs MPICH)")
+    with shared_umask(), campaign_on_slurm(on_slurm, "mpi", pools=2, **CPU_BLOCK) as c:
+        probe = c.run(
+            ["sh", "-c", 'echo "$PMI_RANK $PMI_SIZE $SLURM_JOB_ID $(id -un)"'], cpus=2, mpi_ranks=2
+        )
+        assert probe.result(timeout=180) == 0
+        lines = sorted((probe.task_dir / "stdout.txt").read_text().split("\n")[:-1])
+        assert [line.split()[:2] for line in lines] == [["0", "2"], ["1", "2"]]
+        assert {tuple(line.split()[2:]) for line in lines} == {(lines[0].split()[2], USER)}
+        running = c.run(["sleep", "60"], cpus=2, mpi_ranks=2)
+        # the launcher, its proxy and the two ranks, all in the task's tree
+        wait_for(lambda: len(ranks_of(running.task_dir)) == 2, 60, "the MPI task's 2 ranks")
+        pids = tree_pids(running.task_dir)
+        assert len(pids) >= 4 and {psutil.Process(p).username() for p in pids} == {USER}
+        queued = c.submit(tasks.add, 1, 1, cpus=2)
+        assert running.cancel()
+        assert queued.result(timeout=30) == 2  # it ran in the freed slot of the same block
+        wait_for(lambda: not any(alive(p) for p in pids), 10, "the launcher and ranks to go")
+        assert running.state == "cancelled"
 
 
 @pytest.fixture(scope="module")
@@ -190,31 +228,3 @@ def test_a_closed_campaign_leaves_no_job_and_its_block_is_in_the_ledger(
 
         (row,) = wait_until(ledger_rows, 30, "the block job in the ledger", interval=0.5)
         assert row["user"] == USER and float(row["quantity"]) > 0
-
-
-def test_an_mpi_task_runs_in_the_block_and_a_running_one_is_cancelled(
-    on_slurm: tuple[Platform, str, Path],
-) -> None:
-    """MPICH's mpiexec inside the user's block job: both ranks run in the block's Slurm job;
-    a running MPI task's launcher and ranks all go on cancel and its slot is reused."""
-    if shutil.which("mpiexec") is None:
-        pytest.skip("mpiexec is not installed (deploy/dev/install-services.sh installs MPICH)")
-    with shared_umask(), campaign_on_slurm(on_slurm, "mpi", pools=2, **CPU_BLOCK) as c:
-        probe = c.run(
-            ["sh", "-c", 'echo "$PMI_RANK $PMI_SIZE $SLURM_JOB_ID $(id -un)"'], cpus=2, mpi_ranks=2
-        )
-        assert probe.result(timeout=180) == 0
-        lines = sorted((probe.task_dir / "stdout.txt").read_text().split("\n")[:-1])
-        assert [line.split()[:2] for line in lines] == [["0", "2"], ["1", "2"]]
-        assert {tuple(line.split()[2:]) for line in lines} == {(lines[0].split()[2], USER)}
-        running = c.run(["sleep", "60"], cpus=2, mpi_ranks=2)
-        # the launcher, its proxy and the two ranks, all in the task's tree
-        wait_for(lambda: len(tree_pids(running.task_dir)) >= 4, 60, "the MPI task's ranks")
-        pids = tree_pids(running.task_dir)
-        ranks = [p for p in pids if psutil.Process(p).name() == "sleep"]
-        assert len(ranks) == 2
-        queued = c.submit(tasks.add, 1, 1, cpus=2)
-        assert running.cancel()
-        assert queued.result(timeout=30) == 2  # it ran in the freed slot of the same block
-        wait_for(lambda: not any(alive(p) for p in pids), 10, "the launcher and ranks to go")
-        assert running.state == "cancelled"

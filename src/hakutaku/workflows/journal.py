@@ -30,7 +30,7 @@ from hakutaku.workflows import states, store
 from hakutaku.workflows.errors import WorkflowError
 from hakutaku.workflows.store import Journaled, Opened
 
-FLUSH_SECONDS = 0.2  # a batch gathers longer: a row that changes in it is written once
+FLUSH_SECONDS = 0.05
 CANCEL_POLL_SECONDS = 1.0
 # Fields a task may not have had recorded yet (every other one is named by its first record).
 UNSET: dict[str, Any] = {"result_ref": None, "error": "", "ended_at": None}
