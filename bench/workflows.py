@@ -159,17 +159,26 @@ def alive(pid: int) -> bool:
         return False
 
 
-def cancel_latency(kind: str, repeats: int, base: Path) -> dict[str, float]:
+def local_one_slot(base: Path) -> Callable[[str], Campaign]:
+    def make(name: str) -> Campaign:
+        return Campaign(
+            name,
+            pools={"default": 1},
+            run_dir=base / name,
+            database_url=f"sqlite:///{base / 'cancel.db'}",
+        )
+
+    return make
+
+
+def cancel_latency(
+    kind: str, repeats: int, one_slot: Callable[[str], Campaign]
+) -> dict[str, float]:
     """Seconds from cancel() of a running task to its tree gone and to the slot reused."""
     gone: list[float] = []
     reused: list[float] = []
-    with Campaign(
-        f"cancel-{kind}",
-        pools={"default": 1},
-        run_dir=base / f"cancel-{kind}",
-        database_url=f"sqlite:///{base / 'cancel.db'}",
-    ) as c:
-        c.submit(workflow_tasks.noop).result(timeout=120)
+    with one_slot(f"cancel-{kind}") as c:
+        c.submit(workflow_tasks.noop).result(timeout=300)  # (on Slurm: the block job is up)
         for i in range(repeats):
             running: TaskFuture
             if kind == "python":
@@ -229,6 +238,36 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
+def print_cancel(cancel: dict[str, dict[str, float]], where: str) -> None:
+    for kind, c in cancel.items():
+        print(
+            f"cancel of a running {kind} task{where}: tree gone p50 {c['gone_p50_s'] * 1e3:.0f} "
+            f"ms (max {c['gone_max_s'] * 1e3:.0f}), slot reused p50 "
+            f"{c['reused_p50_s'] * 1e3:.0f} ms (max {c['reused_max_s'] * 1e3:.0f})  "
+            f"{verdict(c['reused_p50_s'] <= CANCEL_P50_S)}"
+        )
+
+
+def slurm_main(args: argparse.Namespace) -> int:
+    import workflow_slurm
+
+    reason = workflow_slurm.why_not()
+    if reason:
+        print(f"cannot measure on Slurm here: {reason}")
+        return 1
+    results: dict[str, Any] = {"machine": machine(), "args": vars(args) | {"json": None}}
+    print("cancel latency on the slurm profile (Slurm and a platform start first) ...", flush=True)
+    with workflow_slurm.slurm_one_slot() as one_slot:
+        results["cancel_slurm"] = {
+            kind: cancel_latency(kind, args.cancel_repeats, one_slot) for kind in ("python", "exe")
+        }
+    print()
+    print_cancel(results["cancel_slurm"], " on Slurm")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2, help="worker processes (all three)")
@@ -240,7 +279,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--design", action="store_true", help="also example (b)'s comparison")
     parser.add_argument("--design-jets", type=int, default=200, help="jets per simulation")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--slurm",
+        action="store_true",
+        help="only cancel latency on the slurm profile (a real Slurm and platform; root)",
+    )
     args = parser.parse_args(argv)
+    if args.slurm:
+        return slurm_main(args)
 
     results: dict[str, Any] = {"machine": machine(), "args": vars(args) | {"json": None}}
     runners: dict[str, Callable[[int, int, int, Path], dict[str, float]]] = {
@@ -270,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         results["noop"] = {"best": best, "runs": runs}
         print("cancel latency ...", flush=True)
         results["cancel"] = {
-            kind: cancel_latency(kind, args.cancel_repeats, base) for kind in ("python", "exe")
+            kind: cancel_latency(kind, args.cancel_repeats, local_one_slot(base))
+            for kind in ("python", "exe")
         }
         if args.design:
             from inverse_design import compare_search
@@ -293,12 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"throughput within 10 % of plain Parsl: {ratio:.2f}x  {verdict(ratio >= 0.9)}")
     print(f"added round-trip latency <= 1 ms: {added:+.2f} ms  {verdict(added <= 1.0)}")
-    for kind, c in results["cancel"].items():
-        print(
-            f"cancel of a running {kind} task: tree gone p50 {c['gone_p50_s'] * 1e3:.0f} ms "
-            f"(max {c['gone_max_s'] * 1e3:.0f}), slot reused p50 {c['reused_p50_s'] * 1e3:.0f} "
-            f"ms (max {c['reused_max_s'] * 1e3:.0f})  {verdict(c['reused_p50_s'] <= 1.0)}"
-        )
+    print_cancel(results["cancel"], "")
     if "design" in results:
         d = results["design"]
         print(

@@ -124,3 +124,38 @@ def wander_off(folder: str) -> int:
     os.chdir(folder)
     os.environ["HAI_TASK_DIR"] = folder
     return os.getpid()
+
+
+# ---------------------------------------------------------------------- prefetch and leases
+
+
+def occupy(folder: str, pool: str, seconds: float) -> dict[str, int]:
+    """Say, while running for `seconds`, how many tasks run at once (of `pool`, in all) and
+    whether one of them shares a core with this one. Each running task has a file in
+    `folder` naming its pool and cores from its start to its end: two tasks that overlap in
+    time both have theirs while the later one looks."""
+    import json
+    import uuid
+
+    cores = sorted(os.sched_getaffinity(0))
+    mine = Path(folder) / f"{pool}-{uuid.uuid4().hex}"
+    staged = mine.with_suffix(".tmp")
+    staged.write_text(json.dumps({"pool": pool, "cores": cores}))
+    staged.rename(mine)  # appears with its content
+    try:
+        same = everyone = shared = 0
+        for other in Path(folder).iterdir():
+            if other.suffix == ".tmp":
+                continue
+            try:
+                seen = json.loads(other.read_text())
+            except (OSError, ValueError):
+                continue  # it ended while this one looked
+            everyone += 1
+            same += seen["pool"] == pool
+            if other != mine and set(seen["cores"]) & set(cores):
+                shared += 1
+        time.sleep(seconds)
+        return {"pool": same, "all": everyone, "shared": shared, "cpus": len(cores)}
+    finally:
+        mine.unlink()

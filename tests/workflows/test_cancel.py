@@ -42,7 +42,8 @@ def cancel_and_reuse(campaign: Campaign, running: TaskFuture, tree_size: int) ->
     wait_for(lambda: len(tree_pids(running.task_dir)) >= tree_size, 60, "the task's tree to start")
     pids = tree_pids(running.task_dir)
     queued = campaign.submit(tasks.add, len(pids), 1)
-    assert queued.state == "pending"  # the only slot is taken
+    # The only slot is taken: it waits, prefetched behind the running task on its lease.
+    assert not queued.done() and not tree_pids(queued.task_dir)
     assert running.cancel()
     # the next task got the slot and ran: well within the bound on an idle machine
     wait_for(queued.done, SLOT_FREE_WITHIN, "the queued task to run in the freed slot")
@@ -73,7 +74,9 @@ def test_cancel_a_running_mpi_task(one_slot: Campaign, tmp_path: Path) -> None:
 
 def test_cancel_a_queued_task(one_slot: Campaign) -> None:
     running = one_slot.submit(tasks.sleep_tree, 60, 0)
-    queued = one_slot.submit(tasks.noop)
+    prefetched = one_slot.submit(tasks.noop)  # handed to Parsl behind the running task
+    queued = one_slot.submit(tasks.noop)  # the prefetch (one task) is used up: in the queue
+    assert queued.state == "pending"
     assert queued.cancel()
     with pytest.raises(TaskCancelled, match="before it ran"):
         queued.result(timeout=1)
@@ -81,3 +84,4 @@ def test_cancel_a_queued_task(one_slot: Campaign) -> None:
     with pytest.raises(TaskCancelled):
         running.result(timeout=5)
     assert not running.cancel()  # it has ended
+    assert prefetched.result(timeout=5) is None  # it ran in the freed slot

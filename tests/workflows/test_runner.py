@@ -22,10 +22,15 @@ from tests.workflows.conftest import wait_for
 
 @pytest.fixture(scope="module")
 def one_slot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Campaign]:
-    """One worker, so every task runs in the same runner until one is killed."""
+    """One worker (no prefetch: no spare worker), so every task runs in the same runner until
+    one is killed."""
     base = tmp_path_factory.mktemp("runner")
     c = Campaign(
-        "runner", pools={"default": 1}, run_dir=base / "run", database_url=f"sqlite:///{base}/h.db"
+        "runner",
+        pools={"default": 1},
+        run_dir=base / "run",
+        database_url=f"sqlite:///{base}/h.db",
+        prefetch=0,
     )
     try:
         c.submit(tasks.noop).result(timeout=120)  # the worker and its runner are up

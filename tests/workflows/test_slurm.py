@@ -12,7 +12,9 @@ open to alice (umask 0 while it lives).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,11 +78,13 @@ def on_slurm(
         platform.stop()
 
 
-def campaign_on_slurm(on_slurm: tuple[Platform, str, Path], name: str, **options: Any) -> Campaign:
+def campaign_on_slurm(
+    on_slurm: tuple[Platform, str, Path], name: str, pools: int = 1, **options: Any
+) -> Campaign:
     platform, key, folder = on_slurm
     return Campaign(
         name,
-        pools={"default": 1},
+        pools={"default": pools},
         profile="slurm",
         run_dir=folder / name,
         database_url=f"sqlite:///{folder / name}.db",
@@ -96,6 +100,43 @@ def campaign_on_slurm(on_slurm: tuple[Platform, str, Path], name: str, **options
 
 def block_jobs(h: httpx.Client, name: str) -> list[dict[str, Any]]:
     return [j for j in h.get("/api/jobs").json() if j["name"].startswith(f"workflow-{name}:")]
+
+
+def ranks_of(task_dir: Path) -> list[int]:
+    found = []
+    for pid in tree_pids(task_dir):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if psutil.Process(pid).name() == "sleep":
+                found.append(pid)
+    return found
+
+
+def test_an_mpi_task_runs_in_the_block_and_a_running_one_is_cancelled(
+    on_slurm: tuple[Platform, str, Path],
+) -> None:
+    """MPICH's mpiexec inside the user's block job: both ranks run in the block's Slurm job;
+    a running MPI task's launcher and ranks all go on cancel and its slot is reused. (First in
+    the module: its 2-CPU block must not wait for the module campaign's block to end.)"""
+    if shutil.which("mpiexec") is None:
+        pytest.skip("mpiexec is not installed (deploy/dev/install-services.sh installs MPICH)")
+    with shared_umask(), campaign_on_slurm(on_slurm, "mpi", pools=2, **CPU_BLOCK) as c:
+        probe = c.run(
+            ["sh", "-c", 'echo "$PMI_RANK $PMI_SIZE $SLURM_JOB_ID $(id -un)"'], cpus=2, mpi_ranks=2
+        )
+        assert probe.result(timeout=180) == 0
+        lines = sorted((probe.task_dir / "stdout.txt").read_text().split("\n")[:-1])
+        assert [line.split()[:2] for line in lines] == [["0", "2"], ["1", "2"]]
+        assert {tuple(line.split()[2:]) for line in lines} == {(lines[0].split()[2], USER)}
+        running = c.run(["sleep", "60"], cpus=2, mpi_ranks=2)
+        # the launcher, its proxy and the two ranks, all in the task's tree
+        wait_for(lambda: len(ranks_of(running.task_dir)) == 2, 60, "the MPI task's 2 ranks")
+        pids = tree_pids(running.task_dir)
+        assert len(pids) >= 4 and {psutil.Process(p).username() for p in pids} == {USER}
+        queued = c.submit(tasks.add, 1, 1, cpus=2)
+        assert running.cancel()
+        assert queued.result(timeout=30) == 2  # it ran in the freed slot of the same block
+        wait_for(lambda: not any(alive(p) for p in pids), 10, "the launcher and ranks to go")
+        assert running.state == "cancelled"
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +172,8 @@ def test_cancel_a_running_task_on_slurm_frees_its_slot(campaign: Campaign) -> No
     pids = tree_pids(running.task_dir)
     assert {psutil.Process(p).username() for p in pids} == {USER}
     queued = campaign.submit(tasks.add, 1, 1)
-    assert queued.state == "pending"  # the campaign's one slot is taken
+    # the campaign's one slot is taken: it waits, prefetched behind the running task
+    assert not queued.done() and not tree_pids(queued.task_dir)
     assert running.cancel()
     assert queued.result(timeout=30) == 2  # it ran in the freed slot of the same block
 

@@ -813,6 +813,8 @@ class PaperChunk(Base):
     ordinal: Mapped[int] = mapped_column(Integer, primary_key=True)
     page: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
+
+
 # ----------------------------------------------------------------------------- chat
 
 

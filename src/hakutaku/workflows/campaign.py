@@ -14,6 +14,7 @@ answered from the journal without running.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import shutil
@@ -31,7 +32,7 @@ from parsl.providers.base import ExecutionProvider
 from hakutaku.config import get_settings
 from hakutaku.errors import PlatformError
 from hakutaku.sdk.client import Client
-from hakutaku.workflows import environment, refs, states, store
+from hakutaku.workflows import environment, refs, states, store, usage_log
 from hakutaku.workflows.errors import (
     TaskCancelled,
     TaskError,
@@ -39,15 +40,25 @@ from hakutaku.workflows.errors import (
     TaskTimeout,
     WorkflowError,
 )
-from hakutaku.workflows.execute import CANCEL_FILE, USAGE_FILE, execute_pickled, read_usage
+from hakutaku.workflows.execute import (
+    CANCEL_FILE,
+    USAGE_FILE,
+    WITHDRAW_FILE,
+    WITHDRAWN,
+    execute_pickled,
+)
 from hakutaku.workflows.future import TaskFuture
 from hakutaku.workflows.journal import Journal
+from hakutaku.workflows.leases import FOLDER as LEASE_FOLDER
+from hakutaku.workflows.leases import Leases
 from hakutaku.workflows.platform_provider import PlatformProvider
-from hakutaku.workflows.pools import Pools
+from hakutaku.workflows.pools import Pool, Pools
 from hakutaku.workflows.proctree import PID_FILE, kill_recorded
 from hakutaku.workflows.profiles import LABEL, PROFILES, SlurmOptions, parsl_config
 from hakutaku.workflows.runner import pack_call
 from hakutaku.workflows.task import EXECUTABLE, PYTHON, TaskSpec, task_name
+
+DEFAULT_PREFETCH = 4  # tasks handed to Parsl ahead, at most (and never more than the CPUs)
 
 ERRORS: dict[str, type[TaskError]] = {
     states.FAILED: TaskFailed,
@@ -67,6 +78,7 @@ class Campaign:
         database_url: str | None = None,
         user: str | None = None,
         slurm: SlurmOptions | None = None,
+        prefetch: int | None = None,
     ) -> None:
         # `hai workflows run --name/--profile` win over what the file says.
         name = environment.campaign_name(name)
@@ -81,6 +93,16 @@ class Campaign:
         self.name = name
         self.profile = profile
         self.pools: Pools[TaskFuture] = Pools(pools or {"default": os.cpu_count() or 1})
+        # Tasks handed to Parsl ahead, each behind a running task of its pool on that task's
+        # lease, so that a worker starts the next task without waiting for this process.
+        # Each takes a spare Parsl worker (and, running Python, its resident runner): a few.
+        if prefetch is None:
+            prefetch = min(self.pools.total, DEFAULT_PREFETCH)
+        if not isinstance(prefetch, int) or prefetch < 0:
+            raise WorkflowError(
+                f"prefetch must be a whole number of tasks >= 0 (0: none), not {prefetch!r}"
+            )
+        self.prefetch = prefetch
         self.run_dir = Path(run_dir or settings.home / "workflows" / name).resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         backend = environment.journal_backend(database_url, user)
@@ -93,13 +115,17 @@ class Campaign:
         self._live: dict[str, TaskFuture] = {}
         self._cores = self._core_list(self.pools.total)
         self._free_cores = list(self._cores)
+        self._leases: Leases[TaskFuture] = Leases(self.run_dir / LEASE_FOLDER)
+        self._usage: dict[str, tuple[float, float]] | None = None  # of an earlier run's tasks
         self._idle = threading.Condition(self._lock)
         self._agents: list[threading.Thread] = []
         self._processors: list[tuple[str | None, Callable[[TaskFuture], None]]] = []
         self.stopping = threading.Event()
         self.counts = {"submitted": 0, "reused": 0, "done": 0, "failed": 0, "cancelled": 0}
         self._dfk = DataFlowKernel(
-            parsl_config(profile, self.pools.total, self.run_dir, slurm, campaign=name)
+            parsl_config(
+                profile, self.pools.total, self.run_dir, slurm, campaign=name, prefetch=prefetch
+            )
         )
         self._app = python_app(execute_pickled, data_flow_kernel=self._dfk, executors=[LABEL])
         self._closed = False
@@ -174,6 +200,7 @@ class Campaign:
             timeout,
             argv=command,
             cards=cards,
+            mpi=mpi_ranks is not None,
         )
         return self._submit(spec)
 
@@ -232,7 +259,9 @@ class Campaign:
         fut.state, fut.reused = states.DONE, True
         self.counts["reused"] += 1
         if not finished:  # it ended after the killed run's last journal write
-            fut.cpu_seconds, fut.wall_seconds = read_usage(fut.task_dir)
+            if self._usage is None:  # read once, at the first such task
+                self._usage = usage_log.read(self.run_dir)
+            fut.cpu_seconds, fut.wall_seconds = self._usage.get(fut.key, (0.0, 0.0))
             self._journal_new(fut, states.DONE, result_ref=str(fut.task_dir))
         fut.set_result(value)
         return True
@@ -256,12 +285,12 @@ class Campaign:
         )
 
     def _prepare_folder(self, folder: Path) -> None:
-        """A folder left by a killed run: kill what still runs there, clear its markers."""
+        """A folder left by a killed run: kill what still runs there, clear its markers.
+        The worker creates the folder (a mkdir here cost 0.1-0.2 ms a task on this VM)."""
         if not self._fresh and folder.exists():
             kill_recorded(folder, shared_too=True)  # left by an earlier run, so stale
-            for stale in (CANCEL_FILE, PID_FILE, "error.txt", USAGE_FILE):
+            for stale in (CANCEL_FILE, WITHDRAW_FILE, PID_FILE, "error.txt", USAGE_FILE):
                 (folder / stale).unlink(missing_ok=True)
-        folder.mkdir(parents=True, exist_ok=True)
 
     @staticmethod
     def _core_list(total: int) -> list[int]:
@@ -270,26 +299,62 @@ class Campaign:
         return cores if total <= len(cores) else []
 
     def _admit(self) -> None:
-        """Hand queued tasks to Parsl while their pools have room (called under the lock)."""
+        """Hand queued tasks to Parsl while their pools have room (called under the lock):
+        on a new lease while the pool has free CPUs, then (prefetched) behind a running task
+        of the pool on its lease, while the campaign's prefetch allows."""
         # A pool shrunk by a rebalance can still use more than its size until its tasks end:
         # admit only into CPUs that are free in the campaign as a whole.
         free = self.pools.total - sum(pool.used for pool in self.pools)
         for pool in self.pools:
-            while pool.queue and pool.queue[0].spec.cpus <= min(pool.free, free):
+            while pool.queue:
+                cpus = pool.queue[0].spec.cpus
+                if cpus <= min(pool.free, free):
+                    free -= cpus
+                    pool.used += cpus
+                    cores = [self._free_cores.pop() for _ in range(cpus)] if self._cores else []
+                    lease = self._leases.open(pool.name, cpus, cores)
+                elif self._leases.prefetched < self.prefetch and pool.used <= pool.capacity:
+                    # (not into a pool shrunk below its use: its leases are to end)
+                    found = self._leases.behind(pool.name, cpus)
+                    if found is None:
+                        break
+                    lease = found
+                else:
+                    break
                 fut = pool.queue.popleft()
-                free -= fut.spec.cpus
-                pool.used += fut.spec.cpus
-                if self._cores:
-                    fut.cores = [self._free_cores.pop() for _ in range(fut.spec.cpus)]
+                self._leases.add(lease, fut)
+                fut.lease = lease
+                fut.cores = lease.cores
                 self._launch(fut)
+            if not pool.queue:
+                self._rebind(pool, min(pool.free, free))
+
+    def _rebind(self, pool: Pool[TaskFuture], free: int) -> None:
+        """A pool with free CPUs and no queued task, while tasks of it wait on busy leases
+        (a rebalance gave it CPUs, or tasks ran unevenly long): ask one waiting task per
+        free CPU to come back unstarted, so it runs on a lease of its own."""
+        for lease in self._leases.open_leases:
+            if free <= 0:
+                return
+            if lease.pool != pool.name:
+                continue
+            for fut in lease.tasks[:0:-1]:  # the last ones first, never the one running
+                if free <= 0:
+                    return
+                if fut.spec.cpus <= free and not fut.withdrawing and fut.state == states.RUNNING:
+                    fut.withdrawing = True
+                    free -= fut.spec.cpus
+                    with contextlib.suppress(OSError):
+                        fut.task_dir.mkdir(parents=True, exist_ok=True)
+                        (fut.task_dir / WITHDRAW_FILE).touch()
 
     def _launch(self, fut: TaskFuture) -> None:
         spec = fut.spec
         fut.state = states.RUNNING
         fut.attempts += 1
-        self.journal.record(
-            fut.key, state=states.RUNNING, attempts=fut.attempts, started_at=datetime.now(UTC)
-        )
+        if fut.lease is None or fut.lease.tasks[0] is fut:
+            self._journal_started(fut)
+        # else: prefetched; journaled running once the task before it on its lease has ended
         payload: dict[str, Any] = {
             "kind": spec.kind,
             "task_dir": str(fut.task_dir),
@@ -298,11 +363,13 @@ class Campaign:
             "cards": spec.cards,
             "cores": fut.cores,
             "timeout": spec.timeout,
+            "lease": self._leases.path(fut.lease) if fut.lease is not None else None,
         }
         if spec.kind == PYTHON:
             payload["call"] = fut.call
         else:
             payload["argv"] = spec.argv
+            payload["mpi"] = spec.mpi
         app_future = self._app(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
         app_future.add_done_callback(lambda done: self._finished(fut, done))
 
@@ -320,16 +387,21 @@ class Campaign:
         fut.wall_seconds += outcome.get("wall_seconds", 0.0)
         with self._lock:
             pool = self.pools[fut.spec.pool]
-            pool.used -= fut.spec.cpus
-            self._free_cores.extend(fut.cores)
-            fut.cores = []
+            self._release(fut)
+            if fut.withdrawing:  # (or it had started, and the request came too late)
+                fut.withdrawing = False
+                (fut.task_dir / WITHDRAW_FILE).unlink(missing_ok=True)
+            withdrawn = state == WITHDRAWN
+            if withdrawn:  # it did not start: back to the head of its queue, not an attempt
+                fut.attempts -= 1
             retry = state in (states.FAILED, states.TIMEOUT) and fut.attempts <= fut.spec.retries
             if retry:
                 (fut.task_dir / "error.txt").unlink(missing_ok=True)
+            if retry or withdrawn:
                 pool.queue.appendleft(fut)
                 fut.state = states.PENDING
             self._admit()
-        if retry:
+        if retry or withdrawn:
             self.journal.record(fut.key, state=states.PENDING, error=outcome.get("error", ""))
             return
         value: Any = None
@@ -373,6 +445,30 @@ class Campaign:
             if pool_name is None or pool_name == fut.spec.pool:
                 processor(fut)
 
+    def _journal_started(self, fut: TaskFuture) -> None:
+        self.journal.record(
+            fut.key, state=states.RUNNING, attempts=fut.attempts, started_at=datetime.now(UTC)
+        )
+
+    def _release(self, fut: TaskFuture) -> None:
+        """The task's attempt ended: its lease goes to the task behind it, or is closed
+        (its CPUs and cores free again). Called under the lock."""
+        lease = fut.lease
+        fut.lease, fut.cores = None, []
+        if lease is None:
+            return
+        first = lease.tasks[0] is fut
+        if not first:  # its outcome came before that of the task ahead of it on the lease
+            self._journal_started(fut)
+        self._leases.remove(lease, fut)
+        if lease.tasks:
+            if first:  # the prefetched task has the lease now: it started as this one ended
+                self._journal_started(lease.tasks[0])
+            return
+        self._leases.close(lease)
+        self.pools[lease.pool].used -= lease.cpus
+        self._free_cores.extend(lease.cores)
+
     # ------------------------------------------------------------------ steering
 
     def cancel(self, fut: TaskFuture) -> bool:
@@ -395,6 +491,7 @@ class Campaign:
                 self._idle.notify_all()
             else:
                 fut.state = states.CANCELLED
+                fut.task_dir.mkdir(parents=True, exist_ok=True)  # not there until it starts
                 (fut.task_dir / CANCEL_FILE).touch()
         if queued:
             self.journal.record(fut.key, state=states.CANCELLED, error="cancelled before it ran")

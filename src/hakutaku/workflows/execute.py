@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import os
 import pickle
 import select
@@ -30,13 +29,15 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from hakutaku.workflows import leases, usage_log
 from hakutaku.workflows.proctree import clear_pid, kill_tree, write_pid
 from hakutaku.workflows.runner import ERROR_CHARS, ERROR_FILE, Runner, job
 
 CANCEL_FILE = "cancel"
-# The attempt's CPU and wall seconds, beside its result: a campaign killed before it journaled
-# the task done still learns (and bills) what the task used when it adopts the result.
-USAGE_FILE = "usage.json"
+# The campaign wants a prefetched task that has not started back (to run on another lease).
+WITHDRAW_FILE = "withdraw"
+WITHDRAWN = "withdrawn"  # its outcome then (it did not run; not an attempt)
+USAGE_FILE = "usage.json"  # where earlier versions recorded an attempt's use (usage_log now)
 POLL_SECONDS = 0.05  # how often a worker looks for the cancel file written from another host
 PR_SET_PDEATHSIG = 1
 
@@ -58,37 +59,40 @@ def execute(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one task attempt described by `spec` and say how it ended."""
     folder = Path(spec["task_dir"])
     folder.mkdir(parents=True, exist_ok=True)
-    if cancel_requested(folder):
+    lease = spec.get("lease")
+    # A task may wait here for its lease (prefetched behind the task that holds it): it
+    # starts once it holds it, or never when it is cancelled first.
+    if lease:
+        ready = leases.acquire(lease, lambda: cancel_requested(folder) or _withdrawn(folder))
+    else:
+        ready = not cancel_requested(folder)
+    if not ready:
+        if not cancel_requested(folder):
+            return {"state": WITHDRAWN, "error": ""}
         return {"state": "cancelled", "error": "cancelled before it started"}
-    started = time.monotonic()
-    checkpoint = folder.parent.parent / "checkpoints" / spec["slot"]
-    checkpoint.mkdir(parents=True, exist_ok=True)
     try:
-        if spec["kind"] == "python":
-            outcome = _run_python(spec, folder, checkpoint)
-        else:
-            outcome = _run_executable(spec, folder, checkpoint)
+        started = time.monotonic()
+        checkpoint = folder.parent.parent / "checkpoints" / spec["slot"]
+        checkpoint.mkdir(parents=True, exist_ok=True)
+        try:
+            if spec["kind"] == "python":
+                outcome = _run_python(spec, folder, checkpoint)
+            else:
+                outcome = _run_executable(spec, folder, checkpoint)
+        finally:
+            # The record named the process while this task ran; it names nothing of it now.
+            clear_pid(folder)
     finally:
-        # The record named the process while this task ran; it names nothing of it now.
-        clear_pid(folder)
+        leases.release()  # the next task on the lease starts now
     outcome["wall_seconds"] = time.monotonic() - started
-    _write_usage(folder, outcome)
+    usage_log.append(
+        folder.parent.parent, folder.name, outcome["cpu_seconds"], outcome["wall_seconds"]
+    )
     return outcome
 
 
-def _write_usage(folder: Path, outcome: dict[str, Any]) -> None:
-    usage = {k: outcome[k] for k in ("cpu_seconds", "wall_seconds")}
-    with contextlib.suppress(OSError):
-        (folder / USAGE_FILE).write_text(json.dumps(usage))
-
-
-def read_usage(folder: Path) -> tuple[float, float]:
-    """(CPU seconds, wall seconds) of the folder's last attempt; zeros when unknown."""
-    try:
-        usage = json.loads((folder / USAGE_FILE).read_text())
-        return float(usage["cpu_seconds"]), float(usage["wall_seconds"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0.0, 0.0
+def _withdrawn(folder: Path) -> bool:
+    return (folder / WITHDRAW_FILE).exists()
 
 
 def _stop_reason(folder: Path, deadline: float | None, timeout: float | None) -> tuple[str, str]:
@@ -239,6 +243,11 @@ def _child_setup(spec: dict[str, Any], folder: Path, checkpoint: Path) -> None:
             "HAI_CHECKPOINT_DIR": str(checkpoint),
         }
     )
+    if spec.get("mpi"):
+        # A task's ranks are on its worker's node. Inside a Slurm job MPICH's mpiexec would
+        # start them through srun, as children of slurmstepd, out of the task's process
+        # tree (a cancel would leave them running); forked here they are in it.
+        os.environ.setdefault("HYDRA_LAUNCHER", "fork")
     os.chdir(folder)
 
 

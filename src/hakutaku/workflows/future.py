@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hakutaku.workflows import states
+from hakutaku.workflows.leases import Lease
 from hakutaku.workflows.task import TaskSpec
 
 if TYPE_CHECKING:
@@ -26,7 +27,9 @@ class TaskFuture(Future[Any]):
         self.cpu_seconds = 0.0
         self.wall_seconds = 0.0
         self.reused = False  # answered from the journal of an earlier run
-        self.cores: list[int] = []
+        self.cores: list[int] = []  # its lease's (when the campaign pins cores)
+        self.lease: Lease[TaskFuture] | None = None  # while handed to Parsl
+        self.withdrawing = False  # asked to come back unstarted (to run on another lease)
         self.call = b""  # a Python task's call in Parsl's format (packed once, at submit)
 
     @property

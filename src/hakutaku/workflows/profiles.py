@@ -140,8 +140,11 @@ def parsl_config(
     slurm: SlurmOptions | None = None,
     *,
     campaign: str = "workflow",
+    prefetch: int = 0,
 ) -> Config:
-    """The Parsl configuration of a campaign with `workers` task slots."""
+    """The Parsl configuration of a campaign with `workers` task slots (CPUs), plus
+    `prefetch` Parsl workers more for tasks that wait there for their lease (they use no CPU
+    while they wait; see hakutaku.workflows.leases)."""
     if profile not in PROFILES:
         raise WorkflowError(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}")
     if workers < 1:
@@ -204,8 +207,10 @@ def parsl_config(
         provider=provider,
         address=address,
         encrypted=options.encrypted,
-        max_workers_per_node=workers,
-        cores_per_worker=1,
+        max_workers_per_node=workers + prefetch,
+        # Parsl starts min(max_workers_per_node, cores of the node / cores_per_worker) workers;
+        # the campaign counts CPUs itself, so the node's core count must not cap the workers.
+        cores_per_worker=1 / (workers + prefetch),
         # A task's cores are pinned by the platform (per task), not per Parsl worker.
         cpu_affinity="none",
         heartbeat_period=5,

@@ -35,7 +35,7 @@ from typing import Any, NoReturn
 import psutil
 from parsl.serialize import pack_apply_message, unpack_apply_message
 
-from hakutaku.workflows import refs
+from hakutaku.workflows import leases, refs
 from hakutaku.workflows.proctree import kill_tree
 
 ERROR_FILE = "error.txt"
@@ -120,6 +120,7 @@ class Runner:
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
+            leases.drop_in_child()  # it outlives the task whose lease the worker holds now
             os.close(job_write)
             os.close(reply_read)
             _serve(job_read, reply_write, parent)

@@ -29,6 +29,7 @@ class TaskSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)
     cards: int = 0  # accelerator cards (billed; the platform does not pin them)
+    mpi: bool = False  # argv starts with the MPI launcher the campaign put there
 
     def validate(self) -> None:
         if self.cpus < 1:
