@@ -670,7 +670,8 @@
     showAttached();
   }
 
-  loadPapers();
+  // after every deferred script has run: portal.js (window.portalFetch) comes after this one
+  document.addEventListener("DOMContentLoaded", loadPapers);
 
   // -- the history sidebar -------------------------------------------------------------------
 
