@@ -16,6 +16,9 @@ is 404, as one that does not exist; a shared one is read through `/api/chat/shar
     GET    /api/chat/conversations/{id}/export     ?format=markdown|json
     PUT    /api/chat/conversations/{id}/share      share read-only (a link for signed-in users)
     DELETE /api/chat/conversations/{id}/share      stop sharing
+    PUT    /api/chat/conversations/{id}/papers     attach your papers {paper_ids} ([] detaches)
+    POST   /api/chat/conversations/{id}/retrieve   {question, k} → the attached papers' best
+                                                   passages and the system message citing them
     GET    /api/chat/shared/{token}                a shared conversation (read-only)
     GET    /api/chat/shared/{token}/messages       its messages
 """
@@ -31,10 +34,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from hakutaku.api.deps import caller, db_session
+from hakutaku.api.papers import GatewayCallerDep, PapersDep
 from hakutaku.chat import export, store
 from hakutaku.db.models import ChatConversation, User
 from hakutaku.errors import PlatformError
 from hakutaku.identity.auth import Principal
+from hakutaku.papers.retrieval import MAX_K, ask_messages
+from hakutaku.papers.service import DEFAULT_K
 
 router = APIRouter(prefix="/api/chat", tags=["chat"])
 
@@ -53,6 +59,14 @@ class ConversationChange(BaseModel):
     system_prompt: str | None = Field(None, max_length=store.SYSTEM_PROMPT_MAX)
 
 
+class PassageIn(BaseModel):
+    paper_id: int
+    file: str = Field(max_length=512)
+    page: int = Field(ge=1)
+    text: str = Field(max_length=store.PASSAGE_TEXT_MAX)
+    score: float = 0.0
+
+
 class MessageIn(BaseModel):
     role: str = Field(description="user | assistant")
     content: str = Field(max_length=store.CONTENT_MAX)
@@ -62,6 +76,18 @@ class MessageIn(BaseModel):
     finish: str | None = Field(
         None, description="stop | length | stopped (the user stopped the stream) | error"
     )
+    passages: list[PassageIn] | None = Field(
+        None, max_length=MAX_K, description="An answer's cited passages (from /retrieve)."
+    )
+
+
+class PapersIn(BaseModel):
+    paper_ids: list[int] = Field(max_length=100, description="Your papers; [] detaches all.")
+
+
+class RetrieveIn(BaseModel):
+    question: str = Field(max_length=store.CONTENT_MAX)
+    k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K, description="Passages to retrieve.")
 
 
 class MessageEdit(BaseModel):
@@ -159,6 +185,48 @@ def append(
     """Add a message at the end: your question, or the answer the gateway gave."""
     message = store.append(s, who, conversation_id, **body.model_dump())
     return export.message_record(message)
+
+
+@router.put("/conversations/{conversation_id}/papers")
+def attach_papers(
+    conversation_id: int,
+    body: PapersIn,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, Any]:
+    """Attach your papers (the list replaces the old one; [] detaches them all). Someone
+    else's paper is 404 `paper_not_found`, as one that does not exist."""
+    return conversation_out(store.attach_papers(s, who, conversation_id, body.paper_ids))
+
+
+@router.post("/conversations/{conversation_id}/retrieve")
+def retrieve(
+    conversation_id: int,
+    body: RetrieveIn,
+    papers: PapersDep,
+    gateway: GatewayCallerDep,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, Any]:
+    """The `k` passages of the attached papers closest to the question (one embedding call,
+    as you: metered like /api/papers/search) and `context`, the system message that gives
+    them to the model numbered [1], [2], ... (papers' own prompt). Send it first, with the
+    conversation, to POST /v1/chat/completions; keep the passages with the answer."""
+    row = store.get(s, who, conversation_id)
+    paper_ids = store.attached_papers(s, row)
+    if not paper_ids:
+        raise PlatformError(
+            f"Conversation {row.id} has no papers attached: PUT "
+            f"/api/chat/conversations/{row.id}/papers first.",
+            code="no_papers_attached",
+        )
+    found = papers.retrieve(s, who, paper_ids, body.question, body.k, gateway)
+    context = ask_messages(body.question, found)[0]["content"]
+    passages = [
+        {"paper_id": p.paper_id, "file": p.file, "page": p.page, "text": p.text, "score": p.score}
+        for p in found
+    ]
+    return {"passages": [export.passage_record(p) for p in passages], "context": context}
 
 
 @router.patch("/conversations/{conversation_id}/messages/{seq}")

@@ -16,6 +16,7 @@ def conversation_record(row: ChatConversation) -> dict[str, Any]:
         "model": row.model,
         "system_prompt": row.system_prompt,
         "message_count": row.message_count,
+        "paper_ids": list(row.paper_ids or []),
         "shared": row.share_token is not None,
         "share_token": row.share_token,
         "created_at": row.created_at.isoformat(),
@@ -32,8 +33,14 @@ def message_record(row: ChatMessage) -> dict[str, Any]:
         "prompt_tokens": row.prompt_tokens,
         "completion_tokens": row.completion_tokens,
         "finish": row.finish,
+        "passages": [passage_record(p) for p in row.passages] if row.passages else None,
         "created_at": row.created_at.isoformat(),
     }
+
+
+def passage_record(p: dict[str, Any]) -> dict[str, Any]:
+    """A cited passage, with the link that opens its PDF at its page."""
+    return {**p, "link": f"/api/papers/{int(p['paper_id'])}/pdf#page={int(p['page'])}"}
 
 
 def as_json(row: ChatConversation, messages: list[ChatMessage]) -> dict[str, Any]:
@@ -61,6 +68,10 @@ def as_markdown(row: ChatConversation, messages: list[ChatMessage]) -> str:
             detail = f" ({m.model}{', ' + ', '.join(counts) if counts else ''})" if m.model else ""
             heading = f"## Assistant{detail}"
         lines += [heading, "", m.content, ""]
+        for i, p in enumerate(m.passages or [], start=1):
+            lines.append(f"[{i}] {p['file']}, p. {p['page']}: {' '.join(p['text'].split())}")
+        if m.passages:
+            lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 

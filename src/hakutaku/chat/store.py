@@ -15,13 +15,15 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from hakutaku.db.models import ChatConversation, ChatMessage, utcnow
+from hakutaku.db.models import ChatConversation, ChatMessage, Paper, utcnow
 from hakutaku.errors import NotFound, PlatformError
 from hakutaku.identity.auth import Principal
+from hakutaku.papers.retrieval import MAX_K, owned_papers
 
 ROLES = ("user", "assistant")
 FINISHES = ("stop", "length", "stopped", "error", "content_filter", "tool_calls")
@@ -193,6 +195,29 @@ def change(
     return row
 
 
+def attach_papers(
+    s: Session, who: Principal, conversation_id: int, paper_ids: list[int]
+) -> ChatConversation:
+    """Set the papers a conversation asks (an empty list detaches them all); each must be the
+    caller's own (404 `paper_not_found` otherwise, as for one that does not exist)."""
+    row = get(s, who, conversation_id)
+    wanted = list(dict.fromkeys(paper_ids))
+    if wanted:
+        owned_papers(s, who.user_id, wanted)
+    row.paper_ids = wanted
+    row.updated_at = utcnow()
+    return row
+
+
+def attached_papers(s: Session, conversation: ChatConversation) -> list[int]:
+    """The attached papers that still exist (a deleted paper drops out of its conversations)."""
+    ids = list(conversation.paper_ids or [])
+    if not ids:
+        return []
+    kept = {p.id for p in s.scalars(select(Paper).where(Paper.id.in_(ids)))}
+    return [i for i in ids if i in kept]
+
+
 def remove(s: Session, who: Principal, conversation_id: int) -> None:
     row = get(s, who, conversation_id)
     s.execute(delete(ChatMessage).where(ChatMessage.conversation_id == row.id))
@@ -266,9 +291,11 @@ def append(
     prompt_tokens: int | None = None,
     completion_tokens: int | None = None,
     finish: str | None = None,
+    passages: list[dict[str, Any]] | None = None,
 ) -> ChatMessage:
     """Add a message at the end. An answer may be empty only when it was stopped or failed
-    (the partial answer of a stopped stream is kept as it was)."""
+    (the partial answer of a stopped stream is kept as it was). `passages` are those an
+    answer from attached papers was given (kept to show its citations again)."""
     if role not in ROLES:
         raise PlatformError(
             f"role must be one of {', '.join(ROLES)}, got {role!r} (the system prompt is the "
@@ -303,11 +330,48 @@ def append(
         prompt_tokens=_tokens(prompt_tokens, "prompt_tokens"),
         completion_tokens=_tokens(completion_tokens, "completion_tokens"),
         finish=finish,
+        passages=_passages(role, passages),
         created_at=utcnow(),
     )
     s.add(message)
     s.flush()
     return message
+
+
+PASSAGE_TEXT_MAX = 4000
+
+
+def _passages(role: str, passages: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """Only what a citation needs, checked: the link is rebuilt from paper_id and page."""
+    if not passages:
+        return None
+    if role != "assistant":
+        raise PlatformError("Only an answer cites passages.", param="passages")
+    if len(passages) > MAX_K:
+        raise PlatformError(
+            f"An answer cites at most {MAX_K} passages, got {len(passages)}.", param="passages"
+        )
+    out = []
+    for i, p in enumerate(passages):
+        try:
+            page = int(p["page"])
+            kept = {
+                "paper_id": int(p["paper_id"]),
+                "file": str(p["file"])[:512],
+                "page": page,
+                "text": str(p["text"])[:PASSAGE_TEXT_MAX],
+                "score": float(p.get("score", 0.0)),
+            }
+        except (KeyError, TypeError, ValueError):
+            raise PlatformError(
+                f"passages[{i}] needs paper_id, file, page and text (as /api/papers/search "
+                "answers them).",
+                param="passages",
+            ) from None
+        if page < 1:
+            raise PlatformError(f"passages[{i}].page must be 1 or more.", param="passages")
+        out.append(kept)
+    return out
 
 
 def _auto_title(content: str) -> str:

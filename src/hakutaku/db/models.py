@@ -835,6 +835,8 @@ class ChatConversation(Base):
     system_prompt: Mapped[str] = mapped_column(Text, default="")
     share_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
+    # the caller's papers attached to it: each question retrieves passages from them
+    paper_ids: Mapped[list[int]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -857,6 +859,8 @@ class ChatMessage(Base):
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     finish: Mapped[str | None] = mapped_column(String(16))  # stop | length | stopped | error
+    # an answer from attached papers: the passages it was given [{paper_id, file, page, ...}]
+    passages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

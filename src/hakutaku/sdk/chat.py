@@ -12,6 +12,13 @@ with client.chat.stream(conv["id"], "And the kt algorithm?") as answer:   # stre
     for text in answer:
         print(text, end="")
 
+With papers attached, each answer is given the attached papers' best passages for the last
+question and keeps them (`answer["passages"]`: file, page, text, score, link):
+
+    client.chat.attach_papers(conv["id"], [paper["id"]])
+    answer = client.chat.send(conv["id"], "What mass was measured?", max_tokens=64)
+    answer["passages"][0]["link"]                   # /api/papers/7/pdf#page=2
+
 `send`, `stream` and `regenerate` call `POST /v1/chat/completions` with this client's key, so
 the call is metered, rate-limited and billed like any other /v1 call; the conversation store
 itself (`/api/chat`) never calls a model.
@@ -106,6 +113,20 @@ class Chat(Resource):
     def unshare(self, conversation_id: int) -> Record:
         return self._client._object("DELETE", self._path(conversation_id, "share"))
 
+    def attach_papers(self, conversation_id: int, paper_ids: builtins.list[int]) -> Record:
+        """Attach your papers (replacing those attached; [] detaches them all): each later
+        answer is given their best passages for the question and cites them."""
+        return self._client._object(
+            "PUT", self._path(conversation_id, "papers"), json={"paper_ids": paper_ids}
+        )
+
+    def retrieve(self, conversation_id: int, question: str, *, k: int = 3) -> Record:
+        """`{"passages": [...], "context": system message}`: the attached papers' `k` best
+        passages for `question` (an embedding call as you; no chat call)."""
+        return self._client._object(
+            "POST", self._path(conversation_id, "retrieve"), json={"question": question, "k": k}
+        )
+
     def shared(self, token: str) -> Record:
         """A conversation someone shared with you (its `share_token`)."""
         return self._client._object("GET", f"/api/chat/shared/{segment(token)}")
@@ -173,7 +194,7 @@ class Chat(Resource):
 
     def answer(self, conversation_id: int, *, model: str | None = None, **options: Any) -> Record:
         """Ask the model to answer the conversation as it stands and keep the answer."""
-        chosen, prompt = self._prompt(conversation_id, model)
+        chosen, prompt, passages = self._prompt(conversation_id, model)
         body = {**options, "model": chosen, "messages": prompt, "stream": False}
         reply = self._client._object("POST", "/v1/chat/completions", json=body)
         choice = reply["choices"][0]
@@ -186,6 +207,7 @@ class Chat(Resource):
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
             finish=choice.get("finish_reason") or "stop",
+            passages=passages,
         )
 
     def stream(
@@ -207,7 +229,7 @@ class Chat(Resource):
         """
         if content is not None:
             self.add(conversation_id, "user", content)
-        chosen, prompt = self._prompt(conversation_id, model)
+        chosen, prompt, passages = self._prompt(conversation_id, model)
         body = {
             **options,
             "model": chosen,
@@ -218,12 +240,14 @@ class Chat(Resource):
         response = self._client._open(
             "POST", "/v1/chat/completions", json=body, headers={"accept": "text/event-stream"}
         )
-        return AnswerStream(self, conversation_id, chosen, response)
+        return AnswerStream(self, conversation_id, chosen, response, passages)
 
     def _prompt(
         self, conversation_id: int, model: str | None
-    ) -> tuple[str, builtins.list[dict[str, str]]]:
-        """The model to ask and the messages to send: the system prompt and the latest ones."""
+    ) -> tuple[str, builtins.list[dict[str, str]], builtins.list[Record] | None]:
+        """The model to ask, the messages to send (the system prompt and the latest ones) and,
+        with papers attached, the passages retrieved for the last question (in the system
+        message, numbered as the answer cites them)."""
         conversation = self.get(conversation_id)
         chosen = model or conversation["model"]
         if not chosen:
@@ -233,17 +257,32 @@ class Chat(Resource):
             )
         history = self.messages(conversation_id, limit=CONTEXT_MESSAGES)["data"]
         prompt = [{"role": m["role"], "content": m["content"]} for m in history]
-        if conversation["system_prompt"]:
-            prompt.insert(0, {"role": "system", "content": conversation["system_prompt"]})
-        return chosen, prompt
+        system = conversation["system_prompt"]
+        passages = None
+        questions = [m["content"] for m in history if m["role"] == "user"]
+        if conversation.get("paper_ids") and questions:
+            found = self.retrieve(conversation_id, questions[-1])
+            passages = found["passages"]
+            system = f"{system}\n\n{found['context']}" if system else found["context"]
+        if system:
+            prompt.insert(0, {"role": "system", "content": system})
+        return chosen, prompt, passages
 
 
 class AnswerStream:
     """The text of an answer as it streams (`Chat.stream`); `message` is the kept answer once
     the stream has ended or was closed."""
 
-    def __init__(self, chat: Chat, conversation_id: int, model: str, response: httpx.Response):
+    def __init__(
+        self,
+        chat: Chat,
+        conversation_id: int,
+        model: str,
+        response: httpx.Response,
+        passages: builtins.list[Record] | None = None,
+    ):
         self._chat = chat
+        self._passages = passages
         self._conversation_id = conversation_id
         self._model = model
         self._response = response
@@ -305,4 +344,5 @@ class AnswerStream:
             prompt_tokens=None if stopped else self._usage.get("prompt_tokens"),
             completion_tokens=None if stopped else self._usage.get("completion_tokens"),
             finish=finish,
+            passages=self._passages,
         )

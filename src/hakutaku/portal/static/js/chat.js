@@ -19,6 +19,7 @@
 
   const state = {
     id: t.conversation ? Number(t.conversation) : null,
+    papers: JSON.parse(t.papers || "[]"), // the attached papers' ids
     streaming: null, // the AbortController of the answer being streamed
   };
 
@@ -34,6 +35,7 @@
       prompt_tokens: d.promptTokens !== undefined ? Number(d.promptTokens) : null,
       completion_tokens: d.completionTokens !== undefined ? Number(d.completionTokens) : null,
       finish: d.finish || null,
+      passages: d.passages ? JSON.parse(d.passages) : null,
     };
   }
 
@@ -98,8 +100,42 @@
     body.dataset.raw = m.content;
     if (m.role === "assistant") R.render(body, m.content, labels);
     else R.plain(body, m.content);
+    showPassages(li, m.passages);
     addActions(li, m);
     return li;
+  }
+
+  // The passages an answer was given, as "file, p. N" links that open the PDF at that page.
+  // Their text is set as text (never HTML); the link is built from the ids, not taken as is.
+  function showPassages(li, passages) {
+    li.querySelector(".msg-passages-box")?.remove();
+    if (passages && passages.length) li.dataset.passages = JSON.stringify(passages);
+    else {
+      delete li.dataset.passages;
+      return;
+    }
+    const box = document.createElement("div");
+    box.className = "msg-passages-box";
+    const title = document.createElement("small");
+    title.textContent = t.tSources;
+    const ol = document.createElement("ol");
+    ol.className = "msg-passages";
+    for (const p of passages) {
+      const item = document.createElement("li");
+      const a = document.createElement("a");
+      a.className = "passage-link";
+      a.href = `/api/papers/${Number(p.paper_id)}/pdf#page=${Number(p.page)}`;
+      a.target = "_blank";
+      a.rel = "noopener";
+      a.textContent = `${p.file}, ${t.tPage} ${Number(p.page)}`;
+      const text = document.createElement("span");
+      text.className = "passage-text";
+      text.textContent = p.text;
+      item.append(a, text);
+      ol.append(item);
+    }
+    box.append(title, ol);
+    li.querySelector(".msg-body").after(box);
   }
 
   function addActions(li, m) {
@@ -308,14 +344,27 @@
     }
   }
 
-  function prompt() {
+  // `context`: the attached papers' passages as papers' own system message (from /retrieve).
+  function prompt(context) {
     const messages = messagesInOrder()
       .slice(-CONTEXT_MESSAGES)
       .map((m) => ({ role: m.role, content: m.content }));
-    if (system && system.value.trim()) {
-      messages.unshift({ role: "system", content: system.value });
-    }
+    const parts = [];
+    if (system && system.value.trim()) parts.push(system.value);
+    if (context) parts.push(context);
+    if (parts.length) messages.unshift({ role: "system", content: parts.join("\n\n") });
     return messages;
+  }
+
+  // With papers attached: the passages for the last question, retrieved as the user.
+  async function retrieve() {
+    if (!state.papers.length) return null;
+    const questions = messagesInOrder().filter((m) => m.role === "user");
+    if (!questions.length) return null;
+    status(t.tRetrieving);
+    return api("POST", `/api/chat/conversations/${state.id}/retrieve`, {
+      question: questions[questions.length - 1].content,
+    });
   }
 
   // Ask the model for an answer to the conversation as it stands; stream it; keep it.
@@ -335,6 +384,7 @@
       prompt_tokens: null,
       completion_tokens: null,
       finish: null,
+      passages: null,
     };
     const li = appendMessage(m);
     li.classList.add("streaming");
@@ -348,10 +398,16 @@
     status(t.tThinking);
     let failure = null;
     try {
+      const found = await retrieve();
+      if (found) {
+        m.passages = found.passages;
+        showPassages(li, m.passages); // shown before (and whatever) the model answers
+      }
+      status(t.tThinking);
       const max = Number(maxTokens.value);
       const request = {
         model,
-        messages: prompt(),
+        messages: prompt(found && found.context),
         stream: true,
         stream_options: { include_usage: true },
       };
@@ -402,7 +458,7 @@
     }
     li.classList.remove("streaming");
     status("");
-    if (failure !== null && !m.content) {
+    if (failure !== null && !m.content && !m.passages) {
       li.remove(); // nothing came: keep no answer; the question stays, to regenerate
       showError(`${t.tFailed} ${failure}`);
       busy(false, null);
@@ -562,6 +618,60 @@
       showError(e.message);
     }
   });
+
+  // -- papers attached to the conversation ---------------------------------------------------
+
+  const paperList = $("chat-papers-list");
+  let myPapers = [];
+
+  function showAttached() {
+    const line = $("chat-papers-attached");
+    const names = myPapers.filter((p) => state.papers.includes(p.id)).map((p) => p.title);
+    line.textContent = names.length ? `${t.tAttached} ${names.join(", ")}` : "";
+    line.hidden = !names.length;
+  }
+
+  async function attach() {
+    const chosen = [...paperList.querySelectorAll("input:checked")].map((i) => Number(i.value));
+    try {
+      await ensureConversation();
+      const c = await api("PUT", `/api/chat/conversations/${state.id}/papers`, {
+        paper_ids: chosen,
+      });
+      state.papers = c.paper_ids;
+      showAttached();
+    } catch (e) {
+      showError(e.message);
+    }
+  }
+
+  async function loadPapers() {
+    try {
+      myPapers = await api("GET", "/api/papers");
+    } catch (e) {
+      showError(e.message);
+      return;
+    }
+    const items = myPapers.map((p) => {
+      const li = document.createElement("li");
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.value = String(p.id);
+      box.checked = state.papers.includes(p.id);
+      box.addEventListener("change", attach);
+      label.append(box, ` ${p.title} (${p.pages} ${t.tPage})`);
+      li.append(label);
+      return li;
+    });
+    paperList.replaceChildren(...items);
+    $("chat-papers-empty").hidden = myPapers.length > 0;
+    if (state.papers.length) $("chat-papers-box").open = true;
+    showAttached();
+  }
+
+  // after every deferred script has run: portal.js (window.portalFetch) comes after this one
+  document.addEventListener("DOMContentLoaded", loadPapers);
 
   // -- the history sidebar -------------------------------------------------------------------
 
