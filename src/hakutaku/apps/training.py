@@ -1,0 +1,77 @@
+"""A training run submitted with its dashboard: one `hai hep train` job, one dashboard session.
+
+The training is an ordinary job of the user's (`python -m hakutaku hep train ... --out OUT`,
+the Python app jobs use, so the policy, limits and accounting apply); the dashboard is an app
+session of the shipped `training` app launched on the same run folder. Both start in the
+user's home, so a relative OUT means the same folder to both. The dashboard only reads the
+folder: it can start (and show "waiting") before the training's job leaves the queue, and it
+outlives the training so the final epochs and ROC stay on screen.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from hakutaku.apps.sessions import AppSessions, Launch
+from hakutaku.compute.request import JobRefused, JobSubmission
+from hakutaku.db.models import AppSession, Job
+from hakutaku.identity.auth import Principal
+
+DASHBOARD_APP = "training"
+# options the platform sets itself (or that make no sense in a submitted job)
+_RESERVED = ("--out", "--submit", "--help")
+
+
+@dataclass(frozen=True)
+class TrainingSubmission:
+    args: list[str]  # `hai hep train` options and data, as typed, without --out
+    out: str  # the run folder, relative to the user's home or absolute
+    name: str = ""
+    cpus: int | None = None
+    mem: str | None = None
+    gpus: str | None = None
+    time: str | None = None
+    partition: str | None = None
+    qos: str | None = None
+    account: str | None = None
+
+
+def submit_training(
+    apps: AppSessions, s: Session, who: Principal, t: TrainingSubmission
+) -> tuple[Job, AppSession]:
+    """Submit the training job, then launch its dashboard on the run folder (on the default
+    partition: a dashboard needs no card, even when its training does)."""
+    for arg in t.args:
+        if arg.split("=", 1)[0] in _RESERVED:
+            raise JobRefused(
+                f"{arg.split('=', 1)[0]} is set by the platform for a submitted training; "
+                "give the run folder as `out`.",
+                param="args",
+            )
+    if not t.out.strip():
+        raise JobRefused("out (the run folder) must not be empty.", param="out")
+    python = apps.settings.apps_python or sys.executable
+    job = apps.compute.submit(
+        s,
+        who,
+        JobSubmission(
+            command=[python, "-m", "hakutaku", "hep", "train", *t.args, "--out", t.out],
+            name=t.name or f"train:{t.out}",
+            partition=t.partition,
+            qos=t.qos,
+            account=t.account,
+            cpus=t.cpus or 1,
+            mem=t.mem or "4G",
+            gpus=t.gpus,
+            time=t.time,
+        ),
+    )
+    session = apps.launch(
+        s,
+        who,
+        Launch(app=DASHBOARD_APP, folder=t.out, account=t.account),
+    )
+    return job, session
