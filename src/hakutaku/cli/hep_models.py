@@ -210,25 +210,24 @@ def train(
 
 def _submit(ctx: typer.Context, out: str, **resources: str | int | None) -> None:
     """The training's own options as typed, sent as a job with its dashboard."""
-    import click
-
     from hakutaku.cli.common import client, platform_errors
     from hakutaku.hep.submit import local_path
 
+    # Typer's parameters (its own copy of Click's): by what they are, not by their class
     args: list[str] = []
     for param in ctx.command.params:
         value = ctx.params.get(param.name or "")
         if param.name in _JOB_OPTIONS or value is None or value == param.default:
             continue
-        if isinstance(param, click.Argument):  # more data, as --data
+        if param.param_type_name == "argument":  # more data, as --data
             for item in value:
                 args += ["--data", local_path(item)]
-        elif isinstance(param, click.Option) and param.is_flag:
+        elif getattr(param, "is_flag", False):
             args.append(param.opts[0] if value else param.secondary_opts[0])
-        elif isinstance(param, click.Option) and param.multiple:
+        elif param.multiple:
             for item in value:
                 args += [param.opts[0], local_path(item)]
-        elif isinstance(param, click.Option):
+        else:
             args += [param.opts[0], local_path(value)]
     with platform_errors():
         found = client().apps.submit_training(args, out=out, **resources)  # type: ignore[arg-type]

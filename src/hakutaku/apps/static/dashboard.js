@@ -19,7 +19,8 @@ function chart(target, title, series, data) {
     width: 460,
     height: 260,
     scales: { x: { time: false } },
-    axes: [{ label: "epoch" }, {}],
+    // whole epochs on the x axis
+    axes: [{ label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] }, {}],
     series: [{ label: "epoch" }].concat(series),
   };
   return new uPlot(opts, data, document.getElementById(target));
@@ -76,7 +77,8 @@ async function poll() {
       const [state, text] = describe(s);
       stateLine.dataset.state = state;
       stateLine.textContent = text;
-      if (s.epochs.length !== shownRows) {
+      // metrics.json is rewritten after each epoch: a read caught mid-write has fewer rows
+      if (s.epochs.length > shownRows) {
         addRows(s.epochs);
         draw(s.epochs);
       }
