@@ -65,6 +65,12 @@ def jets(top_qcd_files: dict[str, list[Path]]) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def held_out(top_qcd_files: dict[str, list[Path]]) -> Path:
+    (folder,) = {p.parent for p in top_qcd_files["test"]}
+    return folder
+
+
 def _session_id(portal: Platform, url: str) -> str:
     found = re.fullmatch(re.escape(portal.url) + r"/apps/([0-9a-f]+)/", url)
     assert found, url
@@ -72,19 +78,20 @@ def _session_id(portal: Platform, url: str) -> str:
 
 
 def test_submitted_training_shows_its_epochs_as_they_finish(
-    portal: Platform, page: Any, alice: httpx.Client, alice_key: str, jets: Path
+    portal: Platform, page: Any, alice: httpx.Client, alice_key: str, jets: Path, held_out: Path
 ) -> None:
     env = {**os.environ, "HAI_URL": portal.url, "HAI_API_KEY": alice_key}
     run = "runs/pfn-dashboard"
     argv = [sys.executable, "-m", "hakutaku", "hep", "train", "--submit", *QUICK]
     argv += ["--epochs", str(EPOCHS), "--out", run, "--data", str(jets)]
+    argv += ["--val-data", str(held_out)]  # then the job evaluates on it: the ROC
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     url = done.stdout.strip().splitlines()[-1]
     session_id = _session_id(portal, url)
     job_id = int(re.search(r"job (\d+)", done.stderr).group(1))  # type: ignore[union-attr]
     job = alice.get(f"/api/jobs/{job_id}").json()
-    assert job["command"][-2:] == ["--out", run] and "--submit" not in job["command"]
+    assert f"--out {run}\n" in job["script"] and "--submit" not in job["script"]
 
     wait_running(portal, alice, session_id)
     sign_in(page, portal, "alice")
@@ -123,11 +130,15 @@ def test_submitted_training_shows_its_epochs_as_they_finish(
         assert cells[4] == f"{row['val_auc']:.4f}"
     assert page.locator("#loss-chart canvas").count() == 1
     assert page.locator("#score-chart canvas").count() == 1
+    # the ROC of the evaluation on the held-out jets, once the job has made it
+    roc = page.locator("#roc img")
+    roc.wait_for(timeout=60_000)
+    wait_until(lambda: roc.evaluate("i => i.complete && i.naturalWidth > 0"), 30, "the ROC")
     shot(page, "apps-training-dashboard-finished")
 
     # bob: 404 on alice's dashboard and on its data, as for a session that does not exist
     bob = signed_in_client(portal.url, "bob", PASSWORD)
-    for path in ("", "status.json"):
+    for path in ("", "status.json", "roc.png"):
         assert bob.get(f"/apps/{session_id}/{path}").status_code == 404
 
 

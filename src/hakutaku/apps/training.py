@@ -6,10 +6,14 @@ session of the shipped `training` app launched on the same run folder. Both star
 user's home, so a relative OUT means the same folder to both. The dashboard only reads the
 folder: it can start (and show "waiting") before the training's job leaves the queue, and it
 outlives the training so the final epochs and ROC stay on screen.
+
+With separate validation data (`--val-data`), the job then runs `hai hep evaluate` on it
+into OUT/evaluation: its ROC plot is what the dashboard shows at the end.
 """
 
 from __future__ import annotations
 
+import shlex
 import sys
 from dataclasses import dataclass
 
@@ -54,11 +58,20 @@ def submit_training(
     if not t.out.strip():
         raise JobRefused("out (the run folder) must not be empty.", param="out")
     python = apps.settings.apps_python or sys.executable
+    command = [python, "-m", "hakutaku", "hep", "train", *t.args, "--out", t.out]
+    script = None
+    held_out = validation_data(t.args)
+    if held_out:  # then the ROC on it, for the dashboard's end
+        evaluation = [python, "-m", "hakutaku", "hep", "evaluate", "--model-dir", t.out]
+        for spec in held_out:
+            evaluation += ["--data", spec]
+        script = f"set -e\n{shlex.join(command)}\n{shlex.join(evaluation)}\n"
     job = apps.compute.submit(
         s,
         who,
         JobSubmission(
-            command=[python, "-m", "hakutaku", "hep", "train", *t.args, "--out", t.out],
+            command=[] if script else command,
+            script=script,
             name=t.name or f"train:{t.out}",
             partition=t.partition,
             qos=t.qos,
@@ -75,3 +88,14 @@ def submit_training(
         Launch(app=DASHBOARD_APP, folder=t.out, account=t.account),
     )
     return job, session
+
+
+def validation_data(args: list[str]) -> list[str]:
+    """The specs given with --val-data (as `--val-data X` or `--val-data=X`)."""
+    found: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--val-data" and i + 1 < len(args):
+            found.append(args[i + 1])
+        elif arg.startswith("--val-data="):
+            found.append(arg.split("=", 1)[1])
+    return found
