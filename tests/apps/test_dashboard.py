@@ -62,3 +62,9 @@ def test_the_dashboard_app_needs_a_folder() -> None:
         }
     )
     assert env["HAI_APP_FOLDER"] == "runs/r"
+
+
+def test_how_a_submitted_job_ended(tmp_path: Path) -> None:
+    assert read_run(tmp_path)["job_end"] is None
+    (tmp_path / "job-end.json").write_text('{"exit_code": 2, "step": "train"}\n')
+    assert read_run(tmp_path)["job_end"] == {"exit_code": 2, "step": "train"}

@@ -91,7 +91,7 @@ def test_submitted_training_shows_its_epochs_as_they_finish(
     session_id = _session_id(portal, url)
     job_id = int(re.search(r"job (\d+)", done.stderr).group(1))  # type: ignore[union-attr]
     job = alice.get(f"/api/jobs/{job_id}").json()
-    assert f"--out {run}\n" in job["script"] and "--submit" not in job["script"]
+    assert f"--out {run}; code=$?" in job["script"] and "--submit" not in job["script"]
 
     wait_running(portal, alice, session_id)
     sign_in(page, portal, "alice")
@@ -168,6 +168,24 @@ def test_python_submit_training_returns_the_dashboard_url(
     wait_until(finished, 180, "the Python-submitted training's one epoch")
     status = alice.get(f"/apps/{session_id}/status.json").json()
     assert status["model"] == "pfn" and len(status["epochs"]) == 1
+
+
+def test_a_failed_training_reads_failed_on_its_dashboard(
+    portal: Platform, page: Any, alice: httpx.Client, alice_key: str
+) -> None:
+    with Client(portal.url, alice_key) as client:
+        found = client.apps.submit_training(
+            ["--model", "pfn", "--data", "no-such-folder"], out="runs/doomed"
+        )
+    session_id = _session_id(portal, found["url"])
+    wait_running(portal, alice, session_id)
+    sign_in(page, portal, "alice")
+    page.goto(found["url"])
+    page.locator("#state[data-state='failed']").wait_for(timeout=120_000)
+    assert "exit code 2, in train" in page.locator("#state").inner_text()
+    shot(page, "apps-training-dashboard-failed")
+    job = alice.get(f"/api/jobs/{found['job']['id']}").json()
+    assert job["state"] == "failed", job
 
 
 def test_refusals_say_what_was_wrong(portal: Platform, alice: httpx.Client) -> None:

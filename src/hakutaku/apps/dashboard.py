@@ -8,7 +8,9 @@ working directory, the user's home). The folder may not exist yet when the dashb
 What it reads is what `hakutaku.hep.training.train` writes: config.json (the epochs asked
 for, the model, the classes) and metrics.json (one row per finished epoch, rewritten whole
 after each, so a read sees the last complete version), and a ROC plot if the run has one
-(`roc.png`, or `evaluation/roc.png` from `hai hep evaluate`). The page polls `status.json`
+(`roc.png`, or `evaluation/roc.png` from `hai hep evaluate`), and job-end.json, which a
+submitted training's job writes as it ends (`hakutaku.apps.training`), so that a failed one
+reads "failed" rather than "waiting". The page polls `status.json`
 every second. Every request must carry `Authorization: token <secret>` (the proxy adds it).
 """
 
@@ -44,6 +46,7 @@ def read_run(folder: Path) -> dict[str, Any]:
         else []
     )
     total = config.get("epochs") if isinstance(config, dict) else None
+    end = _json(folder / "job-end.json")
     status.update(
         model=config.get("model") if isinstance(config, dict) else None,
         classes=config.get("label_names", []) if isinstance(config, dict) else [],
@@ -51,6 +54,7 @@ def read_run(folder: Path) -> dict[str, Any]:
         epochs=epochs,
         finished=isinstance(total, int) and len(epochs) >= total,
         roc=next((name for name in ROC_FILES if (folder / name).is_file()), None),
+        job_end=end if isinstance(end, dict) and "exit_code" in end else None,
     )
     return status
 

@@ -5,7 +5,9 @@ the Python app jobs use, so the policy, limits and accounting apply); the dashbo
 session of the shipped `training` app launched on the same run folder. Both start in the
 user's home, so a relative OUT means the same folder to both. The dashboard only reads the
 folder: it can start (and show "waiting") before the training's job leaves the queue, and it
-outlives the training so the final epochs and ROC stay on screen.
+outlives the training so the final epochs and ROC stay on screen. The job's script writes
+OUT/job-end.json (the exit code, and the step that failed) as it ends, so the dashboard can
+say that a training failed instead of waiting for epochs that will not come.
 
 With separate validation data (`--val-data`), the job then runs `hai hep evaluate` on it
 into OUT/evaluation: its ROC plot is what the dashboard shows at the end.
@@ -59,18 +61,18 @@ def submit_training(
         raise JobRefused("out (the run folder) must not be empty.", param="out")
     python = apps.settings.apps_python or sys.executable
     command = [python, "-m", "hakutaku", "hep", "train", *t.args, "--out", t.out]
-    script = None
+    steps = [("train", command)]
     held_out = validation_data(t.args)
     if held_out:  # then the ROC on it, for the dashboard's end
         evaluation = [python, "-m", "hakutaku", "hep", "evaluate", "--model-dir", t.out]
         for spec in held_out:
             evaluation += ["--data", spec]
-        script = f"set -e\n{shlex.join(command)}\n{shlex.join(evaluation)}\n"
+        steps.append(("evaluate", evaluation))
+    script = job_script(steps, t.out)
     job = apps.compute.submit(
         s,
         who,
         JobSubmission(
-            command=[] if script else command,
             script=script,
             name=t.name or f"train:{t.out}",
             partition=t.partition,
@@ -99,3 +101,20 @@ def validation_data(args: list[str]) -> list[str]:
         elif arg.startswith("--val-data="):
             found.append(arg.split("=", 1)[1])
     return found
+
+
+def job_script(steps: list[tuple[str, list[str]]], out: str) -> str:
+    """Bash running `steps` in order, stopping at the first that fails, then recording how
+    the job ended in OUT/job-end.json (what the dashboard reads; it cannot see the job)."""
+    target = shlex.quote(out)
+    # an earlier run's record in the same folder (a --resume) is not this job's
+    lines = [f"rm -f {target}/job-end.json", "step=none", "code=0"]
+    for name, argv in steps:
+        lines.append(f'if [ "$code" = 0 ]; then step={name}; {shlex.join(argv)}; code=$?; fi')
+    record = '{"exit_code": %d, "step": "%s"}\\n'
+    lines += [
+        f"mkdir -p {target}",
+        f'printf \'{record}\' "$code" "$step" > {target}/job-end.json',
+        'exit "$code"',
+    ]
+    return "\n".join(lines) + "\n"

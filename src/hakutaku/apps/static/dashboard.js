@@ -62,6 +62,10 @@ function addRows(epochs) {
 }
 
 function describe(s) {
+  const end = s.job_end;
+  if (end && end.exit_code !== 0) {
+    return ["failed", `the training job failed (exit code ${end.exit_code}, in ${end.step}): see its log on the job's page`];
+  }
   if (!s.exists) return ["waiting", `waiting for the run folder ${s.folder} (the training job may still be queued)…`];
   const total = s.epochs_total === null ? "?" : s.epochs_total;
   const what = s.model ? `${s.model}${s.classes.length ? " (" + s.classes.join(" vs ") + ")" : ""}: ` : "";
