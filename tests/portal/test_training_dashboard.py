@@ -136,6 +136,19 @@ def test_submitted_training_shows_its_epochs_as_they_finish(
     wait_until(lambda: roc.evaluate("i => i.complete && i.naturalWidth > 0"), 30, "the ROC")
     shot(page, "apps-training-dashboard-finished")
 
+    # a dashboard on a finished run, from the portal's Launch form: the same epochs
+    page.goto(f"{portal.url}/sessions")
+    page.get_by_label("App").select_option("training")
+    page.get_by_label("Run folder").fill(run)
+    page.get_by_role("button", name="Launch").click()
+    card = page.locator(
+        f".session-card[data-phase='running']:not([data-session='{session_id}'])"
+    ).first
+    card.wait_for(timeout=120_000)
+    page.goto(f"{portal.url}/apps/{card.get_attribute('data-session')}/")
+    page.locator("#state[data-state='finished']").wait_for(timeout=60_000)
+    assert page.locator("#epochs tbody tr").count() == EPOCHS
+
     # bob: 404 on alice's dashboard and on its data, as for a session that does not exist
     bob = signed_in_client(portal.url, "bob", PASSWORD)
     for path in ("", "status.json", "roc.png"):
