@@ -21,7 +21,7 @@ mem = "2G"
 """
     )
     apps = load_apps(path)
-    assert set(apps) == {"jupyter", "terminal", "tensorboard"}
+    assert set(apps) == {"jupyter", "terminal", "training", "tensorboard"}
     command, env = apps["tensorboard"].render(
         {
             "python": "py",

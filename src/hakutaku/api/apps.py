@@ -9,8 +9,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from hakutaku.api.deps import ReplicaDep, caller, db_session
+from hakutaku.api.jobs import job_out
 from hakutaku.apps.cards import card
 from hakutaku.apps.sessions import Launch
+from hakutaku.apps.training import TrainingSubmission, submit_training
 from hakutaku.identity.auth import Principal
 
 router = APIRouter(tags=["apps"])
@@ -24,6 +26,11 @@ class LaunchIn(BaseModel):
     partition: str | None = None
     qos: str | None = None
     account: str | None = None
+    folder: str | None = Field(
+        None,
+        description="The folder the app works on (the training dashboard's run folder), "
+        "relative to your home or absolute; required by apps that need one.",
+    )
 
 
 @router.get("/api/apps")
@@ -87,4 +94,37 @@ def stop_session(
     row, job = r.apps.get(s, who, session_id)
     out = card(r.apps, row, job).record()
     s.commit()
+    return out
+
+
+class TrainingIn(BaseModel):
+    args: list[str] = Field(
+        description="`hai hep train` options and data as typed (`--model`, `--data`, "
+        "`--epochs`, ...), without --out."
+    )
+    out: str = Field(description="The run folder, relative to your home or absolute.")
+    name: str = ""
+    cpus: int | None = None
+    mem: str | None = None
+    gpus: str | None = None
+    time: str | None = None
+    partition: str | None = None
+    qos: str | None = None
+    account: str | None = None
+
+
+@router.post("/api/apps/trainings", status_code=201)
+def submit_a_training(
+    body: TrainingIn,
+    r: ReplicaDep,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, object]:
+    """A `hai hep train` job and its live dashboard (an app session on its run folder)."""
+    job, row = submit_training(r.apps, s, who, TrainingSubmission(**body.model_dump()))
+    _, session_job = r.apps.get(s, who, row.id)
+    session = card(r.apps, row, session_job).record()
+    out = {"job": job_out(s, job).model_dump(), "session": session, "url": session["url"]}
+    s.commit()
+    r.scheduler.wake()
     return out

@@ -67,6 +67,9 @@ class Launch:
     partition: str | None = None
     qos: str | None = None
     account: str | None = None
+    # the folder the app works on (the training dashboard's run folder), as the job sees it:
+    # relative to the session's working directory (the user's home) or absolute
+    folder: str | None = None
 
 
 class AppSessions:
@@ -97,6 +100,7 @@ class AppSessions:
         secret = secrets.token_urlsafe(32)
         port = self._choose_port()
         workdir = str(self.compute.user_home(who.user))
+        folder = _folder(spec, launch.folder)
         values = {
             "python": self.settings.apps_python or sys.executable,
             "host": "0.0.0.0" if self.on_slurm else "127.0.0.1",
@@ -104,6 +108,7 @@ class AppSessions:
             "base_url": base_url(session_id),
             "secret": secret,
             "workdir": workdir,
+            "folder": folder or workdir,
         }
         command, env = spec.render(values)
         job = self.compute.submit(
@@ -212,3 +217,18 @@ class AppSessions:
 
     def owner_name(self, s: Session, row: AppSession) -> str:
         return s.scalars(select(User.name).where(User.id == row.user_id)).one()
+
+
+def _folder(spec: AppSpec, folder: str | None) -> str | None:
+    if folder is not None and (not folder.strip() or "\0" in folder or len(folder) > 4096):
+        raise JobRefused(
+            "folder must be a path (relative to your home, or absolute), not empty.",
+            param="folder",
+        )
+    if folder is None and spec.needs_folder:
+        raise JobRefused(
+            f"The app {spec.name!r} works on a folder: give one (folder=..., e.g. a "
+            "`hai hep train` run folder).",
+            param="folder",
+        )
+    return folder

@@ -11,6 +11,8 @@ The command, environment and header are templates over:
   {secret}    the per-session secret (give it to the app in `env`, not on the command line:
               a command line is visible to every user of the node)
   {workdir}   the session's working directory (the user's home)
+  {folder}    the folder the session was launched on (`Launch.folder`; the training
+              dashboard's run folder); an app that names it cannot be launched without one
 
 Operators add apps in a TOML file (HAI_APPS_FILE), one `[apps.NAME]` table each, with the
 fields of `AppSpec`; see docs/apps.md.
@@ -55,9 +57,13 @@ class AppSpec:
         except (KeyError, IndexError, ValueError) as exc:
             raise AppSpecError(
                 f"App {self.name!r}: bad placeholder {exc} in its command or env; placeholders "
-                "are {python} {host} {port} {base_url} {secret} {workdir}."
+                "are {python} {host} {port} {base_url} {secret} {workdir} {folder}."
             ) from None
         return command, env
+
+    @property
+    def needs_folder(self) -> bool:
+        return any("{folder}" in part for part in (*self.command, *self.env.values()))
 
     def header(self, secret: str) -> tuple[bytes, bytes]:
         return self.auth_header.lower().encode(), self.auth_value.format(secret=secret).encode()
@@ -105,7 +111,24 @@ TERMINAL = AppSpec(
     mem="1G",
 )
 
-SHIPPED = (JUPYTER, TERMINAL)
+TRAINING = AppSpec(
+    name="training",
+    title="Training dashboard",
+    description="A `hai hep train` run's loss, accuracy and AUC per epoch, live; ROC at the end.",
+    command=("{python}", "-m", "hakutaku.apps.dashboard"),
+    env={
+        "HAI_APP_HOST": "{host}",
+        "HAI_APP_PORT": "{port}",
+        "HAI_APP_BASE_URL": "{base_url}",
+        "HAI_APP_SECRET": "{secret}",
+        "HAI_APP_FOLDER": "{folder}",
+    },
+    ready_path="healthz",
+    mem="512M",
+    time="8:00:00",
+)
+
+SHIPPED = (JUPYTER, TERMINAL, TRAINING)
 
 
 def load_apps(path: Path | None) -> dict[str, AppSpec]:

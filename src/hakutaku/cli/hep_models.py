@@ -88,7 +88,17 @@ def _in_memory(
     return source.read_all()
 
 
+SUBMIT_HELP = (
+    "Submit the training as your job on the platform (HAI_URL) with its live dashboard, "
+    "print the dashboard's URL and return; OUT and relative paths are then your home's "
+    "(paths that exist here are made absolute)."
+)
+# the options of a submitted training's job, not of the training
+_JOB_OPTIONS = ("ctx", "out", "submit", "cpus", "mem", "gpus", "time", "partition")
+
+
 def train(
+    ctx: typer.Context,
     model: Annotated[str, typer.Option(help="pfn, pcnn, particlenet or part.")],
     out: Annotated[Path, typer.Option(help="Run directory: weights, config, metrics.")],
     data: DataOpt = None,
@@ -122,10 +132,22 @@ def train(
     shuffle_buffer: Annotated[
         int, typer.Option(min=1, help="Jets each reader mixes before batches are drawn.")
     ] = 20_000,
+    submit: Annotated[bool, typer.Option("--submit", help=SUBMIT_HELP)] = False,
+    cpus: Annotated[int | None, typer.Option(help="With --submit: the job's CPUs.")] = None,
+    mem: Annotated[str | None, typer.Option(help="With --submit: memory, e.g. 8G.")] = None,
+    gpus: Annotated[str | None, typer.Option(help="With --submit: N or TYPE:N.")] = None,
+    time: Annotated[str | None, typer.Option(help="With --submit: e.g. 4:00:00.")] = None,
+    partition: Annotated[str | None, typer.Option(help="With --submit.")] = None,
 ) -> None:
     """Train a tagger; OUT receives model.pt, config.json, metrics.csv/json, checkpoint.pt."""
     from hakutaku.hep.training import TrainConfig
     from hakutaku.hep.training import train as run
+
+    if submit:
+        _submit(ctx, str(out), cpus=cpus, mem=mem, gpus=gpus, time=time, partition=partition)
+        return
+    if any(v is not None for v in (cpus, mem, gpus, time, partition)):
+        _error("--cpus, --mem, --gpus, --time and --partition are for --submit")
 
     if init_weights is not None and not init_weights.exists():
         _error(f"--init-weights {init_weights} does not exist")
@@ -184,6 +206,33 @@ def train(
     except (ValueError, LookupError) as exc:
         _error(str(exc))
     typer.echo(str(out))
+
+
+def _submit(ctx: typer.Context, out: str, **resources: str | int | None) -> None:
+    """The training's own options as typed, sent as a job with its dashboard."""
+    from hakutaku.cli.common import client, platform_errors
+    from hakutaku.hep.submit import local_path
+
+    # Typer's parameters (its own copy of Click's): by what they are, not by their class
+    args: list[str] = []
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if param.name in _JOB_OPTIONS or value is None or value == param.default:
+            continue
+        if param.param_type_name == "argument":  # more data, as --data
+            for item in value:
+                args += ["--data", local_path(item)]
+        elif getattr(param, "is_flag", False):
+            args.append(param.opts[0] if value else param.secondary_opts[0])
+        elif param.multiple:
+            for item in value:
+                args += [param.opts[0], local_path(item)]
+        else:
+            args += [param.opts[0], local_path(value)]
+    with platform_errors():
+        found = client().apps.submit_training(args, out=out, **resources)  # type: ignore[arg-type]
+    typer.echo(f"job {found['job']['id']}: training into {out}", err=True)
+    typer.echo(found["url"])
 
 
 def evaluate(

@@ -6,8 +6,9 @@
     client.openai.chat.completions.create(...)   # the official OpenAI client, same key
 
 Each `/api` resource is an attribute (`users`, `keys`, `models`, `workers`, `compute`, `jobs`,
-`deployments`, `workflows`, `files`, `prices`, `contributions`, `usage`, `hub`) whose methods
-return the server's JSON as plain dicts and lists; every error is an `APIError` (docs/sdk.md).
+`deployments`, `workflows`, `files`, `prices`, `contributions`, `usage`, `apps`, `hub`) whose
+methods return the server's JSON as plain dicts and lists; every error is an `APIError`
+(docs/sdk.md).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import httpx
 
 from hakutaku.sdk import config
 from hakutaku.sdk._resource import Record
+from hakutaku.sdk.apps import Apps
 from hakutaku.sdk.billing import Contributions, Prices
 from hakutaku.sdk.chat import Chat
 from hakutaku.sdk.compute import Compute
@@ -136,6 +138,11 @@ class Client:
     def usage(self) -> Usage:
         """Model-call usage, monthly statements, the ledger: `/api/usage`."""
         return Usage(self)
+
+    @cached_property
+    def apps(self) -> Apps:
+        """App sessions and trainings with their dashboard: `/api/apps`."""
+        return Apps(self)
 
     @cached_property
     def hub(self) -> Hub:

@@ -94,6 +94,7 @@ async def launch_session(
     mem: Annotated[str, Form()] = "",
     time: Annotated[str, Form()] = "",
     partition: Annotated[str, Form()] = "",
+    folder: Annotated[str, Form()] = "",
 ) -> Response:
     def launch() -> str:
         with replica.db.session() as s:
@@ -106,6 +107,7 @@ async def launch_session(
                     mem=mem.strip() or None,
                     time=time.strip() or None,
                     partition=partition.strip() or None,
+                    folder=folder.strip() or None,
                 ),
             )
             return row.id

@@ -1,0 +1,81 @@
+"""`client.apps`: interactive app sessions, and trainings with their live dashboard.
+
+client.apps.list()                                   # the apps on offer
+s = client.apps.launch("terminal", cpus=2)            # a session; open client.apps.url(s)
+t = client.apps.submit_training(["--model", "pfn", "--data", "jets/", "--epochs", "5"],
+                                out="runs/pfn-5")    # the job, the dashboard's session, its URL
+t["url"]                                             # http://server/apps/<session id>/
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+
+from hakutaku.sdk._resource import Record, Resource, segment
+
+
+class Apps(Resource):
+    """`/api/apps`. A session's card: `id`, `app`, `phase` (starting | running | ended),
+    `ended`, `reason`, `job_id`, `node`, `url` (the path `/apps/<id>/`), ..."""
+
+    def list(self) -> builtins.list[Record]:
+        """The apps on offer (GET /api/apps)."""
+        return self._client._objects("GET", "/api/apps")
+
+    def sessions(self) -> builtins.list[Record]:
+        """Your sessions' cards, newest first (GET /api/apps/sessions)."""
+        return self._client._objects("GET", "/api/apps/sessions")
+
+    def get(self, session_id: str) -> Record:
+        return self._client._object("GET", f"/api/apps/sessions/{segment(session_id)}")
+
+    def launch(self, app: str, *, folder: str | None = None, **resources: object) -> Record:
+        """Launch an app session (POST /api/apps/sessions); `resources`: cpus, mem, time,
+        partition, qos, account. `folder`: what the app works on (the training dashboard's
+        run folder)."""
+        body = {"app": app, "folder": folder, **resources}
+        sent = {k: v for k, v in body.items() if v is not None}
+        return self._client._object("POST", "/api/apps/sessions", json=sent)
+
+    def stop(self, session_id: str) -> Record:
+        return self._client._object("POST", f"/api/apps/sessions/{segment(session_id)}/stop")
+
+    def url(self, session: Record) -> str:
+        """The portal address of a session (what a browser opens, signed in)."""
+        return f"{self._client.base_url}{session['url']}"
+
+    def submit_training(
+        self,
+        args: Sequence[str],
+        *,
+        out: str,
+        name: str = "",
+        cpus: int | None = None,
+        mem: str | None = None,
+        gpus: str | None = None,
+        time: str | None = None,
+        partition: str | None = None,
+        qos: str | None = None,
+        account: str | None = None,
+    ) -> Record:
+        """Submit `hai hep train ARGS --out OUT` as your job, with its dashboard
+        (POST /api/apps/trainings). Returns `job` (its record), `session` (the dashboard's
+        card) and `url`, the dashboard's full portal address. `out` is relative to your
+        home (where both jobs start) or absolute; so are relative data paths in `args`."""
+        body = {
+            "args": builtins.list(args),
+            "out": out,
+            "name": name,
+            "cpus": cpus,
+            "mem": mem,
+            "gpus": gpus,
+            "time": time,
+            "partition": partition,
+            "qos": qos,
+            "account": account,
+        }
+        sent = {k: v for k, v in body.items() if v is not None}
+        found = self._client._object("POST", "/api/apps/trainings", json=sent)
+        found["url"] = f"{self._client.base_url}{found['url']}"
+        return found
