@@ -22,9 +22,9 @@ from tests.portal.conftest import PASSWORD, add_user, shot, sign_in
 from tests.support.apps import csrf_of, signed_in_client, stop_all_sessions, wait_running
 from tests.support.processes import Platform, wait_until
 
-EPOCHS = 5
-# PFN on the 800 generated jets in batches of 16: about a second an epoch, so the first epoch
-# shows on the page well before the last one ends
+EPOCHS = 8
+# PFN on the 800 generated jets in batches of 16: about a second an epoch (0.5 s on a quiet
+# machine), so the first epoch shows on the page well before the last one ends
 QUICK = ["--model", "pfn", "--batch-size", "16", "--optimizer", "adamw", "--workers", "0"]
 
 
