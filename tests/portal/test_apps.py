@@ -183,8 +183,9 @@ def test_terminal_reconnects_to_the_same_shell_and_resizes(
     rows = page.locator(".xterm-rows")
     wait_until(lambda: "\nkept-42" in rows.inner_text(), 20, "the same shell's variable")
     # a smaller window: the terminal refits, and the shell is told its new size
-    page.set_viewport_size({"width": 700, "height": 420})
+    # (the size before the change: the refit may run before the next evaluate does)
     size = page.evaluate("[window.haiTerminal.term.rows, window.haiTerminal.term.cols]")
+    page.set_viewport_size({"width": 700, "height": 420})
     wait_until(
         lambda: (
             page.evaluate("[window.haiTerminal.term.rows, window.haiTerminal.term.cols]") != size
