@@ -511,6 +511,24 @@ def median(rows: list[dict[str, float]], key: str) -> float:
     return statistics.median(r[key] for r in rows)
 
 
+def _row(what: str, values: list[float], reference: float | None = None) -> None:
+    """One measure: median, min, max and, against a reference, the ratio of the medians."""
+    mid = statistics.median(values)
+    ratio = f"  {mid / reference:.2f}" if reference else ""
+    print(f"{what:<58} {mid:8.2f}s {min(values):7.2f}s {max(values):7.2f}s{ratio}")
+
+
+def _steps(rows: list[dict[str, float]], steps: tuple[tuple[str, str], ...]) -> None:
+    for key, what in steps:
+        _row(what, [r[key] for r in rows])
+
+
+START_STEPS = (
+    ("to_start", "  submitted → job started (scheduler, runner)"),
+    ("to_register", "  started → worker registered (Python, model)"),
+)
+
+
 def report(results: dict[str, Any]) -> bool:
     hand = results["hand_start_s"]
     cold = results["cold_start"]
@@ -518,36 +536,22 @@ def report(results: dict[str, Any]) -> bool:
     hand_p50 = statistics.median(hand)
     print(f"\nmachine: {results['machine']}")
     print(f"\n{'measure':<58} {'median':>9} {'min':>8} {'max':>8}  ratio")
-    print(f"{'worker by hand: start → first answer (reference)':<58} "
-          f"{hand_p50:8.2f}s {min(hand):7.2f}s {max(hand):7.2f}s  1.00")  # fmt: skip
-    totals = [r["total"] for r in cold]
-    print(f"{'cold start: call at zero replicas → answer':<58} "
-          f"{statistics.median(totals):8.2f}s {min(totals):7.2f}s {max(totals):7.2f}s  "
-          f"{statistics.median(totals) / hand_p50:.2f}")  # fmt: skip
-    for key, what in (
+    _row("worker by hand: start → first answer (reference)", hand, hand_p50)
+    _row("cold start: call at zero replicas → answer", [r["total"] for r in cold], hand_p50)
+    _steps(cold, (
         ("to_submit", "  call → replica job submitted (controller)"),
-        ("to_start", "  submitted → job started (scheduler, runner)"),
-        ("to_register", "  started → worker registered (Python, model)"),
+        *START_STEPS,
         ("to_answer", "  registered → answer (gateway refresh, call)"),
-    ):
-        values = [r[key] for r in cold]
-        print(f"{what:<58} {statistics.median(values):8.2f}s {min(values):7.2f}s "
-              f"{max(values):7.2f}s")  # fmt: skip
-    totals = [r["total"] for r in repl]
+    ))  # fmt: skip
     failed = sum(r["failed"] for r in repl)
-    print(f"{'replacement: SIGKILL of the only replica → first answer':<58} "
-          f"{statistics.median(totals):8.2f}s {min(totals):7.2f}s {max(totals):7.2f}s  "
-          f"{statistics.median(totals) / hand_p50:.2f}")  # fmt: skip
-    for key, what in (
+    _row("replacement: SIGKILL of the only replica → first answer",
+         [r["total"] for r in repl], hand_p50)  # fmt: skip
+    _steps(repl, (
         ("old_ended", "  kill → killed job's end recorded (runner)"),
         ("to_submit", "  kill → replacement submitted (follow, back-off 1 s)"),
-        ("to_start", "  submitted → job started (scheduler, runner)"),
-        ("to_register", "  started → worker registered (Python, model)"),
+        *START_STEPS,
         ("to_answer", "  registered → first answer (gateway refresh, call)"),
-    ):
-        values = [r[key] for r in repl]
-        print(f"{what:<58} {statistics.median(values):8.2f}s {min(values):7.2f}s "
-              f"{max(values):7.2f}s")  # fmt: skip
+    ))  # fmt: skip
     print(
         f"  calls failed meanwhile: {failed:.0f} of "
         f"{sum(r['calls_after_kill'] for r in repl):.0f} (all rounds)"
@@ -555,32 +559,21 @@ def report(results: dict[str, Any]) -> bool:
     for label, rows in (("local", results["create"]), ("Slurm", results.get("slurm_create"))):
         if not rows:
             continue
-        created = [r["total"] for r in rows]
-        print(f"{'create → first answer, ' + label:<58} "
-              f"{statistics.median(created):8.2f}s {min(created):7.2f}s {max(created):7.2f}s  "
-              f"{statistics.median(created) / hand_p50:.2f}")  # fmt: skip
-        for key, what in (
+        _row(f"create → first answer, {label}", [r["total"] for r in rows], hand_p50)
+        _steps(rows, (
             ("to_submit", "  create → replica job submitted (controller)"),
             ("to_start", "  submitted → job started (scheduler)"),
-            ("to_register", "  started → worker registered (Python, model)"),
+            START_STEPS[1],
             ("to_answer", "  registered → first answer (gateway refresh, call)"),
-        ):
-            values = [r[key] for r in rows]
-            print(f"{what:<58} {statistics.median(values):8.2f}s {min(values):7.2f}s "
-                  f"{max(values):7.2f}s")  # fmt: skip
+        ))  # fmt: skip
     ups = results["scale_up"]
-    for key, what in (
+    _steps(ups, (
         ("to_desired", "scale-up: load step (6 in flight) → 3 replicas wanted"),
         ("to_ready", "scale-up: load step → 3 replicas answering"),
-    ):
-        values = [r[key] for r in ups]
-        print(f"{what:<58} {statistics.median(values):8.2f}s {min(values):7.2f}s "
-              f"{max(values):7.2f}s")  # fmt: skip
+    ))  # fmt: skip
     rolls = results["rolling_update"]
-    values = [r["rollout"] for r in rolls]
     rolled_failed = sum(r["failed"] for r in rolls)
-    print(f"{'rolling update under load: update → only new replicas':<58} "
-          f"{statistics.median(values):8.2f}s {min(values):7.2f}s {max(values):7.2f}s")  # fmt: skip
+    _row("rolling update under load: update → only new replicas", [r["rollout"] for r in rolls])
     print(f"  calls failed during the updates: {rolled_failed:.0f} of "
           f"{sum(r['calls'] for r in rolls):.0f} (target 0)")  # fmt: skip
     print(f"\n{'gateway calls (echo)':<26} {'c':>3} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")

@@ -51,6 +51,8 @@ from hakutaku.identity.auth import Principal
 from hakutaku.identity.secrets import SecretBox
 
 log = logging.getLogger("hakutaku.deploy")
+# What an --openai-server replica runs (--hub replicas: hub_target.HUB_BACKEND).
+OPENAI_SERVER_BACKEND = "hakutaku.workers.backends.openai_server_process:OpenAIServerProcess"
 
 LEASE = "deploy:controller"
 BACKOFF_MAX = 60.0
@@ -296,9 +298,6 @@ class _Pass:
             return False
         left = job.started_at + timedelta(seconds=job.time_limit) - self.now
         return left.total_seconds() < renew_margin(job.time_limit)
-
-
-OPENAI_SERVER_BACKEND = "hakutaku.workers.backends.openai_server_process:OpenAIServerProcess"
 
 
 class Controller:
