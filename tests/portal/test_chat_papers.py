@@ -1,7 +1,8 @@
 """Papers in a conversation, in Chromium and from the SDK, against a real server, the real
 embedding model and the real offline chat model: attach a real multi-page PDF, ask, and see
 the answer's passages as `file, p. N` links to the page with the answer (also after a
-reload); another user cannot attach the paper (404)."""
+reload); another user cannot attach the paper (404), and reads it through a shared
+conversation that cites it, and only then."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from hakutaku import Client
 from hakutaku.workers.backends.local_chat import DEFAULT_CHAT_MODEL
 from tests.portal.conftest import shot, sign_in
 from tests.portal.test_chat import ANSWER_TIMEOUT, ask, page_api
-from tests.support.papers import NOTE_PAGES, write_pdf
+from tests.support.papers import NOTE_PAGES, TAGGER_PAGES, write_pdf
 from tests.support.processes import Platform
 
 EMBEDDING = "hakutaku.workers.backends.embedding:SentenceEmbedding"
@@ -165,3 +166,63 @@ def test_the_sdk_attaches_papers_and_sends_with_their_passages(
             json={"role": "user", "content": "hi", "passages": [passage]},
         )
         assert r.status_code == 400 and "Only an answer" in r.json()["error"]["message"]
+
+
+def cite(h: Any, cid: int, paper_id: int) -> None:
+    """A question and an answer citing page 3 of `paper_id` (as the chat page keeps them)."""
+    h.post(f"/api/chat/conversations/{cid}/messages", json={"role": "user", "content": "m_t?"})
+    passage = {"paper_id": paper_id, "file": "top-mass-note.pdf", "page": 3, "text": "172.5 GeV"}
+    r = h.post(
+        f"/api/chat/conversations/{cid}/messages",
+        json={"role": "assistant", "content": "172.5 GeV [1].", "passages": [passage]},
+    )
+    assert r.status_code == 201, r.text
+
+
+def test_a_reader_of_a_shared_conversation_opens_the_pdfs_it_cites_and_no_other(
+    served: Platform, page: Any, keys: dict[str, str], alices_paper: dict, tmp_path: Path
+) -> None:
+    paper_id = alices_paper["id"]
+    with served.http(keys["alice"]) as h:
+        cid = h.post("/api/chat/conversations", json={"title": "top mass"}).json()["id"]
+        cite(h, cid, paper_id)
+        token = h.put(f"/api/chat/conversations/{cid}/share").json()["share_token"]
+        other = write_pdf(tmp_path / "uncited.pdf", TAGGER_PAGES)
+        r = h.post(
+            "/api/papers",
+            params={"filename": other.name},
+            content=other.read_bytes(),
+            headers={"content-type": "application/pdf"},
+        )
+        assert r.status_code == 201, r.text
+        uncited = r.json()["id"]
+    link = f"/api/chat/shared/{token}/papers/{paper_id}/pdf"
+
+    sign_in(page, served, "bob")
+    page.goto(f"{served.url}/chat/shared/{token}")
+    first = citations(page).first.locator("a.passage-link")
+    assert first.get_attribute("href") == f"{link}#page=3"
+    with page_api(page, served) as h:
+        pdf = h.get(link)
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        assert pdf.content.startswith(b"%PDF")
+        answer = h.get(f"/api/chat/shared/{token}/messages").json()["data"][-1]
+        assert answer["passages"][0]["link"] == f"{link}#page=3"
+        # alice's paper itself stays hers, and the link opens no paper the answers do not cite
+        assert h.get(f"/api/papers/{paper_id}/pdf").status_code == 404
+        r = h.get(f"/api/chat/shared/{token}/papers/{uncited}/pdf")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "paper_not_found"
+
+    # bob's own answer citing alice's paper id, shared, opens nothing of hers
+    with served.http(keys["bob"]) as h:
+        mine = h.post("/api/chat/conversations", json={}).json()["id"]
+        cite(h, mine, paper_id)
+        bobs = h.put(f"/api/chat/conversations/{mine}/share").json()["share_token"]
+        r = h.get(f"/api/chat/shared/{bobs}/papers/{paper_id}/pdf")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "paper_not_found"
+
+    with served.http(keys["alice"]) as h:
+        h.delete(f"/api/chat/conversations/{cid}/share")
+    with served.http(keys["bob"]) as h:
+        r = h.get(link)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "share_not_found"

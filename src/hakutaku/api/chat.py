@@ -21,6 +21,7 @@ is 404, as one that does not exist; a shared one is read through `/api/chat/shar
                                                    passages and the system message citing them
     GET    /api/chat/shared/{token}                a shared conversation (read-only)
     GET    /api/chat/shared/{token}/messages       its messages
+    GET    /api/chat/shared/{token}/papers/{paper_id}/pdf   a PDF one of its answers cites
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -37,7 +38,7 @@ from hakutaku.api.deps import caller, db_session
 from hakutaku.api.papers import GatewayCallerDep, PapersDep
 from hakutaku.chat import export, store
 from hakutaku.db.models import ChatConversation, User
-from hakutaku.errors import PlatformError
+from hakutaku.errors import NotFound, PlatformError
 from hakutaku.identity.auth import Principal
 from hakutaku.papers.retrieval import MAX_K, ask_messages
 from hakutaku.papers.service import DEFAULT_K
@@ -155,9 +156,9 @@ def remove(
     store.remove(s, who, conversation_id)
 
 
-def _messages_out(page: store.MessagePage) -> dict[str, Any]:
+def _messages_out(page: store.MessagePage, share_token: str | None = None) -> dict[str, Any]:
     return {
-        "data": [export.message_record(m) for m in page.messages],
+        "data": [export.message_record(m, share_token) for m in page.messages],
         "has_earlier": page.has_earlier,
     }
 
@@ -324,4 +325,25 @@ def shared_messages(
     s: Session = Depends(db_session, scope="function"),
 ) -> dict[str, Any]:
     row = store.shared(s, token)
-    return _messages_out(store.messages(s, row, before=before, limit=limit))
+    return _messages_out(store.messages(s, row, before=before, limit=limit), token)
+
+
+@router.get("/shared/{token}/papers/{paper_id}/pdf", response_class=FileResponse)
+def shared_paper_pdf(
+    token: str,
+    paper_id: int,
+    papers: PapersDep,
+    _who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> FileResponse:
+    """The PDF of a paper the shared conversation's answers cite (its owner's paper): the
+    reader opens the cited page as the owner does. Any other paper is 404."""
+    row = store.shared(s, token)
+    if not store.cites(s, row, paper_id):
+        raise NotFound(
+            f"This shared conversation cites no paper {paper_id}.", code="paper_not_found"
+        )
+    path = papers.owners_pdf_file(s, row.user_id, paper_id)
+    return FileResponse(
+        path, media_type="application/pdf", content_disposition_type="inline", filename=path.name
+    )

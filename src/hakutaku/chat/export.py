@@ -24,7 +24,8 @@ def conversation_record(row: ChatConversation) -> dict[str, Any]:
     }
 
 
-def message_record(row: ChatMessage) -> dict[str, Any]:
+def message_record(row: ChatMessage, share_token: str | None = None) -> dict[str, Any]:
+    """`share_token`: the message is read through a share link, and so are its PDFs."""
     return {
         "seq": row.seq,
         "role": row.role,
@@ -33,14 +34,23 @@ def message_record(row: ChatMessage) -> dict[str, Any]:
         "prompt_tokens": row.prompt_tokens,
         "completion_tokens": row.completion_tokens,
         "finish": row.finish,
-        "passages": [passage_record(p) for p in row.passages] if row.passages else None,
+        "passages": [passage_record(p, share_token) for p in row.passages]
+        if row.passages
+        else None,
         "created_at": row.created_at.isoformat(),
     }
 
 
-def passage_record(p: dict[str, Any]) -> dict[str, Any]:
-    """A cited passage, with the link that opens its PDF at its page."""
-    return {**p, "link": f"/api/papers/{int(p['paper_id'])}/pdf#page={int(p['page'])}"}
+def passage_record(p: dict[str, Any], share_token: str | None = None) -> dict[str, Any]:
+    """A cited passage, with the link that opens its PDF at its page (for a shared
+    conversation, through its share link: the reader does not own the paper)."""
+    return {**p, "link": f"{pdf_path(int(p['paper_id']), share_token)}#page={int(p['page'])}"}
+
+
+def pdf_path(paper_id: int, share_token: str | None = None) -> str:
+    if share_token:
+        return f"/api/chat/shared/{share_token}/papers/{paper_id}/pdf"
+    return f"/api/papers/{paper_id}/pdf"
 
 
 def as_json(row: ChatConversation, messages: list[ChatMessage]) -> dict[str, Any]:

@@ -75,6 +75,13 @@ def shared(s: Session, token: str) -> ChatConversation:
     return row
 
 
+def cites(s: Session, conversation: ChatConversation, paper_id: int) -> bool:
+    """Whether an answer in the conversation cites a passage of this paper."""
+    m = ChatMessage
+    query = select(m.passages).where(m.conversation_id == conversation.id, m.passages.is_not(None))
+    return any(int(p["paper_id"]) == paper_id for row in s.scalars(query) for p in row or [])
+
+
 # -- the history ----------------------------------------------------------------------------
 
 

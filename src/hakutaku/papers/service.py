@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hakutaku.config import Settings
-from hakutaku.db.models import Paper, PaperChunk
+from hakutaku.db.models import Paper, PaperChunk, User
 from hakutaku.errors import NotFound, PlatformError
 from hakutaku.identity.auth import Principal
 from hakutaku.papers.chunks import chunk_pages
@@ -30,6 +30,7 @@ from hakutaku.papers.retrieval import (
     translate_messages,
 )
 from hakutaku.papers.vectors import PaperVectors
+from hakutaku.storage.service import Area
 from hakutaku.storage.uploads import Uploads
 
 UPLOAD_FOLDER = "papers"  # in the home: uploads land in papers/<file name>
@@ -163,13 +164,24 @@ class Papers:
 
     def pdf_file(self, s: Session, who: Principal, paper_id: int) -> Path:
         paper = self.get(s, who, paper_id)
-        area = self.storage.area(s, who, "home", write=False)
+        return self._pdf_of(paper, self.storage.area(s, who, "home", write=False))
+
+    def owners_pdf_file(self, s: Session, owner_id: int, paper_id: int) -> Path:
+        """The PDF of one of `owner_id`'s papers, on the platform's own authority: for a
+        conversation its owner shared, once the caller has checked that it cites the paper."""
+        paper = s.get(Paper, paper_id)
+        owner = s.get(User, owner_id)
+        if paper is None or owner is None or paper.user_id != owner.id:
+            raise NotFound(f"No paper {paper_id} is cited here.", code="paper_not_found")
+        return self._pdf_of(paper, self.storage.home_of(owner))
+
+    def _pdf_of(self, paper: Paper, area: Area) -> Path:
         try:
             return self.storage.file_to_read(area, paper.path)
         except NotFound:
             raise NotFound(
-                f"Paper {paper_id}'s file {paper.path!r} is no longer in your home; delete the "
-                "paper or put the file back.",
+                f"Paper {paper.id}'s file {paper.path!r} is no longer in its owner's home; "
+                "delete the paper or put the file back.",
                 code="paper_file_missing",
             ) from None
 

@@ -160,6 +160,11 @@ class Storage:
         owner = get_user(s, user)  # 404 for an unknown user
         return Area("home", self.homes / owner.name, owner.id, owner.name)
 
+    def home_of(self, owner: User) -> Area:
+        """A user's home, read on the platform's own authority (e.g. the PDF a conversation
+        shared by its owner cites); the caller has made its own access check."""
+        return Area("home", self.homes / owner.name, owner.id, owner.name)
+
     # -- files --------------------------------------------------------------------------------
 
     def listing(self, area: Area, path: str) -> tuple[str, list[Entry]]:

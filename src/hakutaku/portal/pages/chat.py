@@ -86,7 +86,7 @@ def _shared_screen(replica: Replica, token: str) -> dict[str, Any]:
         return {
             "conversation": conversation_record(row),
             "owner": owner.name if owner else "",
-            "messages": [message_record(m) for m in messages.messages],
+            "messages": [message_record(m, token) for m in messages.messages],
             "has_earlier": messages.has_earlier,
         }
 

@@ -105,6 +105,12 @@
     return li;
   }
 
+  // A reader of a shared conversation does not own its papers: they open through the link.
+  function pdfPath(paperId) {
+    if (shared) return `/api/chat/shared/${encodeURIComponent(shared)}/papers/${paperId}/pdf`;
+    return `/api/papers/${paperId}/pdf`;
+  }
+
   // The passages an answer was given, as "file, p. N" links that open the PDF at that page.
   // Their text is set as text (never HTML); the link is built from the ids, not taken as is.
   function showPassages(li, passages) {
@@ -124,7 +130,7 @@
       const item = document.createElement("li");
       const a = document.createElement("a");
       a.className = "passage-link";
-      a.href = `/api/papers/${Number(p.paper_id)}/pdf#page=${Number(p.page)}`;
+      a.href = `${pdfPath(Number(p.paper_id))}#page=${Number(p.page)}`;
       a.target = "_blank";
       a.rel = "noopener";
       a.textContent = `${p.file}, ${t.tPage} ${Number(p.page)}`;
