@@ -202,6 +202,10 @@ def test_a_reader_of_a_shared_conversation_opens_the_pdfs_it_cites_and_no_other(
     page.goto(f"{served.url}/chat/shared/{token}")
     first = citations(page).first.locator("a.passage-link")
     assert first.get_attribute("href") == f"{link}#page=3"
+    assert first.inner_text() == "top-mass-note.pdf, p. 3"  # the shared page has the labels
+    box = page.locator("#chat-messages li.msg-assistant .msg-passages-box small").first
+    assert box.inner_text() == "Passages given to the model"
+    shot(page, "chat-shared-passages")
     with page_api(page, served) as h:
         pdf = h.get(link)
         assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"

@@ -1,5 +1,6 @@
 """The Papers page in Chromium: upload a real multi-page PDF, ask it, follow the citation to
-the right page; a non-PDF is refused on the page; another user cannot see or open the paper."""
+the right page, translate a cited passage; a non-PDF is refused on the page; another user
+cannot see or open the paper."""
 
 from __future__ import annotations
 
@@ -64,6 +65,18 @@ def test_upload_ask_and_follow_the_citation(
     assert href is not None and href.endswith("/pdf#page=3")
     assert "172.5 GeV" in citations.first.locator("blockquote").inner_text()
     assert page.get_by_test_id("answer").inner_text().strip()
+
+    # Translate: the passage (English) into Chinese by the chat model, shown under it as text
+    translation = citations.first.locator(".passage-translation")
+    citations.first.get_by_role("button", name="Translate into Chinese").click()
+    page.wait_for_function(
+        "el => el.textContent.trim() && el.textContent !== 'Translating…'",
+        arg=translation.element_handle(),
+        timeout=180_000,
+    )
+    assert translation.get_attribute("lang") == "zh-CN"
+    assert "error" not in (translation.get_attribute("class") or "")
+    assert "Translation failed" not in translation.inner_text()
     shot(page, "papers-answer")
 
     pdf = page.request.get(f"{served.url}{href.split('#')[0]}")

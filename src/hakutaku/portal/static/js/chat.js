@@ -106,6 +106,13 @@
     return li;
   }
 
+  const translationLabels = {
+    toZh: t.tToZh,
+    toEn: t.tToEn,
+    working: t.tTranslating,
+    failed: t.tTranslateFailed,
+  };
+
   // A reader of a shared conversation does not own its papers: they open through the link.
   function pdfPath(paperId) {
     if (shared) return `/api/chat/shared/${encodeURIComponent(shared)}/papers/${paperId}/pdf`;
@@ -140,6 +147,7 @@
       text.textContent = p.text;
       item.append(a, text);
       ol.append(item);
+      if (window.passageTranslation) window.passageTranslation.addButton(text, translationLabels);
     }
     box.append(title, ol);
     li.querySelector(".msg-body").after(box);
