@@ -322,14 +322,13 @@ class ComputeService:
 
     def extension_room(self, policy: Policy, job: Job) -> int:
         """Seconds this job may still be extended by under `policy` (0 once it has ended)."""
-        if JobState(job.state).final:
-            return 0
         partition, qos = policy.partitions.get(job.partition), policy.qos.get(job.qos)
-        if partition is None or qos is None:
+        if JobState(job.state).final or partition is None or qos is None:
             return 0
         return time_room(partition, qos, job.time_limit)
 
     def _limits_of(self, s: Session, job: Job) -> tuple[PartitionSpec, QosSpec]:
+        """The job's partition and QOS in the policy now (an admin may have changed it)."""
         policy = read_policy(s)
         partition, qos = policy.partitions.get(job.partition), policy.qos.get(job.qos)
         if partition is None or qos is None:
