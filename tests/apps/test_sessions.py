@@ -175,3 +175,37 @@ def test_a_session_waiting_for_resources_says_why(platform: Platform, alice: htt
     alice.post(f"/api/apps/sessions/{first['id']}/stop", headers={"x-csrf-token": csrf})
     wait_running(platform, alice, second["id"])  # its turn once the first is stopped
     alice.post(f"/api/apps/sessions/{second['id']}/stop", headers={"x-csrf-token": csrf})
+
+
+def test_a_session_is_extended_within_its_qos(platform: Platform, alice: httpx.Client) -> None:
+    # the laptop policy's `debug` QOS allows 15 minutes: 10 asked leave 5 to add
+    session = launch(alice, "echo", qos="debug", time="0:10:00")
+    assert session["extend_room"] == 300 and session["extend_choices"] == [300]
+    csrf = csrf_of(alice)
+    url = f"/api/apps/sessions/{session['id']}/extend"
+    r = alice.post(url, json={"by": "5m"}, headers={"x-csrf-token": csrf})
+    assert r.status_code == 200, r.text
+    card = r.json()
+    assert card["time_limit"] == 900 and card["extend_room"] == 0 and card["extend_choices"] == []
+    r = alice.post(url, json={"by": "1m"}, headers={"x-csrf-token": csrf})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "qos_max_wall"
+    assert r.json()["error"]["message"] == (
+        "The MaxWall of QOS 'debug' allows at most 15 m; this session already has 15 m, so it "
+        "cannot be extended further; start a new one (in another QOS or partition with a "
+        "longer limit) when it ends."
+    )
+    # the portal's form: the refusal on the session's own card
+    page = alice.post(f"/sessions/{session['id']}/extend", data={"by": "60s", "csrf_token": csrf})
+    assert page.status_code == 400
+    assert (
+        f'id="card-error-{session["id"]}" role="alert" hx-preserve="true">The MaxWall' in page.text
+    )
+    assert "No more time can be added" in page.text
+    stop = f"/api/apps/sessions/{session['id']}/stop"
+    assert alice.post(stop, headers={"x-csrf-token": csrf}).status_code == 200
+    _ended(alice, session["id"])
+    r = alice.post(url, json={"by": "1m"}, headers={"x-csrf-token": csrf})
+    assert r.status_code == 409 and "already ended" in r.text
+    assert alice.post(url, json={"by": "1m"}).status_code == 403  # no CSRF token
+    ended = alice.get(f"/api/apps/sessions/{session['id']}").json()
+    assert ended["extend_room"] == 0 and ended["extend_choices"] == []

@@ -414,3 +414,75 @@ def test_a_cancel_between_claim_and_runner_start_is_not_lost(tmp_path: Path) -> 
     seen = wait_until(final, 20, "the runner to record the cancel")
     assert seen.state is JobState.CANCELLED and "before it started" in seen.reason
     assert not proof.exists()
+
+
+def test_an_extended_job_outlives_its_first_limit_even_across_a_restart(tmp_path: Path) -> None:
+    """A running job's limit raised through the API (runner re-reads it at the old deadline),
+    a queued one's raised before it starts (it starts with the new limit); the server is
+    killed in between. Asserted on states and stored limits, not on timings."""
+    platform = start_platform(tmp_path / "home", HAI_LOCAL_CPUS="1")
+    alice = platform.add_user_key("alice-extend")
+    try:
+        with platform.http(alice) as a, platform.http() as admin:
+            running = submit(
+                a, ["bash", "-c", "sleep 8; echo done-running"], qos="debug", time="0:05"
+            )
+            wait_state(a, running["id"], {"running"})
+            r = a.post(f"/api/jobs/{running['id']}/extend", json={"by": "1m"})
+            assert r.status_code == 200, r.text
+            assert r.json()["time_limit"] == 65 and r.json()["time_limit_text"] == "00:01:05"
+            job_dir = platform.home / "jobs" / str(running["id"])
+            assert (job_dir / "time_limit").read_text() == "65"
+            # over the QOS: the limit and what may still be asked
+            r = a.post(f"/api/jobs/{running['id']}/extend", json={"by": "15m"})
+            error = r.json()["error"]
+            assert r.status_code == 400 and error["code"] == "qos_max_wall", r.text
+            assert error["message"] == (
+                "The MaxWall of QOS 'debug' allows at most 15 m; this job already has 1 m 5 s, "
+                "so ask for at most 13 m 55 s more."
+            )
+            bad = a.post(f"/api/jobs/{running['id']}/extend", json={"by": "soon"})
+            assert bad.status_code == 400 and bad.json()["error"]["param"] == "by"
+            # queued behind it (one CPU): extended by its owner's admin, in the database alone
+            queued = submit(a, ["bash", "-c", "sleep 3; echo done-queued"], time="0:02")
+            r = admin.post(f"/api/jobs/{queued['id']}/extend", json={"by": 30})
+            assert r.status_code == 200 and r.json()["state"] == "pending", r.text
+            assert r.json()["time_limit"] == 32
+        platform.stop(signal.SIGKILL)  # the new limits must not live in its memory only
+        platform.start()
+        with platform.http(alice) as a:
+            first = wait_state(a, running["id"], FINAL)
+            second = wait_state(a, queued["id"], FINAL)
+            assert first["state"] == "completed", first
+            assert first["time_limit"] == 65 and logs(a, running["id"]) == "done-running\n"
+            assert second["state"] == "completed", second
+            assert second["time_limit"] == 32 and logs(a, queued["id"]) == "done-queued\n"
+            # it started with its new limit, given to the runner at submission
+            request = (platform.home / "jobs" / str(queued["id"]) / "request.json").read_text()
+            assert '"time_limit": 32' in request
+            ended = a.post(f"/api/jobs/{running['id']}/extend", json={"by": "1m"})
+            assert ended.status_code == 409 and "already ended" in ended.text
+        with platform.http(platform.add_user_key("bob-extend")) as b:
+            assert b.post(f"/api/jobs/{queued['id']}/extend", json={"by": "1m"}).status_code == 404
+    finally:
+        platform.stop()
+
+
+def test_the_cli_extends_a_job(lab: Platform) -> None:
+    env = {**lab.env, "HAI_API_KEY": lab.admin_key}
+
+    def hai(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hakutaku", *args], env=env, capture_output=True, text=True
+        )
+
+    with lab.http() as h:
+        job = submit(h, ["sleep", "60"], qos="debug", time="5")
+        out = hai("jobs", "extend", str(job["id"]), "--by", "5m")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip().startswith(f"job {job['id']}: time limit 00:10:00")
+        refused_ = hai("jobs", "extend", str(job["id"]), "--by", "1h")
+        assert refused_.returncode == 1 and "ask for at most 5 m more" in refused_.stderr
+        assert h.get(f"/api/jobs/{job['id']}").json()["time_limit"] == 600
+        h.post(f"/api/jobs/{job['id']}/cancel")
+        wait_state(h, job["id"], FINAL)

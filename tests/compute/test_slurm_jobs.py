@@ -4,6 +4,7 @@ with Slurm placing, limiting and accounting the jobs, and jobs running as their 
 from __future__ import annotations
 
 import signal
+import subprocess
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -120,3 +121,50 @@ def test_a_killed_server_finds_its_slurm_jobs_again(on_slurm: OnSlurm) -> None:
         done = wait_state(alice, job["id"], FINAL)
         assert done["state"] == "completed" and done["exit_code"] == 0
         assert alice.get(f"/api/jobs/{job['id']}/logs").text.strip() == "finished"
+
+
+def _slurm_time_limit(external_id: str) -> str:
+    """What Slurm itself holds as the job's limit (`scontrol show job`)."""
+    done = subprocess.run(
+        ["scontrol", "--oneliner", "show", "job", external_id], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    fields = dict(word.partition("=")[::2] for word in done.stdout.split() if "=" in word)
+    return fields["TimeLimit"]
+
+
+def test_a_job_is_extended_in_slurm_within_its_qos(on_slurm: OnSlurm) -> None:
+    """Slurm takes any new limit from root (the platform): 200 minutes for a gpudebug job
+    were accepted by hand, over its 15-minute MaxWall. So the platform holds the line."""
+    platform, keys = on_slurm
+    with platform.http(keys["alice"]) as alice, platform.http(keys["bob"]) as bob:
+        # gpudebug: 15 minutes, 2 cards per user: the second job pends behind the first
+        running = submit(
+            alice, ["sleep", "300"], partition="gpu", qos="gpudebug", gpus="2", time="5"
+        )
+        pending = submit(
+            alice, ["sleep", "300"], partition="gpu", qos="gpudebug", gpus="1", time="5"
+        )
+        wait_state(alice, running["id"], {"running"})
+        r = alice.post(f"/api/jobs/{running['id']}/extend", json={"by": "5m"})
+        assert r.status_code == 200 and r.json()["time_limit"] == 600, r.text
+        assert _slurm_time_limit(running["external_id"]) == "00:10:00"
+        r = alice.post(f"/api/jobs/{pending['id']}/extend", json={"by": "1:00"})
+        assert r.status_code == 200 and r.json()["state"] == "pending", r.text
+        assert _slurm_time_limit(pending["external_id"]) == "00:06:00"
+        # beyond the QOS: refused by the platform, naming the limit; Slurm's limit unchanged
+        r = alice.post(f"/api/jobs/{running['id']}/extend", json={"by": "10m"})
+        error = r.json()["error"]
+        assert r.status_code == 400 and error["code"] == "qos_max_wall", r.text
+        assert error["message"] == (
+            "The MaxWall of QOS 'gpudebug' allows at most 15 m; this job already has 10 m, "
+            "so ask for at most 5 m more."
+        )
+        assert _slurm_time_limit(running["external_id"]) == "00:10:00"
+        assert bob.post(f"/api/jobs/{running['id']}/extend", json={"by": "1m"}).status_code == 404
+        for job in (running, pending):
+            alice.post(f"/api/jobs/{job['id']}/cancel")
+        for job in (running, pending):
+            wait_state(alice, job["id"], FINAL)
+        r = alice.post(f"/api/jobs/{running['id']}/extend", json={"by": "1m"})
+        assert r.status_code == 409 and "already ended" in r.json()["error"]["message"]

@@ -11,6 +11,7 @@ from hakutaku.compute.units import (
     format_duration,
     format_mem_mb,
     format_tres,
+    human_duration,
     parse_bytes,
     parse_duration,
     parse_mem_mb,
@@ -28,6 +29,13 @@ from hakutaku.compute.units import (
         ("1-12", 129600),
         ("1-0:30", 88200),
         (45, 45),
+        ("30m", 1800),
+        ("1h", 3600),
+        ("1h30m", 5400),
+        ("1h 30m", 5400),
+        ("90s", 90),
+        ("2d", 172800),
+        ("1D2H", 93600),
     ],
 )
 def test_durations_in_slurm_formats(text: str | int, seconds: int) -> None:
@@ -40,7 +48,15 @@ def test_durations_print_as_slurm_does() -> None:
     assert parse_duration(format_duration(98765)) == 98765
 
 
-@pytest.mark.parametrize("bad", ["", "1h", "1:2:3:4", "-5", "1-", "a:b"])
+def test_durations_for_sentences() -> None:
+    assert human_duration(14400) == "4 h"
+    assert human_duration(12600) == "3 h 30 m"
+    assert human_duration(45) == "45 s"
+    assert human_duration(86400 + 7200) == "1 d 2 h"
+    assert human_duration(0) == "0 s"
+
+
+@pytest.mark.parametrize("bad", ["", "1:2:3:4", "-5", "1-", "a:b", "h", "30x", "1m1h", "1 30"])
 def test_unreadable_durations_say_what_to_write(bad: str) -> None:
     with pytest.raises(ValueError, match="H:MM:SS"):
         parse_duration(bad)

@@ -282,3 +282,66 @@ def test_a_stopped_session_says_session_ended(
         headers={"x-csrf-token": csrf_of(alice)},
     )
     assert r.status_code == 400 and "jupyter" in r.text and "terminal" in r.text
+
+
+def _seconds(text: str) -> int:
+    """A card's time left, `HH:MM:SS` (or `D-HH:MM:SS`), in seconds."""
+    days, _, hms = text.strip().rpartition("-")
+    h, m, s = (int(x) for x in hms.split(":"))
+    return int(days or 0) * 86400 + h * 3600 + m * 60 + s
+
+
+def test_extend_adds_time_on_the_card_within_the_qos(
+    portal: Platform, page: Any, alice: httpx.Client
+) -> None:
+    sign_in(page, portal, "alice")
+    # a 10-minute terminal in the 7-day `normal` QOS: every step is offered
+    session = launch(alice, "terminal", time="0:10:00")
+    wait_running(portal, alice, session["id"])
+    page.goto(f"{portal.url}/sessions")
+    card = page.locator(f".session-card[data-session='{session['id']}'][data-phase='running']")
+    card.wait_for()
+    assert _seconds(card.locator(".time-left").inner_text()) <= 600
+    steps = card.locator(".extend button")
+    assert steps.all_inner_texts() == ["+30 min", "+1 h", "+2 h", "+4 h"]
+    card.get_by_role("button", name="by +30 min").click()
+    page.wait_for_url(f"{portal.url}/sessions")
+    card.wait_for()
+    left = _seconds(card.locator(".time-left").inner_text())
+    assert 39 * 60 < left <= 40 * 60, left
+    shot(page, "apps-card-extended")
+    assert alice.get(f"/api/jobs/{session['job_id']}").json()["time_limit"] == 2400
+
+    # a `debug` session (15 minutes at most) asked for 14: one minute is left to add
+    short = launch(alice, "terminal", qos="debug", time="0:14:00")
+    wait_running(portal, alice, short["id"])
+    page.goto(f"{portal.url}/sessions")
+    card = page.locator(f".session-card[data-session='{short['id']}'][data-phase='running']")
+    card.wait_for()
+    assert card.locator(".extend button").all_inner_texts() == ["+1 min"]
+    # a page left open while the limit was reached elsewhere: its button asks for more than
+    # the QOS leaves, and the refusal is shown on the card, naming the limit
+    card.locator(".extend input[name='by']").evaluate("input => input.value = '1h'")
+    card.get_by_role("button", name="by +1 min").click()
+    error = card.locator(".card-error")
+    error.wait_for()
+    assert error.inner_text() == (
+        "The MaxWall of QOS 'debug' allows at most 15 m; this session already has 14 m, so ask "
+        "for at most 1 m more."
+    )
+    # it stays on the card while the cards refresh
+    with page.expect_response(lambda r: r.url.endswith("/sessions/cards")):
+        pass
+    assert error.is_visible() and "MaxWall" in error.inner_text()
+    shot(page, "apps-card-extend-refused")
+    # the job's page extends it too, with the time typed
+    page.goto(f"{portal.url}/jobs/{short['job_id']}")
+    page.get_by_label("Extra time").fill("1m")
+    page.get_by_role("button", name="Extend", exact=True).click()
+    assert page.locator(".notice").inner_text() == "Time limit raised."
+    assert "00:15:00" in page.locator("#job-detail").inner_text()
+    page.goto(f"{portal.url}/sessions")
+    card = page.locator(f".session-card[data-session='{short['id']}']")
+    assert "No more time can be added" in card.inner_text()
+    assert card.locator(".extend button").count() == 0
+    shot(page, "apps-card-at-its-limit")

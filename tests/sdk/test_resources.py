@@ -180,6 +180,12 @@ def test_jobs(lab: Lab) -> None:
     sleeper = lab.alice.jobs.submit(["bash", "-c", "echo started; exec sleep 60"])
     # Cancelled once it runs (a cancel in the instant the runner starts it is another test's).
     wait_until(lambda: b"".join(lab.alice.jobs.logs(sleeper["id"])), 60, "the job to start")
+    extended = lab.alice.jobs.extend(sleeper["id"], "30m")
+    assert extended["time_limit"] == sleeper["time_limit"] + 1800
+    too_much = refused(lab.alice.jobs.extend, sleeper["id"], "7-00:00:00")
+    assert too_much.status == 400 and "ask for at most" in too_much.message
+    assert refused(lab.bob.jobs.extend, sleeper["id"], 60).status == 404
+    assert refused(lab.alice.jobs.extend, job["id"], "1h").status == 409  # it has ended
     assert lab.alice.jobs.cancel(sleeper["id"])["reason"] == "cancel requested"
     assert lab.alice.jobs.wait(sleeper["id"], timeout=60, poll=0.2)["state"] == "cancelled"
 

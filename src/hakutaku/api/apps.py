@@ -1,4 +1,4 @@
-"""`/api/apps`: the apps on offer, and app sessions (launch, list, show, stop)."""
+"""`/api/apps`: the apps on offer, and app sessions (launch, list, show, extend, stop)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from hakutaku.api.deps import ReplicaDep, caller, db_session
+from hakutaku.api.job_schemas import ExtendIn
 from hakutaku.api.jobs import job_out
 from hakutaku.apps.cards import card
 from hakutaku.apps.sessions import Launch
 from hakutaku.apps.training import TrainingSubmission, submit_training
+from hakutaku.compute.policy_store import read_policy
+from hakutaku.compute.request import parse_extra
 from hakutaku.identity.auth import Principal
 
 router = APIRouter(tags=["apps"])
@@ -57,7 +60,7 @@ def launch(
 ) -> dict[str, object]:
     row = r.apps.launch(s, who, Launch(**body.model_dump()))
     _, job = r.apps.get(s, who, row.id)
-    out = card(r.apps, row, job).record()
+    out = card(r.apps, row, job, read_policy(s)).record()
     s.commit()
     r.scheduler.wake()
     return out
@@ -69,7 +72,8 @@ def list_sessions(
     who: Principal = Depends(caller),
     s: Session = Depends(db_session, scope="function"),
 ) -> list[dict[str, object]]:
-    return [card(r.apps, row, job).record() for row, job in r.apps.listing(s, who)]
+    policy = read_policy(s)
+    return [card(r.apps, row, job, policy).record() for row, job in r.apps.listing(s, who)]
 
 
 @router.get("/api/apps/sessions/{session_id}")
@@ -80,7 +84,24 @@ def show_session(
     s: Session = Depends(db_session, scope="function"),
 ) -> dict[str, object]:
     row, job = r.apps.get(s, who, session_id)
-    return card(r.apps, row, job).record()
+    return card(r.apps, row, job, read_policy(s)).record()
+
+
+@router.post("/api/apps/sessions/{session_id}/extend")
+def extend_session(
+    session_id: str,
+    body: ExtendIn,
+    r: ReplicaDep,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, object]:
+    """More time for a session (its job's time limit), within its QOS's and partition's
+    limits: 400 naming the limit and how much may still be asked; 409 once it has ended."""
+    r.apps.extend(s, who, session_id, parse_extra(body.by))
+    row, job = r.apps.get(s, who, session_id)
+    out = card(r.apps, row, job, read_policy(s)).record()
+    s.commit()
+    return out
 
 
 @router.post("/api/apps/sessions/{session_id}/stop")
@@ -92,7 +113,7 @@ def stop_session(
 ) -> dict[str, object]:
     r.apps.stop(s, who, session_id)
     row, job = r.apps.get(s, who, session_id)
-    out = card(r.apps, row, job).record()
+    out = card(r.apps, row, job, read_policy(s)).record()
     s.commit()
     return out
 
@@ -123,7 +144,7 @@ def submit_a_training(
     """A `hai hep train` job and its live dashboard (an app session on its run folder)."""
     job, row = submit_training(r.apps, s, who, TrainingSubmission(**body.model_dump()))
     _, session_job = r.apps.get(s, who, row.id)
-    session = card(r.apps, row, session_job).record()
+    session = card(r.apps, row, session_job, read_policy(s)).record()
     out = {"job": job_out(s, job).model_dump(), "session": session, "url": session["url"]}
     s.commit()
     r.scheduler.wake()

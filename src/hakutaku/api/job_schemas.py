@@ -31,6 +31,16 @@ class JobIn(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
 
 
+class ExtendIn(BaseModel):
+    by: str | int = Field(
+        description="Extra time: `30m`, `1h`, `1h30m`, Slurm's formats (`30` is minutes, "
+        "`1:00:00`), or a whole number of seconds. The new total must stay within the "
+        "partition's MaxTime and the QOS's MaxWall (400 `qos_max_wall` or "
+        "`partition_time_limit` otherwise, saying how much may still be asked).",
+        examples=["30m", "1h"],
+    )
+
+
 class JobOut(BaseModel):
     id: int
     user: str

@@ -1,4 +1,4 @@
-"""`/api/jobs` and `/api/compute`: submit, follow and cancel jobs; partitions and QOS."""
+"""`/api/jobs` and `/api/compute`: submit, follow, extend and cancel jobs; partitions and QOS."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hakutaku.api.deps import ComputeDep, DatabaseDep, SchedulerDep, admin, caller, db_session
-from hakutaku.api.job_schemas import JobIn, JobOut, PolicyIn, PolicyOut, ResourcesOut
+from hakutaku.api.job_schemas import ExtendIn, JobIn, JobOut, PolicyIn, PolicyOut, ResourcesOut
 from hakutaku.compute.capacity import free_after
 from hakutaku.compute.policy import PolicyError, parse_policy
 from hakutaku.compute.policy_store import read_policy, write_policy
-from hakutaku.compute.request import JobSubmission
+from hakutaku.compute.request import JobSubmission, parse_extra
 from hakutaku.compute.service import job_record
 from hakutaku.compute.states import JobState
 from hakutaku.db.models import Job, User
@@ -88,6 +88,22 @@ def cancel_job(
     out = job_out(s, job)
     s.commit()
     scheduler.wake()
+    return out
+
+
+@router.post("/api/jobs/{job_id}/extend", response_model=JobOut)
+def extend_job(
+    job_id: int,
+    body: ExtendIn,
+    service: ComputeDep,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> JobOut:
+    """Raise a pending or running job's time limit by `by` (its owner, or an admin). Over the
+    partition's or QOS's limit: 400 naming it; an ended job: 409."""
+    job = service.extend(s, who, job_id, parse_extra(body.by))
+    out = job_out(s, job)
+    s.commit()
     return out
 
 

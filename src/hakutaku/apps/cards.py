@@ -7,7 +7,11 @@ from datetime import UTC, datetime
 
 from hakutaku.apps.ending import ended_why
 from hakutaku.apps.sessions import AppSessions, base_url
+from hakutaku.compute.policy import Policy
 from hakutaku.db.models import AppSession, Job
+
+# What the card's Extend offers (seconds), as far as the QOS and partition leave room.
+EXTEND_STEPS = (1800, 3600, 7200, 14400)
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,8 @@ class Card:
     qos: str
     time_limit: int
     seconds_left: int | None
+    extend_room: int  # seconds the session may still be extended by (0: none)
+    extend_choices: list[int]  # what its Extend offers, seconds
     url: str
     job_folder: str
     created_at: datetime
@@ -36,7 +42,8 @@ class Card:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def card(sessions: AppSessions, row: AppSession, job: Job) -> Card:
+def card(sessions: AppSessions, row: AppSession, job: Job, policy: Policy) -> Card:
+    """The card of a session; `policy` (read_policy) says how far it may be extended."""
     ended = ended_why(job, row.culled)
     if ended is not None:
         phase = "ended"
@@ -49,6 +56,7 @@ def card(sessions: AppSessions, row: AppSession, job: Job) -> Card:
         used = (datetime.now(UTC) - job.started_at).total_seconds()
         left = max(0, int(job.time_limit - used))
     spec = sessions.apps.get(row.app)
+    room = 0 if ended is not None else sessions.compute.extension_room(policy, job)
     return Card(
         id=row.id,
         app=row.app,
@@ -66,7 +74,17 @@ def card(sessions: AppSessions, row: AppSession, job: Job) -> Card:
         qos=job.qos,
         time_limit=job.time_limit,
         seconds_left=left,
+        extend_room=room,
+        extend_choices=extend_choices(room),
         url=base_url(row.id),
         job_folder=f"/jobs/{job.id}",
         created_at=row.created_at,
     )
+
+
+def extend_choices(room: int) -> list[int]:
+    """The steps that fit in `room`; when none does, what is left in whole minutes."""
+    steps = [step for step in EXTEND_STEPS if step <= room]
+    if not steps and room >= 60:
+        steps = [room // 60 * 60]
+    return steps

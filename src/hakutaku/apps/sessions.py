@@ -1,4 +1,4 @@
-"""App sessions: launch an app as the user's job, find it for the proxy, stop it.
+"""App sessions: launch an app as the user's job, find it for the proxy, extend or stop it.
 
 A launch is an ordinary job submission (`ComputeService.submit`: the same policy, limits,
 queue and accounting as any job) whose command is the app's, with a port the platform chose
@@ -153,6 +153,13 @@ class AppSessions:
         row, job = self.get(s, who, session_id)
         if ended_why(job) is None:
             self.compute.cancel(s, who, job.id)
+        return row
+
+    def extend(self, s: Session, who: Principal, session_id: str, by: int) -> AppSession:
+        """More time for the session: its job's time limit, within the QOS's and partition's
+        limits (`ComputeService.extend`; refusals speak of "this session")."""
+        row, job = self.get(s, who, session_id)
+        self.compute.extend(s, who, job.id, by, what="session")
         return row
 
     # -- read ----------------------------------------------------------------------------------

@@ -89,6 +89,21 @@ def cancel(job_id: int, as_json: Annotated[bool, typer.Option("--json")] = False
     print_json(job) if as_json else print(f"job {job_id}: {job['state']} ({job['reason']})")
 
 
+@jobs.command("extend")
+def extend(
+    job_id: int,
+    by: Annotated[str, typer.Option("--by", help="Extra time: 30m, 1h, 1h30m or Slurm's 1:00:00.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Give a pending or running job more time, within its QOS's and partition's limits."""
+    with platform_errors():
+        job = client().jobs.extend(job_id, by)
+    if as_json:
+        print_json(job)
+    else:
+        print(f"job {job_id}: time limit {job['time_limit_text']} ({job['state']})")
+
+
 @jobs.command("logs")
 def logs(
     job_id: int,

@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hakutaku.compute.policy import PartitionSpec, Policy, QosSpec
-from hakutaku.compute.units import format_duration, format_mem_mb, parse_duration, parse_mem_mb
+from hakutaku.compute.units import (
+    format_duration,
+    format_mem_mb,
+    human_duration,
+    parse_duration,
+    parse_mem_mb,
+)
 from hakutaku.errors import PlatformError
 
 
@@ -155,22 +161,94 @@ def _cards(gpus: str | int | None, partition: PartitionSpec) -> tuple[str | None
     return card_model, count
 
 
+@dataclass(frozen=True)
+class TimeCap:
+    """A limit on a job's total time: the partition's MaxTime or the QOS's MaxWall."""
+
+    seconds: int
+    limit: str  # "MaxTime" | "MaxWall"
+    owner: str  # "partition 'cpu'" | "QOS 'cpunormal'"
+    code: str  # the refusal's error code
+    advice: str  # what to do instead of asking for more time
+
+
+def time_caps(partition: PartitionSpec, qos: QosSpec) -> list[TimeCap]:
+    """The limits on a job's total time in this partition and QOS, the partition's first."""
+    caps = [
+        TimeCap(
+            partition.max_time,
+            "MaxTime",
+            f"partition {partition.name!r}",
+            "partition_time_limit",
+            "ask for less time",
+        )
+    ]
+    if qos.max_wall is not None:
+        caps.append(
+            TimeCap(
+                qos.max_wall,
+                "MaxWall",
+                f"QOS {qos.name!r}",
+                "qos_max_wall",
+                "ask for less time or use another QOS",
+            )
+        )
+    return caps
+
+
+def over_time_cap(partition: PartitionSpec, qos: QosSpec, time_limit: int) -> TimeCap | None:
+    """The first limit that `time_limit` (seconds) is over; None when it is within them all.
+    The one check of a job's time limit: at submission (`resolve`) and when a job is
+    extended (`check_extension`)."""
+    return next((c for c in time_caps(partition, qos) if time_limit > c.seconds), None)
+
+
+def time_room(partition: PartitionSpec, qos: QosSpec, time_limit: int) -> int:
+    """Seconds a job with this time limit may still be extended by (0: none)."""
+    return max(0, min(c.seconds for c in time_caps(partition, qos)) - time_limit)
+
+
 def _check_time(r: Resolved) -> None:
-    asked = format_duration(r.time_limit)
-    if r.time_limit > r.partition.max_time:
+    cap = over_time_cap(r.partition, r.qos, r.time_limit)
+    if cap is not None:
         raise JobRefused(
-            f"Time limit {asked} is over the MaxTime of partition {r.partition.name!r}, "
-            f"{format_duration(r.partition.max_time)}; ask for less time.",
+            f"Time limit {format_duration(r.time_limit)} is over the {cap.limit} of {cap.owner}, "
+            f"{format_duration(cap.seconds)}; {cap.advice}.",
             param="time",
-            code="partition_time_limit",
+            code=cap.code,
         )
-    if r.qos.max_wall is not None and r.time_limit > r.qos.max_wall:
-        raise JobRefused(
-            f"Time limit {asked} is over the MaxWall of QOS {r.qos.name!r}, "
-            f"{format_duration(r.qos.max_wall)}; ask for less time or use another QOS.",
-            param="time",
-            code="qos_max_wall",
+
+
+def parse_extra(value: str | int) -> int:
+    """The extra time of an extension, in seconds: `30m`, `1h`, Slurm's formats (`30` is 30
+    minutes, `1:00:00`), or a whole number of seconds."""
+    return _parse(parse_duration, value, "by")
+
+
+def check_extension(
+    partition: PartitionSpec, qos: QosSpec, time_limit: int, extra: int, what: str = "job"
+) -> int:
+    """The new total time limit of a job that has `time_limit` seconds and asks for `extra`
+    more; JobRefused (naming the limit and how much may still be asked) when over a limit."""
+    if extra <= 0:
+        raise JobRefused("Ask for a positive amount of extra time, e.g. 30m.", param="by")
+    new_limit = time_limit + extra
+    if over_time_cap(partition, qos, new_limit) is None:
+        return new_limit
+    cap = min(time_caps(partition, qos), key=lambda c: c.seconds)  # the one that binds
+    room = time_room(partition, qos, time_limit)
+    start = (
+        f"The {cap.limit} of {cap.owner} allows at most {human_duration(cap.seconds)}; "
+        f"this {what} already has {human_duration(time_limit)}, "
+    )
+    if room > 0:
+        rest = f"so ask for at most {human_duration(room)} more."
+    else:
+        rest = (
+            "so it cannot be extended further; start a new one (in another QOS or partition "
+            "with a longer limit) when it ends."
         )
+    raise JobRefused(start + rest, param="by", code=cap.code)
 
 
 def _check_job_tres(r: Resolved) -> None:

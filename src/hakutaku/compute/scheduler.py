@@ -240,8 +240,10 @@ class Scheduler:
         # Claim them and commit before starting any: another replica's scheduler on this
         # machine cannot start them too, and after a crash mid-start the next tick finds
         # which ones never started (and queues them again) instead of starting any twice.
-        claimed = set(
-            s.scalars(
+        # The claim reads back each time limit as committed: one extended (ComputeService.
+        # extend) after this tick read the job starts with its new limit.
+        rows = (
+            s.execute(
                 update(Job)
                 .where(
                     Job.id.in_([job.id for job, _ in chosen]),
@@ -249,16 +251,20 @@ class Scheduler:
                     Job.state == JobState.PENDING.value,  # not cancelled meanwhile
                 )
                 .values(external_id=cast(Job.id, String))
-                .returning(Job.id)
+                .returning(Job.id, Job.time_limit)
                 .execution_options(synchronize_session=False)
             )
+            .tuples()
+            .all()
         )
+        claimed = {job_id: limit for job_id, limit in rows}
         s.commit()
         names = select(User.id, User.name).where(User.id.in_({j.user_id for j, _ in chosen}))
         users = {user_id: name for user_id, name in s.execute(names)}
         for job, cards in chosen:
             if job.id not in claimed:
                 continue
+            job.time_limit = claimed[job.id]
             try:
                 self.service.hand_over(job, users.get(job.user_id, ""), cards)
             except JobRefused as exc:

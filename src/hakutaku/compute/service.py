@@ -1,4 +1,4 @@
-"""Jobs as users see them: submit (checked against the policy), list, show, cancel."""
+"""Jobs as users see them: submit (checked against the policy), list, show, cancel, extend."""
 
 from __future__ import annotations
 
@@ -18,11 +18,19 @@ from hakutaku.compute.accelerators import (
     usable_cpus,
     visible_devices_env,
 )
-from hakutaku.compute.backends.base import Backend, JobRequest, SubmitRefused
+from hakutaku.compute.backends.base import Backend, ChangeRefused, JobRequest, SubmitRefused
 from hakutaku.compute.backends.local import LocalBackend
 from hakutaku.compute.capacity import Capacity, device_key
+from hakutaku.compute.policy import PartitionSpec, Policy, QosSpec
 from hakutaku.compute.policy_store import read_policy
-from hakutaku.compute.request import JobRefused, JobSubmission, Resolved, resolve
+from hakutaku.compute.request import (
+    JobRefused,
+    JobSubmission,
+    Resolved,
+    check_extension,
+    resolve,
+    time_room,
+)
 from hakutaku.compute.states import ACTIVE_STATES, JobState
 from hakutaku.compute.units import format_duration
 from hakutaku.config import Settings
@@ -263,6 +271,74 @@ class ComputeService:
         if JobState(job.state).final:
             raise Conflict(f"Job {job.id} has already ended ({job.state}); nothing to cancel.")
         return False
+
+    # -- extend ----------------------------------------------------------------------------------
+
+    def extend(self, s: Session, who: Principal, job_id: int, by: int, what: str = "job") -> Job:
+        """Raise a pending or running job's time limit by `by` seconds, within the same limits
+        as at submission (the partition's MaxTime, the QOS's MaxWall: `check_extension`).
+
+        The jobs row is updated first, conditionally on the limit that was checked (two
+        extensions at once cannot both pass the check against the same old limit), then the
+        backend is told; if it refuses, the caller's transaction rolls the row back. A job
+        still in the platform's own queue needs no backend: it starts with the new limit.
+        Accounting is unchanged: a job is billed for the time it ran, not for its limit.
+        `what` names the job in refusals ("session" for an app's job)."""
+        job = self.get(s, who, job_id)
+        if JobState(job.state).final:
+            raise Conflict(
+                f"Job {job_id} has already ended ({job.state}); an ended job cannot be "
+                "extended. Start a new one."
+            )
+        partition, qos = self._limits_of(s, job)
+        old = job.time_limit
+        new = check_extension(partition, qos, old, by, what)
+        done = s.execute(
+            update(Job)
+            .where(
+                Job.id == job.id,
+                Job.time_limit == old,
+                Job.state.in_([st.value for st in ACTIVE_STATES]),
+            )
+            .values(time_limit=new)
+            .execution_options(synchronize_session=False)
+        )
+        s.refresh(job)
+        if not affected_rows(done):
+            if JobState(job.state).final:
+                raise Conflict(f"Job {job_id} has just ended ({job.state}); it cannot be extended.")
+            raise Conflict(f"Job {job_id}'s time limit changed meanwhile; try again.")
+        if job.external_id is not None:
+            try:
+                self.backend.set_time_limit(job.external_id, new)
+            except ChangeRefused as exc:
+                if exc.ended:
+                    raise Conflict(
+                        f"Job {job_id} has already ended in {self.backend.name}; an ended job "
+                        "cannot be extended."
+                    ) from exc
+                raise JobRefused(str(exc), code="refused_by_backend") from exc
+        return job
+
+    def extension_room(self, policy: Policy, job: Job) -> int:
+        """Seconds this job may still be extended by under `policy` (0 once it has ended)."""
+        partition, qos = policy.partitions.get(job.partition), policy.qos.get(job.qos)
+        if JobState(job.state).final or partition is None or qos is None:
+            return 0
+        return time_room(partition, qos, job.time_limit)
+
+    def _limits_of(self, s: Session, job: Job) -> tuple[PartitionSpec, QosSpec]:
+        """The job's partition and QOS in the policy now (an admin may have changed it)."""
+        policy = read_policy(s)
+        partition, qos = policy.partitions.get(job.partition), policy.qos.get(job.qos)
+        if partition is None or qos is None:
+            gone = f"partition {job.partition!r}" if partition is None else f"QOS {job.qos!r}"
+            raise JobRefused(
+                f"Job {job.id}'s {gone} is no longer in the compute policy, so its time limit "
+                "cannot be checked or extended; ask an operator.",
+                param="by",
+            )
+        return partition, qos
 
     # -- places ----------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import re
 from fractions import Fraction
 
 _DURATION = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
+_SPAN = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$", re.IGNORECASE)
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([KMGTPE])(I?B)?|(B))?\s*$", re.IGNORECASE)
 _POWER = {"K": 1, "M": 2, "G": 3, "T": 4, "P": 5, "E": 6}
 KIB, MIB, GIB, TIB = 1024, 1024**2, 1024**3, 1024**4
@@ -22,18 +23,25 @@ SIZE_SPELLINGS = (
 
 
 def parse_duration(text: str | int) -> int:
-    """Seconds from Slurm's time formats: `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`, `D-H:M:S`.
+    """Seconds from Slurm's time formats — `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`, `D-H:M:S` — or
+    a span with units, `30m`, `1h`, `1h30m`, `90s`, `2d` (spaces allowed: `1h 30m`).
 
     >>> parse_duration("1:00:00"), parse_duration("2-00:00:00"), parse_duration("15")
     (3600, 172800, 900)
+    >>> parse_duration("30m"), parse_duration("1h 30m"), parse_duration("2d")
+    (1800, 5400, 172800)
     """
     if isinstance(text, int):
         return text
+    span = _SPAN.match("".join(text.split()))
+    if span is not None and any(span.groups()):
+        d, h, mi, s = (int(x or 0) for x in span.groups())
+        return d * 86400 + h * 3600 + mi * 60 + s
     m = _DURATION.match(text.strip())
     if m is None:
         raise ValueError(
-            f"Cannot read the time {text!r}: use minutes (`15`), `H:MM:SS` (`1:00:00`) "
-            "or `D-HH:MM:SS` (`2-00:00:00`)."
+            f"Cannot read the time {text!r}: use minutes (`15`), `H:MM:SS` (`1:00:00`), "
+            "`D-HH:MM:SS` (`2-00:00:00`) or units (`30m`, `1h30m`)."
         )
     days, a, b, c = m.groups()
     parts = [int(x) for x in (a, b, c) if x is not None]
@@ -54,6 +62,21 @@ def format_duration(seconds: int) -> str:
     m, s = divmod(rest, 60)
     hms = f"{h:02d}:{m:02d}:{s:02d}"
     return f"{days}-{hms}" if days else hms
+
+
+def human_duration(seconds: int) -> str:
+    """A duration for a sentence: `4 h`, `3 h 30 m`, `45 s`, `1 d 2 h` (`0 s` for none).
+
+    >>> human_duration(14400), human_duration(12600), human_duration(93784)
+    ('4 h', '3 h 30 m', '1 d 2 h 3 m 4 s')
+    """
+    rest = max(0, int(seconds))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count} {unit}")
+    return " ".join(parts) or "0 s"
 
 
 def parse_bytes(text: str | int, *, unit: int = 1, what: str = "size") -> int:

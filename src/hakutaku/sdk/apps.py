@@ -2,6 +2,7 @@
 
 client.apps.list()                                   # the apps on offer
 s = client.apps.launch("terminal", cpus=2)            # a session; open client.apps.url(s)
+client.apps.extend(s["id"], "1h")["seconds_left"]    # more time, within the QOS's limits
 t = client.apps.submit_training(["--model", "pfn", "--data", "jets/", "--epochs", "5"],
                                 out="runs/pfn-5")    # the job, the dashboard's session, its URL
 t["url"]                                             # http://server/apps/<session id>/
@@ -37,6 +38,13 @@ class Apps(Resource):
         body = {"app": app, "folder": folder, **resources}
         sent = {k: v for k, v in body.items() if v is not None}
         return self._client._object("POST", "/api/apps/sessions", json=sent)
+
+    def extend(self, session_id: str, by: str | int) -> Record:
+        """More time for a session (POST /api/apps/sessions/{id}/extend): `30m`, `1h`, Slurm's
+        formats, or seconds. Returns its card: `time_limit`, `seconds_left`, `extend_room`
+        (how much more may still be asked). Over the QOS's limit: 400 naming it."""
+        path = f"/api/apps/sessions/{segment(session_id)}/extend"
+        return self._client._object("POST", path, json={"by": by})
 
     def stop(self, session_id: str) -> Record:
         return self._client._object("POST", f"/api/apps/sessions/{segment(session_id)}/stop")

@@ -3,6 +3,7 @@
 job = client.jobs.submit(["python", "train.py"], gpus="a800:1", time="2:00:00")
 for chunk in client.jobs.logs(job["id"], follow=True):
     print(chunk.decode(), end="")
+client.jobs.extend(job["id"], "30m")["time_limit"]   # more time, within the QOS's limits
 client.jobs.wait(job["id"])["state"]           # completed | failed | cancelled | timeout
 """
 
@@ -84,6 +85,13 @@ class Jobs(Resource):
         """Cancel a pending or running job (POST /api/jobs/{id}/cancel); 409 when it has
         already ended. Returns its record."""
         return self._client._object("POST", f"/api/jobs/{int(job_id)}/cancel")
+
+    def extend(self, job_id: int, by: str | int) -> Record:
+        """Raise a pending or running job's time limit by `by` (POST /api/jobs/{id}/extend):
+        `30m`, `1h`, `1h30m`, Slurm's formats, or seconds (an int). Over the partition's or
+        the QOS's limit it is 400, naming the limit and how much may still be asked; 409 once
+        the job has ended. Returns its record, with the new `time_limit`."""
+        return self._client._object("POST", f"/api/jobs/{int(job_id)}/extend", json={"by": by})
 
     def logs(self, job_id: int, *, follow: bool = False, offset: int = 0) -> Iterator[bytes]:
         """The job's output (stdout and stderr) from byte `offset`; with `follow`, as it is

@@ -13,6 +13,15 @@ class SubmitRefused(Exception):
     """The backend refused the job (for Slurm: sbatch's own message, e.g. a QOS limit)."""
 
 
+class ChangeRefused(Exception):
+    """The backend refused to change a job it holds (e.g. its time limit); the message says
+    why and what to do. `ended`: the job has ended there (the platform may not know yet)."""
+
+    def __init__(self, message: str, *, ended: bool = False) -> None:
+        super().__init__(message)
+        self.ended = ended
+
+
 @dataclass(frozen=True)
 class JobRequest:
     """Everything a backend needs to run one job; built from the `jobs` row."""
@@ -66,4 +75,10 @@ class Backend(Protocol):
 
     def cancel(self, external_id: str) -> None:
         """Ask the backend to stop the job; its final state comes through `poll`."""
+        ...
+
+    def set_time_limit(self, external_id: str, time_limit: int) -> None:
+        """Make the job's total time limit `time_limit` seconds (counted from its start, as at
+        submission), while it pends or runs. The platform has checked it against its policy;
+        the backend only applies it. May raise ChangeRefused."""
         ...

@@ -23,6 +23,7 @@ from hakutaku.compute.states import JobState
 
 RUNNER = Path(__file__).with_name("local_runner.py")
 CANCEL_MARKER = "cancel"  # a file in the job folder: the job is to be cancelled (the runner's name)
+TIME_LIMIT_FILE = "time_limit"  # the job's time limit in seconds, once changed (the runner's name)
 _APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND
 
 
@@ -139,6 +140,16 @@ class LocalBackend:
         pid = status.get("runner_pid")
         if pid is not None and _runner_alive(pid):
             os.kill(pid, signal.SIGTERM)
+
+    def set_time_limit(self, external_id: str, time_limit: int) -> None:
+        """Write the new limit where the runner looks when the old one is reached (written
+        atomically: the runner never reads half a number). The file outlives the server, so
+        a restarted server changes nothing; the jobs row holds the same value."""
+        job_dir = self.job_dir(external_id)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        tmp = job_dir / f"{TIME_LIMIT_FILE}.tmp"
+        tmp.write_text(str(int(time_limit)))
+        os.replace(tmp, job_dir / TIME_LIMIT_FILE)
 
 
 def _read_status(job_dir: Path) -> dict[str, Any] | None:

@@ -25,6 +25,9 @@ MEMORY_CHECK_INTERVAL = 1.0  # seconds between two sums of the job's resident me
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 MIB = 1024 * 1024
 CANCEL_MARKER = "cancel"  # written by the server's cancel (LocalBackend.CANCEL_MARKER)
+# the job's time limit in seconds, when the server changed it after submission
+# (LocalBackend.set_time_limit); request.json keeps the one given at submission
+TIME_LIMIT_FILE = "time_limit"
 
 
 def now() -> str:
@@ -35,6 +38,14 @@ def write_status(job_dir: Path, status: dict[str, Any]) -> None:
     tmp = job_dir / "status.json.tmp"
     tmp.write_text(json.dumps(status))
     os.replace(tmp, job_dir / "status.json")
+
+
+def time_limit(job_dir: Path, given: float) -> float:
+    """The job's time limit now: the server's latest (TIME_LIMIT_FILE), else the one given."""
+    try:
+        return float((job_dir / TIME_LIMIT_FILE).read_text())
+    except (OSError, ValueError):
+        return given
 
 
 def stop_group(child: subprocess.Popen[bytes]) -> None:
@@ -110,7 +121,9 @@ def main(job_dir: Path) -> int:
             return 0
         status["child_pid"] = child.pid
         write_status(job_dir, status)
-        deadline = time.monotonic() + float(request["time_limit"])
+        started = time.monotonic()
+        given = float(request["time_limit"])
+        deadline = started + time_limit(job_dir, given)
         mem_limit = int(request.get("mem_mb") or 0) * MIB
         next_memory_check = time.monotonic() + MEMORY_CHECK_INTERVAL
         while True:
@@ -124,6 +137,9 @@ def main(job_dir: Path) -> int:
                 status.update(state="cancelled", reason="cancelled by request")
                 code = child.returncode
                 break
+            if time.monotonic() >= deadline:
+                # extended meanwhile? read only here, when it would end: nothing per tick
+                deadline = started + time_limit(job_dir, given)
             if time.monotonic() >= deadline:
                 log.write(b"hai: time limit reached; stopping the job\n")
                 stop_group(child)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hakutaku.compute.accelerators import RUNTIME_OF_KIND, VISIBLE_DEVICES
-from hakutaku.compute.backends.base import JobRequest, Observed, SubmitRefused
+from hakutaku.compute.backends.base import ChangeRefused, JobRequest, Observed, SubmitRefused
 from hakutaku.compute.backends.slurm_refusal import is_unreachable, refusal_message, slurm_lines
 from hakutaku.compute.backends.slurm_status import (
     SACCT_FIELDS,
@@ -331,6 +331,38 @@ class SlurmBackend:
             raise SlurmUnavailable(
                 f"scancel {external_id} failed: {'; '.join(slurm_lines(done.stderr))}."
             )
+
+    # -- change ----------------------------------------------------------------------------------
+
+    def set_time_limit(self, external_id: str, time_limit: int) -> None:
+        """`scontrol update JobId=N TimeLimit=MINUTES` (rounded up, as at submission).
+
+        Slurm lets only its operators (root, SlurmUser, AdminLevel operator) raise a job's time
+        limit, and does not hold an operator to the partition's MaxTime or the QOS's MaxWall:
+        the platform checks its policy before it asks (ComputeService.extend)."""
+        minutes = max(1, math.ceil(time_limit / 60))
+        done = self._run(
+            [self._binary("scontrol"), "update", f"JobId={external_id}", f"TimeLimit={minutes}"]
+        )
+        if done.returncode == 0:
+            return
+        said = "; ".join(slurm_lines(done.stderr)) or done.stdout.strip() or "no message"
+        if is_unreachable(done.stderr):
+            raise SlurmUnavailable(
+                f"Cannot reach Slurm to change job {external_id}'s time limit: {said}. Check "
+                "that slurmctld is running (`scontrol ping`)."
+            )
+        lowered = said.lower()
+        if "already finished" in lowered or "invalid job id" in lowered:
+            raise ChangeRefused(f"Slurm job {external_id} has already ended ({said}).", ended=True)
+        if "access" in lowered and "denied" in lowered:
+            me = pwd.getpwuid(os.geteuid()).pw_name
+            raise ChangeRefused(
+                f"Slurm lets only its operators raise a job's time limit, and the server runs "
+                f"as {me}, who is not one ({said}). An operator runs the server as root, or "
+                f"makes {me} an operator: `sacctmgr modify user {me} set adminlevel=operator`."
+            )
+        raise ChangeRefused(f"Slurm refused the new time limit of job {external_id}: {said}.")
 
     # -- Slurm's own view of its limits, for refusal messages --------------------------------------
 

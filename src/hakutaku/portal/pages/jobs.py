@@ -1,10 +1,11 @@
-"""The jobs pages: my jobs (admins: everyone's), one job, and cancelling it.
+"""The jobs pages: my jobs (admins: everyone's), one job, cancelling and extending it.
 
 GET  /jobs                      the list: newest first, filtered, a page at a time (?before=ID)
 GET  /jobs/list                 the list's table alone (htmx polls it while jobs are active)
 GET  /jobs/{id}                 one job: state and reason, resources, times, command, live log
 GET  /jobs/{id}/detail          the job's details alone (refreshed when its state changes)
 POST /jobs/{id}/cancel          cancel it (ComputeService.cancel, as POST /api/jobs/{id}/cancel)
+POST /jobs/{id}/extend          more time (`by`: 30m, 1h; ComputeService.extend, as the API's)
 
 The form (/jobs/new) and templates are in jobs_new.py, the live log in jobs_log.py. States
 come from the platform's database, never from the scheduler's commands: the scheduler loop
@@ -34,6 +35,7 @@ from hakutaku.compute.job_queries import (
     active_counts,
     page_of_jobs,
 )
+from hakutaku.compute.request import parse_extra
 from hakutaku.compute.states import ACTIVE_STATES, JobState
 from hakutaku.compute.units import format_duration, format_mem_mb
 from hakutaku.db.models import Job, Partition
@@ -62,6 +64,7 @@ STATE_NAMES = {
 DONE = {
     "submitted": N_("Job submitted."),
     "cancelled": N_("Cancel requested."),
+    "extended": N_("Time limit raised."),
 }
 
 
@@ -289,3 +292,25 @@ async def cancel_job(
     target = local_path(next, f"/jobs/{job_id}")
     separator = "&" if "?" in target else "?"
     return RedirectResponse(f"{target}{separator}done=cancelled", status_code=303)
+
+
+@router.post("/jobs/{job_id:int}/extend")
+async def extend_job(
+    request: Request,
+    replica: ReplicaDep,
+    user: Posting,
+    job_id: int,
+    by: Annotated[str, Form()],
+) -> Response:
+    def extend() -> None:
+        with replica.db.session() as s:
+            replica.compute.extend(s, user.principal, job_id, parse_extra(by.strip()))
+
+    try:
+        await asyncio.to_thread(extend)
+    except PlatformError as exc:
+        if exc.status == 404:
+            return error_page(request, exc)
+        context = await asyncio.to_thread(_job_context, replica, user, job_id)
+        return render_jobs(request, "jobs/show.html", {**context, "error": exc.message}, exc.status)
+    return RedirectResponse(f"/jobs/{job_id}?done=extended", status_code=303)

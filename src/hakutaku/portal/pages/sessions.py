@@ -3,12 +3,14 @@
 GET  /sessions                 the launch form and your sessions' cards
 GET  /sessions/cards           the cards alone (htmx polls them while one is starting/running)
 POST /sessions                 launch (AppSessions.launch: a job under the usual policy)
+POST /sessions/{id}/extend     more time (`by`: 1800s, 30m, 1h), within the QOS's limits
 POST /sessions/{id}/stop       stop it (cancels its job)
 
 A card goes starting (with the scheduler's reason) → running (time left, resources, node,
-Connect) → ended (why, from how its job ended). The app itself is at /apps/<id>/ (the proxy).
-Extending a session's time is not offered: the compute layer cannot change a job's time limit
-after submission yet.
+Connect, Extend) → ended (why, from how its job ended). The app itself is at /apps/<id>/ (the
+proxy). Extend offers the steps that still fit in the QOS's MaxWall and the partition's
+MaxTime (`cards.extend_choices`); a refusal is shown on its card, kept there (hx-preserve)
+while the cards refresh.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from fastapi.responses import RedirectResponse, Response
 from hakutaku.api.deps import ReplicaDep
 from hakutaku.apps.cards import Card, card
 from hakutaku.apps.sessions import Launch
+from hakutaku.compute.policy_store import read_policy
+from hakutaku.compute.request import parse_extra
 from hakutaku.compute.units import format_duration, format_mem_mb
 from hakutaku.errors import PlatformError
 from hakutaku.portal.auth import Posting, User, WebUser
@@ -43,8 +47,10 @@ ENDED_NAMES = {
 
 def _cards(replica: Replica, user: WebUser) -> list[Card]:
     with replica.db.session() as s:
+        policy = read_policy(s)
         return [
-            card(replica.apps, row, job) for row, job in replica.apps.listing(s, user.principal)
+            card(replica.apps, row, job, policy)
+            for row, job in replica.apps.listing(s, user.principal)
         ]
 
 
@@ -69,7 +75,16 @@ def _context(replica: Replica, cards: list[Card]) -> dict[str, Any]:
         "ended_names": {k: _(v) for k, v in ENDED_NAMES.items()},
         "duration": format_duration,
         "mem_text": format_mem_mb,
+        "extend_label": extend_label,
+        "card_errors": {},
     }
+
+
+def extend_label(seconds: int) -> str:
+    """An Extend button's text: `+30 min`, `+1 h`."""
+    if seconds % 3600 == 0:
+        return _("+%(hours)d h") % {"hours": seconds // 3600}
+    return _("+%(minutes)d min") % {"minutes": seconds // 60}
 
 
 @router.get("/sessions")
@@ -119,6 +134,31 @@ async def launch_session(
         context = {**_context(replica, cards), "error": exc.message}
         return render(request, "sessions/list.html", context, exc.status)
     replica.scheduler.wake()
+    return RedirectResponse("/sessions", status_code=303)
+
+
+@router.post("/sessions/{session_id}/extend")
+async def extend_session(
+    request: Request,
+    replica: ReplicaDep,
+    user: Posting,
+    session_id: str,
+    by: Annotated[str, Form()],
+) -> Response:
+    def extend() -> None:
+        with replica.db.session() as s:
+            replica.apps.extend(s, user.principal, session_id, parse_extra(by.strip()))
+
+    try:
+        await asyncio.to_thread(extend)
+    except PlatformError as exc:
+        if exc.status == 404:
+            return render(
+                request, "error.html", {"title": _("Not found"), "message": exc.message}, 404
+            )
+        cards = await asyncio.to_thread(_cards, replica, user)
+        context = {**_context(replica, cards), "card_errors": {session_id: exc.message}}
+        return render(request, "sessions/list.html", context, exc.status)
     return RedirectResponse("/sessions", status_code=303)
 
 
