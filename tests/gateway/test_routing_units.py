@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from hakutaku.db.models import Worker
 from hakutaku.gateway.registry import Registry, Snapshot, WorkerEntry
 from hakutaku.gateway.streaming import SSEUsageTap
 
@@ -44,6 +45,22 @@ def test_busy_dead_excluded_and_unknown_method() -> None:
     assert r.pick("m", "run", exclude={"a"}) == (None, False)
     assert r.pick("m", "other") == (None, False)
     assert r.pick("nobody", "run") == (None, False)
+
+
+def test_a_failed_worker_comes_back_only_with_a_beat_after_the_failure() -> None:
+    """A beat sent just before the worker died, read after the failure, must not revive it."""
+    seen = _worker("a")
+    r = _registry(seen)
+    sent_before_death = datetime.now(UTC)
+    seen.last_beat = sent_before_death - timedelta(seconds=1)  # the last beat read so far
+    r.mark_dead(seen)
+    row = Worker(id="a", model="m", url="http://a", methods={"run": {}}, max_inflight=2)
+    row.draining = False
+    row.call_token = None
+    assert r._worker_entry(row, sent_before_death, seen).dead_since_beat is not None
+    assert r.pick("m", "run") == (None, False)
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    assert r._worker_entry(row, later, seen).dead_since_beat is None  # it beat again
 
 
 def _event(obj: dict) -> bytes:

@@ -34,12 +34,16 @@ def _ask(gw: Gateway, model: str) -> None:
         )
 
 
-def _up(gw: Gateway, model: str) -> bool:
-    return any(w.dead_since_beat is None and not w.draining for w in gw.registry.workers(model))
+def _up(gw: Gateway, model: str, exclude: set[str]) -> bool:
+    return any(
+        w.dead_since_beat is None and not w.draining and w.id not in exclude
+        for w in gw.registry.workers(model)
+    )
 
 
-async def wait_for_replica(gw: Gateway, model: str) -> None:
-    """Return once a replica of `model` is up; 503 with Retry-After past the bound."""
+async def wait_for_replica(gw: Gateway, model: str, exclude: set[str] | None = None) -> None:
+    """Return once a replica of `model` is up (other than those in `exclude`, which failed
+    this call); 503 with Retry-After past the bound."""
     wait = gw.settings.deploy_cold_start_wait
     deadline = time.monotonic() + wait
     while True:
@@ -49,7 +53,7 @@ async def wait_for_replica(gw: Gateway, model: str) -> None:
             await asyncio.to_thread(_ask, gw, model)
             if gw.on_cold_start is not None:
                 gw.on_cold_start()
-        if _up(gw, model):
+        if _up(gw, model, exclude or set()):
             return
         if now >= deadline:
             break

@@ -45,7 +45,7 @@ async def call_worker(
         worker, busy = gw.registry.pick(call.model, call.method, tried)
         if worker is None and not busy and not woke and call.model in gw.registry.snapshot.deployed:
             # A deployment with no replica up (scaled to zero, or all replaced at once).
-            await wait_for_replica(gw, call.model)
+            await wait_for_replica(gw, call.model, tried)
             woke = True
             worker, busy = gw.registry.pick(call.model, call.method, tried)
             offered = gw.registry.methods(call.model)

@@ -51,6 +51,7 @@ class WorkerEntry:
     max_inflight: int
     last_beat: datetime
     inflight: int = 0  # calls this replica has open on it
+    # when this replica saw it fail: it is used again only after a heartbeat newer than that
     dead_since_beat: datetime | None = None
     call_token: str | None = None  # what to call it with; None: the global worker token
     draining: bool = False  # being replaced or removed: no new calls
@@ -119,7 +120,10 @@ class Registry:
         return min((free[(turn + i) % n] for i in range(n)), key=lambda w: w.load), False
 
     def mark_dead(self, worker: WorkerEntry) -> None:
-        worker.dead_since_beat = worker.last_beat
+        # The moment of the failure, not the last beat this replica has read: a beat the
+        # worker sent just before it died may be in the database and not read yet, and must
+        # not bring it back at the next refresh.
+        worker.dead_since_beat = max(worker.last_beat, datetime.now(UTC))
 
     def visible_models(self, who: Principal) -> list[ModelEntry]:
         return [
