@@ -20,8 +20,6 @@ overwriting what the new follower recorded.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -41,6 +39,7 @@ from hakutaku.compute.states import ACTIVE_STATES, JobState
 from hakutaku.db.lease import LeaseHolder
 from hakutaku.db.models import Job, User
 from hakutaku.db.session import Database
+from hakutaku.ticker import Ticker
 
 log = logging.getLogger("hakutaku.compute")
 
@@ -72,9 +71,7 @@ class Scheduler:
         self.backend = service.backend
         self.db = db
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._loop_ref: asyncio.AbstractEventLoop | None = None
+        self._ticker = Ticker("hai-scheduler", self.tick, lambda: self.interval, settle=SETTLE)
         # Called after a tick that recorded jobs ending (the deployment controller replaces a
         # replica whose job ended without waiting for its own next tick).
         self.on_jobs_ended: Callable[[], None] | None = None
@@ -111,32 +108,16 @@ class Scheduler:
         }
 
     async def start(self) -> None:
-        self._loop_ref = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._loop(), name="hai-scheduler")
+        await self._ticker.start()
 
     def wake(self) -> None:
         """Tick now rather than at the next interval (after a submit or cancel); any thread."""
-        if self._loop_ref is not None:
-            self._loop_ref.call_soon_threadsafe(self._wake.set)
+        self._ticker.wake()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._ticker.stop()
         if self.lease is not None:
             await self.lease.hand_back()
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.tick)
-            except Exception:
-                log.exception("scheduler tick failed; trying again")
-            await asyncio.sleep(SETTLE)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            self._wake.clear()
 
     # -- one tick ----------------------------------------------------------------------------
 

@@ -25,8 +25,6 @@ in flight). It still records jobs that ended and starts missing replicas.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import sys
 from collections.abc import Callable
@@ -49,6 +47,7 @@ from hakutaku.deploy.spec import replica_submission
 from hakutaku.errors import PlatformError
 from hakutaku.identity.auth import Principal
 from hakutaku.identity.secrets import SecretBox
+from hakutaku.ticker import Ticker
 
 log = logging.getLogger("hakutaku.deploy")
 # What an --openai-server replica runs (--hub replicas: hub_target.HUB_BACKEND).
@@ -329,35 +328,18 @@ class Controller:
         self.python = str(settings.deploy_python or sys.executable)
         self.leading_since: datetime | None = None  # when this controller took the lease
         self._retry_due: datetime | None = None  # the first back-off to end after this tick
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._loop_ref: asyncio.AbstractEventLoop | None = None
+        self._ticker = Ticker("hai-deploy-controller", self.tick, self._until_next)
 
     async def start(self) -> None:
-        self._loop_ref = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._loop(), name="hai-deploy-controller")
+        await self._ticker.start()
 
     def wake(self) -> None:
         """Reconcile now (after a create, scale, update or delete); any thread."""
-        if self._loop_ref is not None:
-            self._loop_ref.call_soon_threadsafe(self._wake.set)
+        self._ticker.wake()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._ticker.stop()
         await self.lease.hand_back()
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.tick)
-            except Exception:
-                log.exception("deployment controller tick failed; trying again")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._until_next())
-            self._wake.clear()
 
     def _until_next(self) -> float:
         """Seconds to the next tick: the interval, or less when a back-off ends sooner (a

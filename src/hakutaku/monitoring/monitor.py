@@ -19,8 +19,6 @@ own so that a long walk of big homes never holds up the snapshot.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -43,6 +41,7 @@ from hakutaku.monitoring.local import local_view
 from hakutaku.monitoring.samples import add_cluster_samples, add_gateway_sample, prune, roll_up
 from hakutaku.monitoring.slurm import SlurmNodes, slurm_view
 from hakutaku.storage.service import Storage
+from hakutaku.ticker import Ticker
 
 log = logging.getLogger("hakutaku.monitoring")
 
@@ -76,41 +75,28 @@ class Monitor:
         self.homes_near_quota = 0
         self.last_error: str | None = None  # why the last read of the cluster failed
         self.polls = 0  # cluster reads this replica made (tests and /healthz read it)
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tickers: list[Ticker] = []
 
     @property
     def is_poller(self) -> bool:
         return self.lease.held
 
     async def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self._loop(), name="hai-monitor"))
-        if self.settings.monitor_homes_interval > 0:
-            self._tasks.append(asyncio.create_task(self._homes_loop(), name="hai-monitor-homes"))
+        self._tickers.append(Ticker("hai-monitor", self.tick, lambda: self.interval))
+        homes = self.settings.monitor_homes_interval
+        if homes > 0:
+            delay = min(self.interval, homes)
+            self._tickers.append(
+                Ticker("hai-monitor-homes", self.measure_homes, lambda: homes, delay=delay)
+            )
+        for ticker in self._tickers:
+            await ticker.start()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        for ticker in self._tickers:
+            await ticker.stop()
+        self._tickers.clear()
         await self.lease.hand_back()
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.tick)
-            except Exception:
-                log.exception("monitor tick failed; trying again")
-            await asyncio.sleep(self.interval)
-
-    async def _homes_loop(self) -> None:
-        await asyncio.sleep(min(self.interval, self.settings.monitor_homes_interval))
-        while True:
-            try:
-                await asyncio.to_thread(self.measure_homes)
-            except Exception:
-                log.exception("measuring the homes failed; trying again")
-            await asyncio.sleep(self.settings.monitor_homes_interval)
 
     # -- one tick ----------------------------------------------------------------------------
 
