@@ -27,6 +27,10 @@ from hakutaku.db.models import AppSession, Job
 from hakutaku.identity.auth import Principal
 
 DASHBOARD_APP = "training"
+# the dashboard of a submitted training ends END_GRACE seconds after the job FOLLOWS_JOB wrote
+# its job-end.json (hakutaku.apps.dashboard), so that it does not hold its CPU for hours
+FOLLOWS_JOB = "HAI_APP_FOLLOWS_JOB"
+END_GRACE = "HAI_APP_END_GRACE"
 # options the platform sets itself (or that make no sense in a submitted job)
 _RESERVED = ("--out", "--submit", "--help")
 
@@ -84,10 +88,12 @@ def submit_training(
             time=t.time,
         ),
     )
+    grace = apps.settings.apps_dashboard_grace_minutes
+    follow = {FOLLOWS_JOB: str(job.id), END_GRACE: f"{grace * 60:g}"} if grace > 0 else {}
     session = apps.launch(
         s,
         who,
-        Launch(app=DASHBOARD_APP, folder=t.out, account=t.account),
+        Launch(app=DASHBOARD_APP, folder=t.out, account=t.account, env=follow),
     )
     return job, session
 
@@ -111,10 +117,11 @@ def job_script(steps: list[tuple[str, list[str]]], out: str) -> str:
     lines = [f"rm -f {target}/job-end.json", "step=none", "code=0"]
     for name, argv in steps:
         lines.append(f'if [ "$code" = 0 ]; then step={name}; {shlex.join(argv)}; code=$?; fi')
-    record = '{"exit_code": %d, "step": "%s"}\\n'
+    # and which job wrote it (a dashboard follows one job: an earlier run's record is not it)
+    record = '{"exit_code": %d, "step": "%s", "job": "%s"}\\n'
     lines += [
         f"mkdir -p {target}",
-        f'printf \'{record}\' "$code" "$step" > {target}/job-end.json',
+        f'printf \'{record}\' "$code" "$step" "${{HAI_JOB_ID:-}}" > {target}/job-end.json',
         'exit "$code"',
     ]
     return "\n".join(lines) + "\n"
