@@ -6,8 +6,9 @@ session of the shipped `training` app launched on the same run folder. Both star
 user's home, so a relative OUT means the same folder to both. The dashboard only reads the
 folder: it can start (and show "waiting") before the training's job leaves the queue, and it
 outlives the training so the final epochs and ROC stay on screen. The job's script writes
-OUT/job-end.json (the exit code, and the step that failed) as it ends, so the dashboard can
-say that a training failed instead of waiting for epochs that will not come.
+OUT/job-end.json (the exit code, the step that failed, its job id) as it ends, so the
+dashboard can say that a training failed instead of waiting for epochs that will not come;
+the dashboard, told which job it follows, closes HAI_APPS_DASHBOARD_GRACE_MINUTES later.
 
 With separate validation data (`--val-data`), the job then runs `hai hep evaluate` on it
 into OUT/evaluation: its ROC plot is what the dashboard shows at the end.
