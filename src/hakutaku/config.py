@@ -240,6 +240,12 @@ class Settings(BaseSettings):
     apps_idle_minutes: float = Field(
         default=0.0, ge=0, description="Stop an app session idle this long (0: never)."
     )
+    apps_dashboard_grace_minutes: float = Field(
+        default=30.0,
+        ge=0,
+        description="A submitted training's dashboard ends this long after its training job "
+        "(0: it stays until stopped or its time limit).",
+    )
     oidc_issuer: str | None = Field(
         default=None, description="OpenID Connect issuer URL; SSO is offered when set."
     )

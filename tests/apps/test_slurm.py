@@ -10,37 +10,25 @@ from collections.abc import Iterator
 import pytest
 import websockets
 
-from tests.portal.conftest import PASSWORD, add_user
+from tests.portal.conftest import PASSWORD
 from tests.support.apps import (
     launch,
+    platform_on_slurm,
     run_in_jupyter,
     session_cookie,
     signed_in_client,
-    stop_all_sessions,
     wait_running,
 )
 from tests.support.processes import Platform
-from tests.support.slurm import SlurmCluster, python_for_job_users
+from tests.support.slurm import SlurmCluster
 
 
 @pytest.fixture(scope="module")
 def on_slurm(
     slurm_cluster: SlurmCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Platform]:
-    platform = Platform(
-        tmp_path_factory.mktemp("apps-slurm") / "home",
-        HAI_SCHEDULER_INTERVAL="0.5",
-        HAI_PORTAL_LOGIN_ATTEMPTS="1000",
-        # the app runs as alice: with a Python she can execute (the test's own may be in /root)
-        HAI_APPS_PYTHON=str(python_for_job_users(slurm_cluster.jobs_dir)),
-        **slurm_cluster.platform_env("apps"),
-    ).start()
-    try:
-        add_user(platform, "alice", groups=("physics",))
-        yield platform
-    finally:
-        stop_all_sessions(platform)
-        platform.stop()
+    with platform_on_slurm(slurm_cluster, tmp_path_factory.mktemp("apps-slurm") / "home") as p:
+        yield p
 
 
 async def _run(url: str, cookie: str, origin: str, line: str, until: bytes) -> str:

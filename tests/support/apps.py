@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.support.processes import Platform, wait_until
+from tests.support.slurm import SlurmCluster, python_for_job_users
 
 
 def signed_in_client(url: str, name: str, password: str) -> httpx.Client:
@@ -21,6 +25,33 @@ def signed_in_client(url: str, name: str, password: str) -> httpx.Client:
     )
     assert r.status_code == 303, r.text[:500]
     return client
+
+
+@contextmanager
+def platform_on_slurm(
+    cluster: SlurmCluster, home: Path, users: tuple[str, ...] = ("alice",), **env: str
+) -> Iterator[Platform]:
+    """A server whose jobs (and so app sessions) run on the test Slurm, as their users, with
+    the portal users `users` (password tests.portal.conftest.PASSWORD); its sessions are
+    stopped before it is."""
+    from tests.portal.conftest import add_user
+
+    platform = Platform(
+        home,
+        HAI_SCHEDULER_INTERVAL="0.5",
+        HAI_PORTAL_LOGIN_ATTEMPTS="1000",
+        # apps run as their users: with a Python they can execute (the test's own may be in /root)
+        HAI_APPS_PYTHON=str(python_for_job_users(cluster.jobs_dir)),
+        **cluster.platform_env(home.parent.name),
+        **env,
+    ).start()
+    try:
+        for name in users:
+            add_user(platform, name, groups=("physics",))
+        yield platform
+    finally:
+        stop_all_sessions(platform)
+        platform.stop()
 
 
 def session_cookie(client: httpx.Client) -> str:

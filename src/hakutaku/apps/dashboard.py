@@ -12,10 +12,17 @@ after each, so a read sees the last complete version), and a ROC plot if the run
 submitted training's job writes as it ends (`hakutaku.apps.training`), so that a failed one
 reads "failed" rather than "waiting". The page polls `status.json`
 every second. Every request must carry `Authorization: token <secret>` (the proxy adds it).
+
+The dashboard of a submitted training follows its job (HAI_APP_FOLLOWS_JOB, the platform's job
+id, which that job writes into job-end.json) and exits HAI_APP_END_GRACE seconds after that
+job's job-end.json appears: its session then ends as completed. Without them (a dashboard
+launched by hand on a run folder) it serves until it is stopped.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 import math
@@ -32,6 +39,7 @@ FILES = {
     "uPlot.min.css": (VENDOR / "uPlot.min.css", "text/css"),
 }
 ROC_FILES = ("roc.png", "evaluation/roc.png")
+CHECK_EVERY = 1.0  # seconds between looks for the followed job's end
 METRICS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_auc", "lr", "seconds")
 
 
@@ -76,6 +84,33 @@ def _number(value: Any) -> float | None:
 def _authorized(headers: Any, secret: str) -> bool:
     given = str(headers.get("authorization", ""))
     return hmac.compare_digest(given.encode(), f"token {secret}".encode())
+
+
+def run_ended(folder: Path, job: str) -> bool:
+    """Has the job `job` (a platform job id) written its job-end.json into the run folder?"""
+    end = _json(folder / "job-end.json")
+    return isinstance(end, dict) and str(end.get("job", "")) == job
+
+
+async def _end_after_run(server: Any, folder: Path, job: str, grace: float) -> None:
+    """Tell the server to exit `grace` seconds after the followed job's run ended."""
+    while not run_ended(folder, job):
+        await asyncio.sleep(CHECK_EVERY)
+    await asyncio.sleep(grace)
+    server.should_exit = True  # uvicorn then shuts down cleanly: exit code 0
+
+
+async def _serve(server: Any, folder: Path, follows: str | None, grace: float) -> None:
+    watcher = (
+        asyncio.ensure_future(_end_after_run(server, folder, follows, grace)) if follows else None
+    )
+    try:
+        await server.serve()
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
 
 
 def make_app(base_url: str, secret: str, folder: Path) -> object:
@@ -134,13 +169,18 @@ def main() -> None:
         base_url = os.environ["HAI_APP_BASE_URL"]
         secret = os.environ["HAI_APP_SECRET"]
         folder = os.environ["HAI_APP_FOLDER"]
+        follows = os.environ.get("HAI_APP_FOLLOWS_JOB") or None
+        grace = float(os.environ.get("HAI_APP_END_GRACE") or 0)
     except (KeyError, ValueError) as exc:
         sys.exit(
             f"hakutaku.apps.dashboard: {exc} is missing or wrong; it is started by the platform "
-            "as an app session (HAI_APP_PORT, HAI_APP_BASE_URL, HAI_APP_SECRET, HAI_APP_FOLDER)."
+            "as an app session (HAI_APP_PORT, HAI_APP_BASE_URL, HAI_APP_SECRET, HAI_APP_FOLDER; "
+            "optionally HAI_APP_FOLLOWS_JOB and HAI_APP_END_GRACE, in seconds)."
         )
-    app = make_app(base_url, secret, Path(folder).expanduser().absolute())
-    uvicorn.run(app, host=host, port=port, log_level="warning")  # type: ignore[arg-type]
+    run = Path(folder).expanduser().absolute()
+    app = make_app(base_url, secret, run)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning")  # type: ignore[arg-type]
+    asyncio.run(_serve(uvicorn.Server(config), run, follows, grace))
 
 
 if __name__ == "__main__":

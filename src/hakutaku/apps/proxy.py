@@ -13,7 +13,8 @@ and drops the portal's cookie, which the app has no business reading.
 Bodies stream both ways without a total timeout (large downloads and uploads), websockets are
 relayed frame by frame with pings on both legs (uvicorn pings the browser; aiohttp pings the
 app), so an idle terminal survives. A session that has ended answers a "session ended" page
-naming why; one still starting answers a page that reloads itself until the app is up.
+naming why; one still starting answers a page that reloads itself until the app is up. These
+pages are the portal's (hakutaku.portal.app_answers), in the visitor's language.
 
 The session (owner, node, port, secret, state) and the cookie's user are cached for a second
 or two, so a busy notebook costs no database query per request.
@@ -28,7 +29,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -37,6 +37,8 @@ import aiohttp
 from hakutaku.apps.sessions import APP_PREFIX, AppSessions, Target
 from hakutaku.identity.auth import Principal
 from hakutaku.identity.sessions import SESSION_COOKIE, find_session, principal_of
+from hakutaku.portal.app_answers import answer_page
+from hakutaku.portal.i18n import negotiate
 
 if TYPE_CHECKING:
     from hakutaku.server.replica import Replica
@@ -83,6 +85,15 @@ class _Cached:
     until: float
 
 
+@dataclass(frozen=True)
+class Visitor:
+    """Who sent a request: the cookie's signed-in user (None: nobody) and their own language
+    setting (None: the browser's)."""
+
+    user: Principal | None
+    locale: str | None = None
+
+
 class AppProxy:
     """One per replica: the caches and the HTTP client pool to the apps."""
 
@@ -111,26 +122,37 @@ class AppProxy:
 
     # -- who and where ----------------------------------------------------------------------------
 
-    def _lookup(self, token: str) -> Principal | None:
+    def _lookup(self, token: str) -> Visitor:
         """The signed-in user of a portal cookie (blocking: runs in a thread)."""
         idle = timedelta(hours=self.replica.settings.portal_idle_hours)
         with self.replica.db.session() as s:
             row = find_session(s, self.replica.auth.server_secret, token, idle)
-            return principal_of(row) if row is not None else None
+            if row is None:
+                return Visitor(None)
+            return Visitor(principal_of(row), row.user.locale)
 
-    async def user(self, scope: Scope) -> Principal | None:
+    async def visitor(self, scope: Scope) -> Visitor:
         token = _cookie(scope, SESSION_COOKIE)
         if not token:
-            return None
+            return Visitor(None)
         now = time.monotonic()
         hit = self._users.get(token)
         if hit is not None and hit.until > now:
-            return hit.value
-        user = await asyncio.to_thread(self._lookup, token)
+            found: Visitor = hit.value
+            return found
+        visitor = await asyncio.to_thread(self._lookup, token)
         if len(self._users) > 10_000:
             self._users.clear()
-        self._users[token] = _Cached(user, now + USER_TTL)
-        return user
+        self._users[token] = _Cached(visitor, now + USER_TTL)
+        return visitor
+
+    def language(self, scope: Scope, visitor: Visitor) -> str:
+        """The language of the proxy's own pages for this request, as the portal chooses it."""
+        return negotiate(
+            _header(scope, b"accept-language"),
+            visitor.locale or _cookie(scope, "hai_lang"),
+            self.replica.settings.portal_default_locale,
+        )
 
     async def target(self, session_id: str, fresh: bool = False) -> Target | None:
         now = time.monotonic()
@@ -186,27 +208,29 @@ class AppProxy:
             else:
                 await _redirect(send, path + "/" + _query(scope))
             return
-        user = await self.user(scope)
+        visitor = await self.visitor(scope)
+        user = visitor.user
         target = await self.target(session_id)
+        answer = self._answerer(scope, send, visitor)
         if not self.may_open(user, target):
             if user is None and not is_ws and target is not None:
                 await _redirect(send, "/login?next=" + path)
                 return
-            await self._answer(scope, send, 404, "not_found", session_id)
+            await answer(404, "not_found")
             return
         assert target is not None
         if not _same_origin(scope, self.replica.settings.server_url):
-            await self._answer(scope, send, 403, "origin", session_id)
+            await answer(403, "origin")
             return
         if target.ended is None and not target.ready:
             target = await self.target(session_id, fresh=True) or target
             if target.ended is None and not target.ready and await self.probe(target):
                 target = await self.target(session_id, fresh=True) or target
         if target.ended is not None:
-            await self._answer(scope, send, 410, "ended", session_id, target)
+            await answer(410, "ended", target)
             return
         if not target.ready or target.host is None:
-            await self._answer(scope, send, 503, "starting", session_id, target)
+            await answer(503, "starting", target)
             return
         self.activity[session_id] = time.monotonic()
         try:
@@ -219,10 +243,10 @@ class AppProxy:
             self.forget(session_id)
             fresh = await self.target(session_id, fresh=True)
             if fresh is not None and fresh.ended is not None:
-                await self._answer(scope, send, 410, "ended", session_id, fresh)
+                await answer(410, "ended", fresh)
             else:
                 log.info("app %s unreachable: %s", session_id, exc)
-                await self._answer(scope, send, 502, "unreachable", session_id, target)
+                await answer(502, "unreachable", target)
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -287,52 +311,25 @@ class AppProxy:
 
     # -- the proxy's own answers -------------------------------------------------------------------
 
-    async def _answer(
-        self,
-        scope: Scope,
-        send: Send,
-        status: int,
-        kind: str,
-        session_id: str,
-        target: Target | None = None,
-    ) -> None:
-        if scope["type"] == "websocket":
-            await _refuse_ws(scope, send, status)
-            return
-        title, message = _words(kind, target)
-        refresh = '<meta http-equiv="refresh" content="2">' if kind == "starting" else ""
-        page = (
-            f'<!doctype html><html><head><meta charset="utf-8">{refresh}'
-            f"<title>{escape(title)}</title>"
-            '<link rel="stylesheet" href="/static/vendor/pico.min.css"></head>'
-            f'<body><main class="container"><h1 data-app-answer="{kind}">{escape(title)}</h1>'
-            f"<p>{escape(message)}</p>"
-            '<p><a href="/sessions">Your app sessions</a></p></main></body></html>'
-        ).encode()
-        headers = [
-            (b"content-type", b"text/html; charset=utf-8"),
-            (b"cache-control", b"no-store"),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": page})
+    def _answerer(
+        self, scope: Scope, send: Send, visitor: Visitor
+    ) -> Callable[..., Awaitable[None]]:
+        """The proxy's own answer to this request: a refused upgrade for a websocket, else a
+        page of the portal's in the visitor's language."""
 
+        async def answer(status: int, kind: str, target: Target | None = None) -> None:
+            if scope["type"] == "websocket":
+                await _refuse_ws(scope, send, status)
+                return
+            page = answer_page(kind, self.language(scope, visitor), target)
+            headers = [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"cache-control", b"no-store"),
+            ]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": page})
 
-def _words(kind: str, target: Target | None) -> tuple[str, str]:
-    if kind == "ended" and target is not None:
-        return "Session ended", (
-            f"This {target.app.title} session has ended ({target.ended}). "
-            "Start a new one from your app sessions."
-        )
-    if kind == "starting" and target is not None:
-        if target.state == "pending":
-            why = f" (the scheduler says: {target.reason})" if target.reason else ""
-            return "Session starting", f"Waiting for resources{why}. This page reloads itself."
-        return "Session starting", f"{target.app.title} is starting. This page reloads itself."
-    if kind == "origin":
-        return "Not allowed", "This request came from another site; it was refused."
-    if kind == "unreachable":
-        return "App not answering", "The app did not answer; it may be restarting. Reload."
-    return "Not found", "There is no app session at this address (that you can open)."
+        return answer
 
 
 async def _relay(

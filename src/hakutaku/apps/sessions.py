@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -70,6 +70,9 @@ class Launch:
     # the folder the app works on (the training dashboard's run folder), as the job sees it:
     # relative to the session's working directory (the user's home) or absolute
     folder: str | None = None
+    # more environment for the app's job, from the platform itself (never from a caller:
+    # hakutaku.apps.training tells a submitted training's dashboard which job it follows)
+    env: dict[str, str] = field(default_factory=dict)
 
 
 class AppSessions:
@@ -124,7 +127,7 @@ class AppSessions:
                 mem=launch.mem or spec.mem,
                 time=launch.time or spec.time,
                 workdir=workdir,
-                env={**env, "HAI_APP_SESSION": session_id},
+                env={**launch.env, **env, "HAI_APP_SESSION": session_id},
             ),
         )
         row = AppSession(

@@ -6,8 +6,9 @@ session of the shipped `training` app launched on the same run folder. Both star
 user's home, so a relative OUT means the same folder to both. The dashboard only reads the
 folder: it can start (and show "waiting") before the training's job leaves the queue, and it
 outlives the training so the final epochs and ROC stay on screen. The job's script writes
-OUT/job-end.json (the exit code, and the step that failed) as it ends, so the dashboard can
-say that a training failed instead of waiting for epochs that will not come.
+OUT/job-end.json (the exit code, the step that failed, its job id) as it ends, so the
+dashboard can say that a training failed instead of waiting for epochs that will not come;
+the dashboard, told which job it follows, closes HAI_APPS_DASHBOARD_GRACE_MINUTES later.
 
 With separate validation data (`--val-data`), the job then runs `hai hep evaluate` on it
 into OUT/evaluation: its ROC plot is what the dashboard shows at the end.
@@ -27,6 +28,10 @@ from hakutaku.db.models import AppSession, Job
 from hakutaku.identity.auth import Principal
 
 DASHBOARD_APP = "training"
+# the dashboard of a submitted training ends END_GRACE seconds after the job FOLLOWS_JOB wrote
+# its job-end.json (hakutaku.apps.dashboard), so that it does not hold its CPU for hours
+FOLLOWS_JOB = "HAI_APP_FOLLOWS_JOB"
+END_GRACE = "HAI_APP_END_GRACE"
 # options the platform sets itself (or that make no sense in a submitted job)
 _RESERVED = ("--out", "--submit", "--help")
 
@@ -84,10 +89,12 @@ def submit_training(
             time=t.time,
         ),
     )
+    grace = apps.settings.apps_dashboard_grace_minutes
+    follow = {FOLLOWS_JOB: str(job.id), END_GRACE: f"{grace * 60:g}"} if grace > 0 else {}
     session = apps.launch(
         s,
         who,
-        Launch(app=DASHBOARD_APP, folder=t.out, account=t.account),
+        Launch(app=DASHBOARD_APP, folder=t.out, account=t.account, env=follow),
     )
     return job, session
 
@@ -111,10 +118,11 @@ def job_script(steps: list[tuple[str, list[str]]], out: str) -> str:
     lines = [f"rm -f {target}/job-end.json", "step=none", "code=0"]
     for name, argv in steps:
         lines.append(f'if [ "$code" = 0 ]; then step={name}; {shlex.join(argv)}; code=$?; fi')
-    record = '{"exit_code": %d, "step": "%s"}\\n'
+    # and which job wrote it (a dashboard follows one job: an earlier run's record is not it)
+    record = '{"exit_code": %d, "step": "%s", "job": "%s"}\\n'
     lines += [
         f"mkdir -p {target}",
-        f'printf \'{record}\' "$code" "$step" > {target}/job-end.json',
+        f'printf \'{record}\' "$code" "$step" "${{HAI_JOB_ID:-}}" > {target}/job-end.json',
         'exit "$code"',
     ]
     return "\n".join(lines) + "\n"

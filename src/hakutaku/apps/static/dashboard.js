@@ -8,6 +8,7 @@ let lossChart = null;
 let scoreChart = null;
 let shownRows = 0;
 let rocShown = false;
+let polls = 0;
 
 function fixed(value, digits) {
   return value === null || value === undefined ? "–" : Number(value).toFixed(digits);
@@ -45,10 +46,14 @@ function draw(epochs) {
   }
 }
 
-function addRows(epochs) {
+// each row says which poll brought it and how the run stood then: epochs arrive one poll at a
+// time while the run goes on (what the page shows live), not all at once at the end
+function addRows(epochs, state) {
   for (const e of epochs.slice(shownRows)) {
     const row = document.createElement("tr");
     row.dataset.epoch = String(e.epoch + 1);
+    row.dataset.poll = String(polls);
+    row.dataset.run = state;
     const cells = [String(e.epoch + 1), fixed(e.train_loss, 4), fixed(e.val_loss, 4),
       fixed(e.val_accuracy, 4), fixed(e.val_auc, 4), fixed(e.lr, 6), fixed(e.seconds, 1)];
     for (const text of cells) {
@@ -78,12 +83,13 @@ async function poll() {
     const reply = await fetch("status.json", { cache: "no-store" });
     if (reply.ok) {
       const s = await reply.json();
+      polls += 1;
       const [state, text] = describe(s);
       stateLine.dataset.state = state;
       stateLine.textContent = text;
       // metrics.json is rewritten after each epoch: a read caught mid-write has fewer rows
       if (s.epochs.length > shownRows) {
-        addRows(s.epochs);
+        addRows(s.epochs, state);
         draw(s.epochs);
       }
       if (s.roc && !rocShown) {
@@ -93,6 +99,12 @@ async function poll() {
         img.src = "roc.png";
         document.getElementById("roc").appendChild(img);
       }
+    } else if (reply.status === 410) {
+      // the session ended (a submitted training's dashboard closes a while after its run):
+      // what is on the page stays; the run's folder keeps it all
+      stateLine.dataset.closed = "true";
+      stateLine.textContent += " · this dashboard has closed (its session ended); the run folder keeps the results";
+      return;
     } else {
       stateLine.textContent = `the dashboard answered ${reply.status}`;
     }

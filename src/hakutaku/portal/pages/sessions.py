@@ -28,21 +28,13 @@ from hakutaku.compute.policy_store import read_policy
 from hakutaku.compute.request import parse_extra
 from hakutaku.compute.units import format_duration, format_mem_mb
 from hakutaku.errors import PlatformError
+from hakutaku.portal.app_answers import ENDED_NAMES
 from hakutaku.portal.auth import Posting, User, WebUser
-from hakutaku.portal.i18n import N_, _
+from hakutaku.portal.i18n import _
 from hakutaku.portal.templating import render
 from hakutaku.server.replica import Replica
 
 router = APIRouter(include_in_schema=False)
-
-ENDED_NAMES = {
-    "completed": N_("completed"),
-    "time limit": N_("time limit reached"),
-    "out of memory": N_("out of memory"),
-    "cancelled": N_("cancelled"),
-    "stopped after being idle": N_("stopped after being idle"),
-    "failed": N_("failed"),
-}
 
 
 def _cards(replica: Replica, user: WebUser) -> list[Card]:
