@@ -14,7 +14,8 @@ Bodies stream both ways without a total timeout (large downloads and uploads), w
 relayed frame by frame with pings on both legs (uvicorn pings the browser; aiohttp pings the
 app), so an idle terminal survives. A session that has ended answers a "session ended" page
 naming why; one still starting answers a page that reloads itself until the app is up. These
-pages are the portal's (hakutaku.portal.app_answers), in the visitor's language.
+pages come from the layer above (the portal's hakutaku.portal.app_answers, in the visitor's
+language), handed in by the server as an `AnswerPage`.
 
 The session (owner, node, port, secret, state) and the cookie's user are cached for a second
 or two, so a busy notebook costs no database query per request.
@@ -37,8 +38,6 @@ import aiohttp
 from hakutaku.apps.sessions import APP_PREFIX, AppSessions, Target
 from hakutaku.identity.auth import Principal
 from hakutaku.identity.sessions import SESSION_COOKIE, find_session, principal_of
-from hakutaku.portal.app_answers import answer_page
-from hakutaku.portal.i18n import negotiate
 
 if TYPE_CHECKING:
     from hakutaku.server.replica import Replica
@@ -94,12 +93,19 @@ class Visitor:
     locale: str | None = None
 
 
+# The proxy's own page of a kind ("not_found", "origin", "starting", "ended", "unreachable")
+# as HTML: (kind, the request's Accept-Language, the visitor's own language setting or
+# language cookie, the session if known) → the page.
+AnswerPage = Callable[[str, str | None, str | None, Target | None], bytes]
+
+
 class AppProxy:
     """One per replica: the caches and the HTTP client pool to the apps."""
 
-    def __init__(self, replica: Replica, sessions: AppSessions) -> None:
+    def __init__(self, replica: Replica, sessions: AppSessions, answer_page: AnswerPage) -> None:
         self.replica = replica
         self.sessions = sessions
+        self.answer_page = answer_page
         self._targets: dict[str, _Cached] = {}
         self._users: dict[str, _Cached] = {}
         self._client: aiohttp.ClientSession | None = None
@@ -145,14 +151,6 @@ class AppProxy:
             self._users.clear()
         self._users[token] = _Cached(visitor, now + USER_TTL)
         return visitor
-
-    def language(self, scope: Scope, visitor: Visitor) -> str:
-        """The language of the proxy's own pages for this request, as the portal chooses it."""
-        return negotiate(
-            _header(scope, b"accept-language"),
-            visitor.locale or _cookie(scope, "hai_lang"),
-            self.replica.settings.portal_default_locale,
-        )
 
     async def target(self, session_id: str, fresh: bool = False) -> Target | None:
         now = time.monotonic()
@@ -321,7 +319,8 @@ class AppProxy:
             if scope["type"] == "websocket":
                 await _refuse_ws(scope, send, status)
                 return
-            page = answer_page(kind, self.language(scope, visitor), target)
+            own = visitor.locale or _cookie(scope, "hai_lang")
+            page = self.answer_page(kind, _header(scope, b"accept-language"), own, target)
             headers = [
                 (b"content-type", b"text/html; charset=utf-8"),
                 (b"cache-control", b"no-store"),

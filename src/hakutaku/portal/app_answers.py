@@ -8,6 +8,7 @@ portal's catalogue.
 
 from __future__ import annotations
 
+from hakutaku.apps.proxy import AnswerPage
 from hakutaku.apps.sessions import Target
 from hakutaku.portal import i18n
 from hakutaku.portal.i18n import N_, _
@@ -54,6 +55,18 @@ def words(kind: str, target: Target | None) -> tuple[str, str]:
     if kind == "unreachable":
         return _("App not answering"), _("The app did not answer; it may be restarting. Reload.")
     return _("Not found"), _("There is no app session at this address (that you can open).")
+
+
+def answer_pages(default_locale: str) -> AnswerPage:
+    """The proxy's `AnswerPage` (hakutaku.apps.proxy): its pages in the language the portal
+    would choose for the request, else in `default_locale` (HAI_PORTAL_DEFAULT_LOCALE)."""
+
+    def page(
+        kind: str, accept_language: str | None, own: str | None, target: Target | None
+    ) -> bytes:
+        return answer_page(kind, i18n.negotiate(accept_language, own, default_locale), target)
+
+    return page
 
 
 def answer_page(kind: str, locale: str, target: Target | None = None) -> bytes:

@@ -38,6 +38,7 @@ from hakutaku.gateway import routes as v1
 from hakutaku.gateway.errors import error_response
 from hakutaku.gateway.http import too_large
 from hakutaku.portal import router as portal
+from hakutaku.portal.app_answers import answer_pages
 from hakutaku.server.replica import Replica
 from hakutaku.server.timing import ServerTiming, count_queries
 
@@ -53,7 +54,8 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.server_timing:
             count_queries(replica.db.engine)
         app.state.replica = replica
-        app.state.app_proxy = AppProxy(replica, replica.apps)
+        pages = answer_pages(settings.portal_default_locale)
+        app.state.app_proxy = AppProxy(replica, replica.apps, pages)
         culler = Culler(replica.apps, app.state.app_proxy, settings.apps_idle_minutes)
         await replica.start()
         culler.start()
