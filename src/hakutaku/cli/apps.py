@@ -70,8 +70,7 @@ def launch(
     timeout: Annotated[float | None, typer.Option(help="Seconds, with --wait.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the session's card.")] = False,
 ) -> None:
-    """Launch an app as your job: `hai apps launch terminal --time 2:00:00 --wait`. Prints the
-    session's id and its portal URL."""
+    """Launch an app as your job; prints the session's id and its portal URL."""
     with platform_errors():
         c = client()
         card = c.apps.launch(
