@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from hakutaku.api.deps import ReplicaDep, caller, db_session
 from hakutaku.api.job_schemas import ExtendIn
 from hakutaku.api.jobs import job_out
-from hakutaku.apps.cards import card
+from hakutaku.apps.cards import Card, card, fresh_cards
 from hakutaku.apps.sessions import Launch
 from hakutaku.apps.training import TrainingSubmission, submit_training
 from hakutaku.compute.policy_store import read_policy
@@ -67,24 +67,33 @@ def launch(
 
 
 @router.get("/api/apps/sessions")
-def list_sessions(
-    r: ReplicaDep,
-    who: Principal = Depends(caller),
-    s: Session = Depends(db_session, scope="function"),
+async def list_sessions(
+    request: Request, r: ReplicaDep, who: Principal = Depends(caller)
 ) -> list[dict[str, object]]:
-    policy = read_policy(s)
-    return [card(r.apps, row, job, policy).record() for row, job in r.apps.listing(s, who)]
+    """Your sessions' cards, newest first. A session whose job runs is `running` once its app
+    answers: those not known up yet are asked here (as the portal's cards do)."""
+
+    def read() -> list[Card]:
+        with r.db.session() as s:
+            policy = read_policy(s)
+            return [card(r.apps, row, job, policy) for row, job in r.apps.listing(s, who)]
+
+    return [c.record() for c in await fresh_cards(request.app.state.app_proxy, read)]
 
 
 @router.get("/api/apps/sessions/{session_id}")
-def show_session(
-    session_id: str,
-    r: ReplicaDep,
-    who: Principal = Depends(caller),
-    s: Session = Depends(db_session, scope="function"),
+async def show_session(
+    session_id: str, request: Request, r: ReplicaDep, who: Principal = Depends(caller)
 ) -> dict[str, object]:
-    row, job = r.apps.get(s, who, session_id)
-    return card(r.apps, row, job, read_policy(s)).record()
+    """A session's card (404 if it is not yours); its app is asked whether it is up, as in
+    the list."""
+
+    def read() -> list[Card]:
+        with r.db.session() as s:
+            row, job = r.apps.get(s, who, session_id)
+            return [card(r.apps, row, job, read_policy(s))]
+
+    return (await fresh_cards(request.app.state.app_proxy, read))[0].record()
 
 
 @router.post("/api/apps/sessions/{session_id}/extend")

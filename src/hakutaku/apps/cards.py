@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from hakutaku.apps.ending import ended_why
 from hakutaku.apps.sessions import AppSessions, base_url
 from hakutaku.compute.policy import Policy
 from hakutaku.db.models import AppSession, Job
+
+if TYPE_CHECKING:
+    from hakutaku.apps.proxy import AppProxy
 
 # What the card's Extend offers (seconds), as far as the QOS and partition leave room.
 EXTEND_STEPS = (1800, 3600, 7200, 14400)
@@ -88,3 +94,17 @@ def extend_choices(room: int) -> list[int]:
     if not steps and room >= 60:
         steps = [room // 60 * 60]
     return steps
+
+
+async def fresh_cards(proxy: AppProxy, read: Callable[[], list[Card]]) -> list[Card]:
+    """The cards `read` gives (blocking: run in a thread), after asking each app whose job runs
+    but is not known up yet whether it answers: a session is `running` only once its app has
+    answered once (the portal's cards, the API's, `hai apps launch --wait`)."""
+    cards = await asyncio.to_thread(read)
+    answered = False
+    for c in cards:
+        if c.phase == "starting" and c.node is not None:
+            target = await proxy.target(c.id, fresh=True)
+            if target is not None and target.host is not None:
+                answered = await proxy.probe(target) or answered
+    return await asyncio.to_thread(read) if answered else cards

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from hakutaku.cli.apps import apps
 from hakutaku.cli.billing import contributions, prices
 from hakutaku.cli.call import call
 from hakutaku.cli.deploy import deploy
@@ -36,6 +37,7 @@ app.add_typer(users, name="users")
 app.add_typer(keys, name="keys")
 app.add_typer(models, name="models")
 app.add_typer(jobs, name="jobs")
+app.add_typer(apps, name="apps")
 app.add_typer(deploy, name="deploy")
 app.add_typer(workflows, name="workflows")
 app.add_typer(compute, name="compute")

@@ -2,6 +2,7 @@
 
 client.apps.list()                                   # the apps on offer
 s = client.apps.launch("terminal", cpus=2)            # a session; open client.apps.url(s)
+client.apps.wait(s["id"])["phase"]                   # running, or ended (card["ended"]: why)
 client.apps.extend(s["id"], "1h")["seconds_left"]    # more time, within the QOS's limits
 t = client.apps.submit_training(["--model", "pfn", "--data", "jets/", "--epochs", "5"],
                                 out="runs/pfn-5")    # the job, the dashboard's session, its URL
@@ -11,7 +12,9 @@ t["url"]                                             # http://server/apps/<sessi
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+import time as clock
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 from hakutaku.sdk._resource import Record, Resource, segment
 
@@ -47,7 +50,38 @@ class Apps(Resource):
         return self._client._object("POST", path, json={"by": by})
 
     def stop(self, session_id: str) -> Record:
+        """Stop a session (cancels its job; POST /api/apps/sessions/{id}/stop). Its card may
+        still read running for a moment: `wait(id, until="ended")` for the end."""
         return self._client._object("POST", f"/api/apps/sessions/{segment(session_id)}/stop")
+
+    def wait(
+        self,
+        session_id: str,
+        *,
+        until: Literal["running", "ended"] = "running",
+        timeout: float | None = None,
+        poll: float = 0.5,
+        on_poll: Callable[[Record], None] | None = None,
+    ) -> Record:
+        """Block until the session is running (its app answers) or has ended — with
+        `until="ended"`, only until it has ended — and return its card. `on_poll` sees each
+        card read meanwhile (its `reason`: the scheduler's while it waits). TimeoutError after
+        `timeout` seconds."""
+        if until not in ("running", "ended"):
+            raise ValueError(f"until must be 'running' or 'ended', not {until!r}")
+        done = {"ended"} if until == "ended" else {"running", "ended"}
+        deadline = None if timeout is None else clock.monotonic() + timeout
+        while True:
+            session = self.get(session_id)
+            if session["phase"] in done:
+                return session
+            if on_poll is not None:
+                on_poll(session)
+            if deadline is not None and clock.monotonic() > deadline:
+                raise TimeoutError(
+                    f"app session {session_id} still {session['phase']} after {timeout} s"
+                )
+            clock.sleep(poll)
 
     def url(self, session: Record) -> str:
         """The portal address of a session (what a browser opens, signed in)."""

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from hakutaku.api.deps import ReplicaDep
-from hakutaku.apps.cards import Card, card
+from hakutaku.apps.cards import Card, card, fresh_cards
 from hakutaku.apps.sessions import Launch
 from hakutaku.compute.policy_store import read_policy
 from hakutaku.compute.request import parse_extra
@@ -48,15 +48,7 @@ def _cards(replica: Replica, user: WebUser) -> list[Card]:
 
 async def _fresh_cards(request: Request, replica: Replica, user: WebUser) -> list[Card]:
     """The cards, after asking each app whose job runs but is not known up yet."""
-    cards = await asyncio.to_thread(_cards, replica, user)
-    proxy = request.app.state.app_proxy
-    probed = False
-    for c in cards:
-        if c.phase == "starting" and c.node is not None:
-            target = await proxy.target(c.id, fresh=True)
-            if target is not None and target.host is not None:
-                probed = await proxy.probe(target) or probed
-    return await asyncio.to_thread(_cards, replica, user) if probed else cards
+    return await fresh_cards(request.app.state.app_proxy, lambda: _cards(replica, user))
 
 
 def _context(replica: Replica, cards: list[Card]) -> dict[str, Any]:
