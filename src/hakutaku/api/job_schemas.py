@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core.core_schema import CoreSchema
 
+from hakutaku.api.files import EntryOut
 from hakutaku.compute.policy import PartitionSpec, Policy, QosSpec
 
 
@@ -70,6 +71,15 @@ class JobOut(BaseModel):
     submitted_at: datetime
     started_at: datetime | None
     ended_at: datetime | None
+
+
+class JobFilesOut(BaseModel):
+    job_id: int
+    path: str = Field(description="The folder listed, relative to the job's folder.")
+    type: str = Field(description="dir, or file when `path` names a file")
+    entries: list[EntryOut] = Field(
+        description="Each with `path` relative to the job's folder; request.json is never listed."
+    )
 
 
 class PolicyOut(BaseModel):

@@ -6,15 +6,25 @@ import asyncio
 import tomllib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hakutaku.api.deps import ComputeDep, DatabaseDep, SchedulerDep, admin, caller, db_session
-from hakutaku.api.job_schemas import ExtendIn, JobIn, JobOut, PolicyIn, PolicyOut, ResourcesOut
+from hakutaku.api.files import EntryOut
+from hakutaku.api.job_schemas import (
+    ExtendIn,
+    JobFilesOut,
+    JobIn,
+    JobOut,
+    PolicyIn,
+    PolicyOut,
+    ResourcesOut,
+)
+from hakutaku.compute import job_files
 from hakutaku.compute.capacity import free_after
 from hakutaku.compute.policy import PolicyError, parse_policy
 from hakutaku.compute.policy_store import read_policy, write_policy
@@ -156,6 +166,56 @@ def read_from(path: Path, position: int) -> bytes:
             return f.read(LOG_CHUNK)
     except FileNotFoundError:
         return b""
+
+
+@router.get("/api/jobs/{job_id}/files", response_model=JobFilesOut)
+def list_job_files(
+    job_id: int,
+    service: ComputeDep,
+    path: str = "",
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> JobFilesOut:
+    """The entries of the job's folder, or of a folder in it (`path`); links are shown, not
+    followed. The job's owner or an admin (others: 404). A job that has not started yet
+    lists empty; `request.json`, which holds the job's environment, is never listed."""
+    job = service.get(s, who, job_id)
+    kind, entries = job_files.listing(job.id, service.job_dir(job.id), path)
+    return JobFilesOut(
+        job_id=job.id,
+        path=path.strip("/"),
+        type=kind,
+        entries=[EntryOut.model_validate(e) for e in entries],
+    )
+
+
+@router.get("/api/jobs/{job_id}/files/{path:path}", response_class=FileResponse)
+def job_file(
+    job_id: int,
+    path: str,
+    service: ComputeDep,
+    inline: bool = False,
+    who: Principal = Depends(caller),
+    s: Session = Depends(db_session, scope="function"),
+) -> FileResponse:
+    """A file of the job's folder (Range supported), as an attachment; with `inline`, a
+    text file is shown in the browser as text/plain (never as HTML), anything else still
+    comes as an attachment."""
+    job = service.get(s, who, job_id)
+    target = job_files.file_to_send(job.id, service.job_dir(job.id), path)
+    name = PurePosixPath(path).name or target.name  # a link's own name, not its target's
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if inline and job_files.looks_like_text(target):
+        return FileResponse(
+            target,
+            media_type="text/plain; charset=utf-8",
+            filename=name,
+            content_disposition_type="inline",
+            headers=headers,
+        )
+    return FileResponse(
+        target, filename=name, content_disposition_type="attachment", headers=headers
+    )
 
 
 # ----------------------------------------------------------------------------- /api/compute

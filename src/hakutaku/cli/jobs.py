@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from hakutaku.cli.common import client, fail, platform_errors, print_json, print_table
+from hakutaku.storage.quota import format_size
 
 jobs = typer.Typer(help="Batch jobs on the local executor or Slurm.", no_args_is_help=True)
 compute = typer.Typer(help="Partitions, QOS and accelerators.", no_args_is_help=True)
@@ -114,6 +115,43 @@ def logs(
         for chunk in client().jobs.logs(job_id, follow=follow):
             sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
+
+
+@jobs.command("files")
+def files(
+    job_id: int,
+    path: Annotated[
+        str, typer.Argument(help="A folder in the job's folder (default: its top).")
+    ] = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The job's folder: its script, output.log and what the job wrote there."""
+    with platform_errors():
+        listing = client().jobs.files(job_id, path)
+    if as_json:
+        print_json(listing)
+        return
+    rows = [
+        {
+            **e,
+            "name": e["name"] + ("/" if e["type"] == "dir" else ""),
+            "size": format_size(e["size"]) if e["type"] == "file" else "-",
+        }
+        for e in listing["entries"]
+    ]
+    print_table(rows, ("name", "type", "size", "modified"))
+
+
+@jobs.command("download")
+def download(
+    job_id: int,
+    path: Annotated[str, typer.Argument(help="A file in the job's folder, e.g. output.log.")],
+    local: Annotated[Path | None, typer.Argument(help="File or folder (default: here).")] = None,
+) -> None:
+    """Download a file of the job's folder."""
+    with platform_errors():
+        written = client().jobs.download(job_id, path, local or Path("."))
+    typer.echo(f"downloaded {path} of job {job_id} to {written}")
 
 
 @jobs.command("wait")

@@ -5,13 +5,18 @@ for chunk in client.jobs.logs(job["id"], follow=True):
     print(chunk.decode(), end="")
 client.jobs.extend(job["id"], "30m")["time_limit"]   # more time, within the QOS's limits
 client.jobs.wait(job["id"])["state"]           # completed | failed | cancelled | timeout
+client.jobs.files(job["id"])["entries"]        # its folder: output.log, what it wrote there
+client.jobs.download(job["id"], "output.log", "run.log")
 """
 
 from __future__ import annotations
 
 import builtins
+import os
 import time as clock
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from urllib.parse import quote
 
 from hakutaku.sdk._resource import Record, Resource, query
 
@@ -104,6 +109,38 @@ class Jobs(Resource):
             timeout=None,
         ) as response:
             yield from response.iter_bytes()
+
+    def files(self, job_id: int, path: str = "") -> Record:
+        """The job's folder, or a folder in it (GET /api/jobs/{id}/files):
+        `{job_id, path, type, entries: [{name, path, type, size, modified}, ...]}`. A job not
+        started yet lists empty; request.json (the job's environment) is never shown."""
+        return self._client._object(
+            "GET", f"/api/jobs/{int(job_id)}/files", params=query(path=path or None)
+        )
+
+    def download(self, job_id: int, path: str, to: str | os.PathLike[str] = ".") -> Path:
+        """Stream a file of the job's folder to `to` (a file, or a folder to put it in),
+        written beside it first and renamed when complete (GET /api/jobs/{id}/files/{path})."""
+        local = Path(to)
+        if local.is_dir():
+            local = local / Path(path).name
+        partial = local.with_name(local.name + ".part")
+        try:
+            with (
+                self._client._stream(
+                    "GET",
+                    f"/api/jobs/{int(job_id)}/files/{quote(path.lstrip('/'), safe='/')}",
+                    what=f"{path!r} of job {job_id}",
+                ) as response,
+                open(partial, "wb") as f,
+            ):
+                for block in response.iter_bytes(1 << 20):
+                    f.write(block)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        os.replace(partial, local)
+        return local
 
     def wait(self, job_id: int, timeout: float | None = None, poll: float = 0.5) -> Record:
         """Block until the job ends; its final record (TimeoutError after `timeout` s)."""

@@ -16,6 +16,7 @@ class UnsafePath(PlatformError):
             "the public area), use '/' between folders and stay inside it.",
             param="path",
         )
+        self.path, self.reason = path, reason  # for a caller that words its own refusal
 
 
 class QuotaExceeded(PlatformError):
