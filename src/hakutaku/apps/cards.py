@@ -83,7 +83,7 @@ def card(sessions: AppSessions, row: AppSession, job: Job, policy: Policy) -> Ca
         extend_room=room,
         extend_choices=extend_choices(room),
         url=base_url(row.id),
-        job_folder=f"/jobs/{job.id}",
+        job_folder=f"/jobs/{job.id}/files",
         created_at=row.created_at,
     )
 

@@ -4,6 +4,7 @@ GET  /jobs                      the list: newest first, filtered, a page at a ti
 GET  /jobs/list                 the list's table alone (htmx polls it while jobs are active)
 GET  /jobs/{id}                 one job: state and reason, resources, times, command, live log
 GET  /jobs/{id}/detail          the job's details alone (refreshed when its state changes)
+GET  /jobs/{id}/files           the job's folder (jobs_files.py; its top is on the job page)
 POST /jobs/{id}/cancel          cancel it (ComputeService.cancel, as POST /api/jobs/{id}/cancel)
 POST /jobs/{id}/extend          more time (`by`: 30m, 1h; ComputeService.extend, as the API's)
 
@@ -44,6 +45,7 @@ from hakutaku.errors import PlatformError
 from hakutaku.portal.auth import Posting, User, WebUser
 from hakutaku.portal.formatting import ago, when
 from hakutaku.portal.i18n import N_, _
+from hakutaku.portal.pages.jobs_files import files_context
 from hakutaku.portal.security import local_path
 from hakutaku.portal.templating import render
 from hakutaku.server.replica import Replica
@@ -241,17 +243,22 @@ def job_view(job: Job, owner: str) -> dict[str, Any]:
     }
 
 
-def _job_context(replica: Replica, user: WebUser, job_id: int) -> dict[str, Any]:
+def _job_context(
+    replica: Replica, user: WebUser, job_id: int, *, files: bool = False
+) -> dict[str, Any]:
     with replica.db.session() as s:
         job = replica.compute.get(s, user.principal, job_id)  # 404 unless mine (or admin)
         owner = s.scalar(select(UserRow.name).where(UserRow.id == job.user_id)) or "?"
-    return job_view(job, owner)
+    view = job_view(job, owner)
+    if files:  # the page's Files section: the top of the job's folder
+        view.update(files_context(replica, job.id, ""))
+    return view
 
 
 @router.get("/jobs/{job_id:int}")
 async def job_page(request: Request, replica: ReplicaDep, user: User, job_id: int) -> Response:
     try:
-        context = await asyncio.to_thread(_job_context, replica, user, job_id)
+        context = await asyncio.to_thread(_job_context, replica, user, job_id, files=True)
     except PlatformError as exc:
         return error_page(request, exc)
     done = request.query_params.get("done")
@@ -286,7 +293,7 @@ async def cancel_job(
     except PlatformError as exc:
         if exc.status == 404:
             return error_page(request, exc)
-        context = await asyncio.to_thread(_job_context, replica, user, job_id)
+        context = await asyncio.to_thread(_job_context, replica, user, job_id, files=True)
         return render_jobs(request, "jobs/show.html", {**context, "error": exc.message}, exc.status)
     replica.scheduler.wake()
     target = local_path(next, f"/jobs/{job_id}")
@@ -311,6 +318,6 @@ async def extend_job(
     except PlatformError as exc:
         if exc.status == 404:
             return error_page(request, exc)
-        context = await asyncio.to_thread(_job_context, replica, user, job_id)
+        context = await asyncio.to_thread(_job_context, replica, user, job_id, files=True)
         return render_jobs(request, "jobs/show.html", {**context, "error": exc.message}, exc.status)
     return RedirectResponse(f"/jobs/{job_id}?done=extended", status_code=303)
