@@ -4,6 +4,7 @@ holding the job's environment (an app session's secret) is never served."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hakutaku.compute import job_files
 from hakutaku.sdk.errors import APIError
 from tests.compute.test_local_jobs import FINAL, start_platform, submit, wait_state
 from tests.support.processes import Platform
@@ -45,7 +47,7 @@ def finished(lab: Platform, keys: dict[str, str]) -> dict[str, Any]:
         f"echo '<script>alert(1)</script>' > {folder}/page.html; "
         f"printf 'a\\000b' > {folder}/bytes.bin; "
         f"ln -s /etc/passwd {folder}/escape; ln -s request.json {folder}/env-link; "
-        f"ln -s .. {folder}/results/deeper/back"
+        f"ln -s .. {folder}/results/deeper/back; mkfifo {folder}/pipe"
     )
     with lab.http(keys["alice"]) as h:
         job = submit(h, ["bash", "-c", script], env={"HAI_APP_SECRET": SECRET})
@@ -101,6 +103,9 @@ def test_the_owner_downloads_a_file_and_views_text_as_plain_text(
     assert part.status_code == 206 and part.text == "from"
     assert through_link.status_code == 200 and through_link.text == "42\n"  # a link inside
     assert folder.status_code == 400 and "is a folder" in folder.json()["error"]["message"]
+    with lab.http(keys["alice"]) as h:  # a FIFO the job made: refused, not waited on
+        fifo = h.get(f"{base}/pipe", timeout=10)
+    assert fifo.status_code == 400 and "not a regular file" in fifo.text
     assert missing.status_code == 404
 
 
@@ -231,3 +236,26 @@ def test_an_unknown_job_is_404(lab: Platform, keys: dict[str, str]) -> None:
     with httpx.Client(base_url=lab.url, headers={"authorization": f"Bearer {keys['alice']}"}) as h:
         assert h.get("/api/jobs/999999/files").status_code == 404
         assert h.get("/api/jobs/999999/files/output.log").status_code == 404
+
+
+def test_a_folder_swapped_for_a_link_after_the_check_is_not_followed(tmp_path: Path) -> None:
+    """The race a job could run on a root server: `inside` sees a real folder, then the job
+    puts a link out of the job's folder in its place before the file is opened."""
+    folder, outside = tmp_path / "jobs" / "7", tmp_path / "elsewhere"
+    (folder / "d").mkdir(parents=True)
+    (folder / "d" / "f.txt").write_text("mine\n")
+    outside.mkdir()
+    (outside / "f.txt").write_text("not the job's\n")
+    root = folder.resolve()
+    target = root / "d" / "f.txt"  # what `inside` answered before the swap
+    (folder / "d" / "f.txt").unlink()
+    (folder / "d").rmdir()
+    (folder / "d").symlink_to(outside)
+    with pytest.raises(job_files.UnsafeJobPath, match="outside the job's folder"):
+        job_files._open_checked(7, root, target, "d/f.txt", 0)
+    with pytest.raises(job_files.UnsafeJobPath, match="could not be opened safely"):
+        job_files._open_checked(7, root, root / "d", "d", os.O_DIRECTORY)  # d is a link now
+    # and the name itself swapped for a link: not followed at all
+    (folder / "g.txt").symlink_to(outside / "f.txt")
+    with pytest.raises(job_files.UnsafeJobPath, match="could not be opened safely"):
+        job_files._open_checked(7, root, root / "g.txt", "g.txt", 0)

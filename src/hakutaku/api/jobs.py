@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import tomllib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.types import Receive, Scope, Send
 
 from hakutaku.api.deps import ComputeDep, DatabaseDep, SchedulerDep, admin, caller, db_session
 from hakutaku.api.files import EntryOut
@@ -200,22 +203,39 @@ def job_file(
 ) -> FileResponse:
     """A file of the job's folder (Range supported), as an attachment; with `inline`, a
     text file is shown in the browser as text/plain (never as HTML), anything else still
-    comes as an attachment."""
+    comes as an attachment. `request.json` (the job's environment) is 404 `hidden_file`."""
     job = service.get(s, who, job_id)
-    target = job_files.file_to_send(job.id, service.job_dir(job.id), path)
-    name = PurePosixPath(path).name or target.name  # a link's own name, not its target's
-    headers = {"X-Content-Type-Options": "nosniff"}
-    if inline and job_files.looks_like_text(target):
-        return FileResponse(
-            target,
-            media_type="text/plain; charset=utf-8",
+    name, fd = job_files.open_file(job.id, service.job_dir(job.id), path)
+    try:
+        shown = inline and job_files.looks_like_text(fd)
+        return OpenedFileResponse(
+            fd,
             filename=name,
-            content_disposition_type="inline",
-            headers=headers,
+            media_type="text/plain; charset=utf-8" if shown else None,
+            content_disposition_type="inline" if shown else "attachment",
+            headers={"X-Content-Type-Options": "nosniff"},
         )
-    return FileResponse(
-        target, filename=name, content_disposition_type="attachment", headers=headers
-    )
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+class OpenedFileResponse(FileResponse):
+    """A FileResponse of a file already opened and checked (job_files.open_file): read
+    through its descriptor, so a name swapped for a link meanwhile changes nothing; the
+    descriptor is closed once the response is sent (or fails)."""
+
+    def __init__(self, fd: int, **kwargs: Any) -> None:
+        self.fd = fd
+        super().__init__(f"/proc/self/fd/{fd}", stat_result=os.fstat(fd), **kwargs)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Not `pathsend`: the server would open the path after this returns and closes it.
+        extensions = {k: v for k, v in scope.get("extensions", {}).items() if "pathsend" not in k}
+        try:
+            await super().__call__({**scope, "extensions": extensions}, receive, send)
+        finally:
+            os.close(self.fd)
 
 
 # ----------------------------------------------------------------------------- /api/compute

@@ -74,32 +74,64 @@ def _is_hidden(rel: PurePosixPath) -> bool:
     return len(rel.parts) == 1 and rel.parts[0] in HIDDEN
 
 
+def _open_checked(job_id: int, root: Path, target: Path, rel: str, flags: int) -> int:
+    """`target` opened, after checking that what was opened lies in `root`.
+
+    `inside` resolved the path a moment ago, but the job (on Slurm, its user; the server may
+    be root) can swap a folder on the way for a link in between. So the file is opened
+    without following a last link, and the kernel's own name for what was opened
+    (/proc/self/fd) must still lie under the folder; everything is then read through that
+    descriptor, never by name again. O_NONBLOCK: a FIFO the job made does not hang the
+    server waiting for a writer (it is then refused as not a regular file)."""
+    try:
+        fd = os.open(target, flags | os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError as exc:
+        message = f"No file or folder {rel!r} in job {job_id}'s folder."
+        raise NotFound(message, param="path") from exc
+    except OSError as exc:  # ELOOP: the last part became a link
+        reason = f"it could not be opened safely ({exc.strerror})"
+        raise UnsafeJobPath(job_id, rel, reason) from exc
+    opened = Path(f"/proc/self/fd/{fd}")
+    if opened.parent.is_dir():  # Linux; elsewhere `inside`'s check is the one made
+        real = Path(os.readlink(opened))
+        if not real.is_relative_to(root) or any(real == root / name for name in HIDDEN):
+            os.close(fd)
+            raise UnsafeJobPath(
+                job_id, rel, "it leads outside the job's folder through a symbolic link"
+            )
+    return fd
+
+
 def listing(job_id: int, folder: Path, path: str = "") -> tuple[str, list[Entry]]:
     """A folder's entries (or one file's entry), sorted by name; links are shown, not
     followed. The folder of a job that has not started yet lists empty."""
     rel, target = _resolve(job_id, folder, path, allow_top=True)
+    root = folder.resolve()
     if not rel and not target.exists():
         return "dir", []
     if not target.exists():
         raise NotFound(f"No file or folder {rel!r} in job {job_id}'s folder.", param="path")
     if not target.is_dir():
-        return "file", [_entry(folder.resolve() / rel, rel)]
+        return "file", [_entry((root / rel).lstat(), rel)]
+    fd = _open_checked(job_id, root, target, rel, os.O_DIRECTORY)
     prefix = f"{rel}/" if rel else ""
     entries = []
-    with os.scandir(target) as found:
-        for item in found:
-            if not rel and item.name in HIDDEN:
-                continue
-            try:
-                entries.append(_entry(Path(item.path), prefix + item.name))
-            except FileNotFoundError:  # removed while listing
-                continue
+    try:
+        with os.scandir(fd) as found:
+            for item in found:
+                if not rel and item.name in HIDDEN:
+                    continue
+                try:
+                    entries.append(_entry(item.stat(follow_symlinks=False), prefix + item.name))
+                except FileNotFoundError:  # removed while listing
+                    continue
+    finally:
+        os.close(fd)
     return "dir", sorted(entries, key=lambda e: e.name)
 
 
-def _entry(path: Path, rel: str) -> Entry:
-    """`path`'s entry, named by `rel` (its path in the job's folder); a link as a link."""
-    st = path.lstat()
+def _entry(st: os.stat_result, rel: str) -> Entry:
+    """An entry from its lstat, named by `rel` (its path in the job's folder)."""
     if stat.S_ISLNK(st.st_mode):
         kind = "link"
     elif stat.S_ISDIR(st.st_mode):
@@ -111,8 +143,9 @@ def _entry(path: Path, rel: str) -> Entry:
     return Entry(PurePosixPath(rel).name, rel, kind, size, modified)
 
 
-def file_to_send(job_id: int, folder: Path, path: str) -> Path:
-    """The file that `path` names, checked; 404 when missing, 400 for a folder."""
+def open_file(job_id: int, folder: Path, path: str) -> tuple[str, int]:
+    """The file that `path` names, opened and checked: its name and a descriptor the caller
+    closes. 404 when missing, 400 for a folder."""
     rel, target = _resolve(job_id, folder, path, allow_top=False)
     if not target.exists():
         raise NotFound(f"No file {rel!r} in job {job_id}'s folder.", param="path")
@@ -122,14 +155,17 @@ def file_to_send(job_id: int, folder: Path, path: str) -> Path:
             f"(`hai jobs files {job_id} {rel}`).",
             param="path",
         )
-    return target
+    fd = _open_checked(job_id, folder.resolve(), target, rel, 0)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device a job made: not sent
+        os.close(fd)
+        raise PlatformError(f"{rel!r} is not a regular file; it is not sent.", param="path")
+    return PurePosixPath(rel).name, fd
 
 
-def looks_like_text(path: Path) -> bool:
+def looks_like_text(fd: int) -> bool:
     """UTF-8 without NUL bytes in its first TEXT_SNIFF bytes (a character cut at the end is
     allowed): what a browser may be shown as text/plain."""
-    with open(path, "rb") as f:
-        head = f.read(TEXT_SNIFF)
+    head = os.pread(fd, TEXT_SNIFF, 0)
     if b"\x00" in head:
         return False
     try:
