@@ -246,8 +246,8 @@ class Campaign:
 
     @staticmethod
     def _pack(spec: TaskSpec) -> bytes:
-        """The call in Parsl's format, packed once here: the worker hands it to its runner
-        as it is."""
+        """The call, packed once here (`runner.pack_call`): the worker hands it to its
+        runner as it is."""
         try:
             return pack_call(spec.fn, spec.args, spec.kwargs)
         except Exception as exc:

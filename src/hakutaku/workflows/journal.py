@@ -31,7 +31,10 @@ from hakutaku.workflows.errors import WorkflowError
 from hakutaku.workflows.journal_writer import WriterProcess
 from hakutaku.workflows.store import Journaled, Opened
 
-FLUSH_SECONDS = 0.05
+FLUSH_SECONDS = 0.05  # rows gathered before a batch is written by this process
+# ... or handed to the writer process: it costs this process a pickle, not a write, so the
+# batches can be bigger (fewer rows per task: its states in one batch; fewer transactions).
+WRITER_FLUSH_SECONDS = 0.2
 CANCEL_POLL_SECONDS = 1.0
 WRITER_WAIT_SECONDS = 60.0  # for the writer process to write what it was sent, at most
 # Fields a task may not have had recorded yet (every other one is named by its first record).
@@ -139,9 +142,13 @@ class Journal:
         if fields.get("state") in states.FINAL:
             fields.setdefault("ended_at", datetime.now(UTC))
         with self._lock:
-            self._rows.setdefault(key, {"key": key}).update(fields)
+            row = self._rows.get(key)
+            if row is None:
+                self._rows[key] = row = {"key": key}
+            row.update(fields)
             self._dirty.add(key)
-        self._wake.set()
+        if not self._wake.is_set():  # (setting it takes its lock and notifies)
+            self._wake.set()
 
     def flush(self) -> None:
         """Write every row recorded so far; when it returns they are in the store."""
@@ -196,7 +203,7 @@ class Journal:
         while not self._stop.is_set():
             self._wake.wait(CANCEL_POLL_SECONDS)
             self._wake.clear()
-            clock.wait(FLUSH_SECONDS)  # gather a batch
+            clock.wait(FLUSH_SECONDS if self._writer is None else WRITER_FLUSH_SECONDS)
             try:
                 writer = self._writer
                 if writer is not None and not writer.alive():

@@ -137,7 +137,11 @@ def _frames(fd: int) -> Any:
             yield ready
 
 
-def _write(db: Any, batches: list[tuple[int, int, int, list[dict[str, Any]], bool]]) -> None:
+def _write(
+    db: Any, batches: list[tuple[int, int, int, list[dict[str, Any]], bool]], jobs_set: list[bool]
+) -> None:
+    """Write the batches' rows (merged) in one transaction. `jobs_set`: the blocks_are_jobs
+    value written last (empty before the first write), set only when it changes."""
     from hakutaku.workflows import store
 
     rows: dict[str, dict[str, Any]] = {}
@@ -149,7 +153,9 @@ def _write(db: Any, batches: list[tuple[int, int, int, list[dict[str, Any]], boo
         try:
             with db.session() as s:
                 store.write_tasks(s, campaign_id, run, list(rows.values()))
-                store.set_blocks_are_jobs(s, campaign_id, jobs)
+                if jobs_set != [jobs]:
+                    store.set_blocks_are_jobs(s, campaign_id, jobs)
+            jobs_set[:] = [jobs]
             return
         except OperationalError:  # locked, or the server away for a moment
             if attempt == ATTEMPTS - 1:
@@ -161,12 +167,13 @@ def main() -> int:
     from hakutaku.db.session import Database
 
     db = None
+    jobs_set: list[bool] = []
     try:
         for frames in _frames(sys.stdin.fileno()):
             if db is None:
                 db = Database(frames.pop(0))
             if frames:
-                _write(db, frames)
+                _write(db, frames, jobs_set)
                 os.write(sys.stdout.fileno(), f"{frames[-1][0]}\n".encode())
     except Exception as exc:
         print(f"hakutaku journal writer: {type(exc).__name__}: {exc}", file=sys.stderr)
