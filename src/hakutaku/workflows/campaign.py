@@ -6,7 +6,8 @@
 
 Parsl runs every task through `execute` (as `execute_pickled`) in one HighThroughputExecutor
 with as many workers as the pools' CPUs (a Python task in its worker's resident runner,
-`hakutaku.workflows.runner`); the campaign admits a task only when its pool has the CPUs it
+`hakutaku.workflows.runner`), handed to it directly (`submit_payload`: the DataFlowKernel
+only starts and scales the executor); the campaign admits a task only when its pool has the CPUs it
 asks for, so pools can be rebalanced while the campaign runs. Re-running a campaign under the
 same name and folder resumes it: a task whose inputs hash to a finished task's key is
 answered from the journal without running.
