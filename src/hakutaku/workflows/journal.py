@@ -67,6 +67,7 @@ class DatabaseBackend:
     def __init__(self, url: str, user: str | None = None) -> None:
         self.db = Database(url)
         self.user = user
+        self._blocks_are_jobs: bool | None = None  # as the last heartbeat set it
 
     def open(self, name: str, run_dir: str, profile: str, host: str, pid: int) -> Opened:
         with self.db.session() as s:
@@ -95,8 +96,11 @@ class DatabaseBackend:
 
     def heartbeat(self, opened: Opened, blocks_are_jobs: bool) -> bool:
         with self.db.session() as s:
-            store.set_blocks_are_jobs(s, opened.campaign_id, blocks_are_jobs)
-            return store.heartbeat(s, opened.campaign_id)
+            if blocks_are_jobs != self._blocks_are_jobs:  # (a statement less a second)
+                store.set_blocks_are_jobs(s, opened.campaign_id, blocks_are_jobs)
+            cancel = store.heartbeat(s, opened.campaign_id)
+        self._blocks_are_jobs = blocks_are_jobs
+        return cancel
 
     def end(self, opened: Opened, state: str) -> None:
         with self.db.session() as s:
