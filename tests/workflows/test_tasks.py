@@ -11,6 +11,7 @@ import pytest
 
 from hakutaku.workflows import Campaign, TaskFailed, TaskTimeout, WorkflowError
 from hakutaku.workflows.refs import RESULT
+from hakutaku.workflows.runner import PICKLED_CALL, pack_call, unpack_call
 from tests.workflows import tasks
 
 
@@ -75,3 +76,22 @@ def test_bad_input_is_refused_clearly(campaign: Campaign) -> None:
         campaign.submit(tasks.add, lambda: 1, 2)
     with pytest.raises(WorkflowError, match="needs a command"):
         campaign.run([])
+
+
+def test_calls_pickle_plainly_when_they_can_and_in_parsls_format_else(
+    campaign: Campaign,
+) -> None:
+    plain = pack_call(tasks.add, (2, 3), {})
+    assert plain.startswith(PICKLED_CALL)
+    offset = 10
+
+    def shifted(x: int) -> int:  # a closure: the standard pickler cannot name it
+        return x + offset
+
+    packed = pack_call(shifted, (1,), {})
+    assert not packed.startswith(PICKLED_CALL)
+    fn, args, kwargs = unpack_call(packed)
+    assert fn(*args, **kwargs) == 11
+    assert campaign.submit(shifted, 5).result(timeout=60) == 15
+    assert campaign.submit(lambda a, b=1: a * b, 6, b=7).result(timeout=60) == 42
+    assert campaign.submit(tasks.add, 4, 5).result(timeout=60) == 9

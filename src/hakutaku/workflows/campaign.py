@@ -6,7 +6,8 @@
 
 Parsl runs every task through `execute` (as `execute_pickled`) in one HighThroughputExecutor
 with as many workers as the pools' CPUs (a Python task in its worker's resident runner,
-`hakutaku.workflows.runner`); the campaign admits a task only when its pool has the CPUs it
+`hakutaku.workflows.runner`), handed to it directly (`submit_payload`: the DataFlowKernel
+only starts and scales the executor); the campaign admits a task only when its pool has the CPUs it
 asks for, so pools can be rebalanced while the campaign runs. Re-running a campaign under the
 same name and folder resumes it: a task whose inputs hash to a finished task's key is
 answered from the journal without running.
@@ -15,6 +16,7 @@ answered from the journal without running.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pickle
 import shutil
@@ -25,8 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from parsl.app.app import python_app
 from parsl.dataflow.dflow import DataFlowKernel
+from parsl.executors import HighThroughputExecutor
 from parsl.providers.base import ExecutionProvider
 
 from hakutaku.config import get_settings
@@ -58,6 +60,9 @@ from hakutaku.workflows.profiles import LABEL, PROFILES, SlurmOptions, parsl_con
 from hakutaku.workflows.runner import pack_call
 from hakutaku.workflows.task import EXECUTABLE, PYTHON, TaskSpec, task_name
 
+# What a worker runs for every task: `execute_pickled(request)`, the request a pickle of the
+# attempt's spec (Parsl's own packing of function and arguments is not needed).
+EXECUTE = {"task_executor": {"f": f"{execute_pickled.__module__}.{execute_pickled.__name__}"}}
 DEFAULT_PREFETCH = 4  # tasks handed to Parsl ahead, at most (and never more than the CPUs)
 
 ERRORS: dict[str, type[TaskError]] = {
@@ -127,7 +132,13 @@ class Campaign:
                 profile, self.pools.total, self.run_dir, slurm, campaign=name, prefetch=prefetch
             )
         )
-        self._app = python_app(execute_pickled, data_flow_kernel=self._dfk, executors=[LABEL])
+        # Tasks go straight to the executor (the DataFlowKernel only starts and scales it):
+        # the campaign has its own queues, retries and journal, so Parsl's task records,
+        # launch thread and AppFuture would be a second bookkeeping of every task.
+        executor = self._dfk.executors[LABEL]
+        if not isinstance(executor, HighThroughputExecutor):
+            raise WorkflowError(f"the campaign's executor is a {type(executor).__name__}")
+        self._executor = executor
         self._closed = False
         self._raised = False
         # Blocks submitted through the platform are the owner's jobs, billed as jobs.
@@ -236,8 +247,8 @@ class Campaign:
 
     @staticmethod
     def _pack(spec: TaskSpec) -> bytes:
-        """The call in Parsl's format, packed once here: the worker hands it to its runner
-        as it is."""
+        """The call, packed once here (`runner.pack_call`): the worker hands it to its
+        runner as it is."""
         try:
             return pack_call(spec.fn, spec.args, spec.kwargs)
         except Exception as exc:
@@ -370,8 +381,18 @@ class Campaign:
         else:
             payload["argv"] = spec.argv
             payload["mpi"] = spec.mpi
-        app_future = self._app(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
-        app_future.add_done_callback(lambda done: self._finished(fut, done))
+        request = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            # Called under the campaign's lock, always: the executor's task socket is not
+            # thread-safe, and this is its only sender.
+            sent = self._executor.submit_payload(EXECUTE, request)
+        except Exception as exc:  # the executor is in a bad state (its workers are gone)
+            failed: Future[Any] = Future()
+            failed.set_exception(exc)
+            # Not here: the outcome admits the next task, which would fail the same way here.
+            threading.Thread(target=self._finished, args=(fut, failed), daemon=True).start()
+            return
+        sent.add_done_callback(functools.partial(self._finished, fut))
 
     # ------------------------------------------------------------------ results
 

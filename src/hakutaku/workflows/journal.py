@@ -28,10 +28,15 @@ from hakutaku.db.session import Database
 from hakutaku.errors import PlatformError
 from hakutaku.workflows import states, store
 from hakutaku.workflows.errors import WorkflowError
+from hakutaku.workflows.journal_writer import WriterProcess
 from hakutaku.workflows.store import Journaled, Opened
 
-FLUSH_SECONDS = 0.05
+FLUSH_SECONDS = 0.05  # rows gathered before a batch is written by this process
+# ... or handed to the writer process: it costs this process a pickle, not a write, so the
+# batches can be bigger (fewer rows per task: its states in one batch; fewer transactions).
+WRITER_FLUSH_SECONDS = 0.2
 CANCEL_POLL_SECONDS = 1.0
+WRITER_WAIT_SECONDS = 60.0  # for the writer process to write what it was sent, at most
 # Fields a task may not have had recorded yet (every other one is named by its first record).
 UNSET: dict[str, Any] = {"result_ref": None, "error": "", "ended_at": None}
 
@@ -62,6 +67,7 @@ class DatabaseBackend:
     def __init__(self, url: str, user: str | None = None) -> None:
         self.db = Database(url)
         self.user = user
+        self._blocks_are_jobs: bool | None = None  # as the last heartbeat set it
 
     def open(self, name: str, run_dir: str, profile: str, host: str, pid: int) -> Opened:
         with self.db.session() as s:
@@ -90,8 +96,11 @@ class DatabaseBackend:
 
     def heartbeat(self, opened: Opened, blocks_are_jobs: bool) -> bool:
         with self.db.session() as s:
-            store.set_blocks_are_jobs(s, opened.campaign_id, blocks_are_jobs)
-            return store.heartbeat(s, opened.campaign_id)
+            if blocks_are_jobs != self._blocks_are_jobs:  # (a statement less a second)
+                store.set_blocks_are_jobs(s, opened.campaign_id, blocks_are_jobs)
+            cancel = store.heartbeat(s, opened.campaign_id)
+        self._blocks_are_jobs = blocks_are_jobs
+        return cancel
 
     def end(self, opened: Opened, state: str) -> None:
         with self.db.session() as s:
@@ -102,13 +111,16 @@ class DatabaseBackend:
 
 
 class Journal:
-    """One campaign's rows; `record` queues a task's new state, a thread writes the queue."""
+    """One campaign's rows; `record` queues a task's new state, a thread hands the queue to
+    the store: for a database, to the journal's writer process (`journal_writer`), which
+    writes it outside this process's GIL; for the platform, to its `/api/workflows`."""
 
     def __init__(self, backend: JournalBackend, name: str, run_dir: str, profile: str) -> None:
         self.backend = backend
         self._rows: dict[str, dict[str, Any]] = {}
         self._dirty: set[str] = set()
         self._lock = threading.Lock()
+        self._send_lock = threading.RLock()  # one sender (and reader of the writer's answers)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.cancel_requested = threading.Event()
@@ -120,6 +132,12 @@ class Journal:
             self.opened.run,
             self.opened.previous,
         )
+        self._writer: WriterProcess | None = None
+        if isinstance(backend, DatabaseBackend):
+            try:
+                self._writer = WriterProcess(backend.db.url)
+            except OSError:
+                self._writer = None  # the rows are written by this process's thread then
         self._thread = threading.Thread(target=self._loop, name="hai-journal", daemon=True)
         self._thread.start()
 
@@ -128,24 +146,60 @@ class Journal:
         if fields.get("state") in states.FINAL:
             fields.setdefault("ended_at", datetime.now(UTC))
         with self._lock:
-            self._rows.setdefault(key, {"key": key}).update(fields)
+            row = self._rows.get(key)
+            if row is None:
+                self._rows[key] = row = {"key": key}
+            row.update(fields)
             self._dirty.add(key)
-        self._wake.set()
+        if not self._wake.is_set():  # (setting it takes its lock and notifies)
+            self._wake.set()
 
     def flush(self) -> None:
-        with self._lock:
-            # A row holds every field recorded for its task so far: what is unset now is
-            # unset in the journal too.
-            batch = [UNSET | self._rows[key] for key in self._dirty]
-            self._dirty.clear()
-        if not batch:
-            return
-        try:
-            self.backend.write(self.opened, batch, self.blocks_are_jobs)
-        except BaseException:
-            with self._lock:  # keep the rows for the next round
-                self._dirty.update(row["key"] for row in batch)
-            raise
+        """Write every row recorded so far; when it returns they are in the store."""
+        with self._send_lock:
+            self._send()
+            writer = self._writer
+            if writer is not None and not writer.wait_written(writer.sent, WRITER_WAIT_SECONDS):
+                self._lose_writer()
+                self._send()
+
+    def _send(self) -> None:
+        """Hand the rows changed since the last call to the writer process (it writes them
+        soon), or write them here when there is none."""
+        with self._send_lock:
+            with self._lock:
+                # A row holds every field recorded for its task so far: what is unset now is
+                # unset in the journal too.
+                batch = [UNSET | self._rows[key] for key in self._dirty]
+                self._dirty.clear()
+            if not batch:
+                return
+            writer = self._writer
+            if writer is not None:
+                try:
+                    writer.send(self.campaign_id, self.run, batch, self.blocks_are_jobs)
+                    return
+                except OSError:  # it died: this process writes every row itself from now
+                    self._lose_writer()
+                    with self._lock:
+                        batch = [UNSET | self._rows[key] for key in self._dirty]
+                        self._dirty.clear()
+            try:
+                self.backend.write(self.opened, batch, self.blocks_are_jobs)
+            except BaseException:
+                with self._lock:  # keep the rows for the next round
+                    self._dirty.update(row["key"] for row in batch)
+                raise
+
+    def _lose_writer(self) -> None:
+        """The writer died or hangs: what it wrote is not known, so every row is written
+        again, here (rows are whole, and writing one twice changes nothing)."""
+        with self._send_lock:
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                writer.kill()
+            with self._lock:
+                self._dirty.update(self._rows)
 
     def _loop(self) -> None:
         last_poll = 0.0
@@ -153,9 +207,12 @@ class Journal:
         while not self._stop.is_set():
             self._wake.wait(CANCEL_POLL_SECONDS)
             self._wake.clear()
-            clock.wait(FLUSH_SECONDS)  # gather a batch
+            clock.wait(FLUSH_SECONDS if self._writer is None else WRITER_FLUSH_SECONDS)
             try:
-                self.flush()
+                writer = self._writer
+                if writer is not None and not writer.alive():
+                    self._lose_writer()
+                self._send()
                 now = datetime.now(UTC).timestamp()
                 if now - last_poll >= CANCEL_POLL_SECONDS:
                     last_poll = now
@@ -169,5 +226,9 @@ class Journal:
         self._wake.set()
         self._thread.join(timeout=10)
         self.flush()
+        writer = self._writer
+        if writer is not None and not writer.close(WRITER_WAIT_SECONDS):
+            self._lose_writer()
+            self.flush()
         self.backend.end(self.opened, state)
         self.backend.dispose()

@@ -4,12 +4,13 @@ tasks one after another.
 Forking a child per task from a Parsl worker (a 70-100 MB process) costs 2-5 ms of page tables
 per task, more than a no-op task takes in plain Parsl. The runner is forked once: it leads a
 session of its own (one signal to the group kills it and whatever its task started) and dies
-with its worker (PR_SET_PDEATHSIG). Tasks reach it over a pipe in Parsl's own format
-(`parsl.serialize.pack_apply_message`), so whatever Parsl can ship to a worker a runner can
-run. Each task gets its folder as working directory, its environment (HAI_TASK_DIR,
-HAI_CHECKPOINT_DIR, HAI_TASK_CPUS, OMP_NUM_THREADS) and its cores, all restored after it. The
-reply says how the task ended and the CPU seconds it used: rusage deltas of the runner and of
-the children it waited for, so the runner's earlier tasks are not counted.
+with its worker (PR_SET_PDEATHSIG). Tasks reach it over a pipe, packed by `pack_call`: by
+the standard pickler when the call is a module-level function with plain data, else in
+Parsl's own format (`parsl.serialize.pack_apply_message`), so whatever Parsl can ship to a
+worker a runner can run. Each task gets its folder as working directory, its environment
+(HAI_TASK_DIR, HAI_CHECKPOINT_DIR, HAI_TASK_CPUS, OMP_NUM_THREADS) and its cores, all restored
+after it. The reply says how the task ended and the CPU seconds it used: rusage deltas of the
+runner and of the children it waited for, so the runner's earlier tasks are not counted.
 
 Tasks of one runner share an interpreter, as the tasks of one worker do in plain Parsl: modules
 stay imported, module-level state stays, and a thread or process a task leaves running goes on
@@ -73,9 +74,31 @@ class Death:
         return f"exited with code {os.waitstatus_to_exitcode(self.status)}"
 
 
+# A call packed by the standard pickler (C; a few us) instead of Parsl's dill (Python; ~20 us).
+PICKLED_CALL = b"hai-pickle\n"
+
+
 def pack_call(fn: Any, args: Any, kwargs: Any) -> bytes:
-    """`fn(*args, **kwargs)` in Parsl's own format (what Parsl can ship, a runner can run)."""
+    """`fn(*args, **kwargs)` packed for a runner: by the standard pickler when it can (a
+    module-level function and plain data: whatever it names is imported by the runner), else
+    in Parsl's own format (what Parsl can ship, a runner can run: a lambda, a closure, anything
+    of the campaign file's `__main__`, which a worker cannot import by name)."""
+    if getattr(fn, "__module__", None) != "__main__":
+        try:
+            data = pickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            data = b"__main__"  # (not picklable so: Parsl's format)
+        if b"__main__" not in data:
+            return PICKLED_CALL + data
     return pack_apply_message(fn, args, kwargs)
+
+
+def unpack_call(call: bytes) -> tuple[Any, Any, Any]:
+    if call.startswith(PICKLED_CALL):
+        fn, args, kwargs = pickle.loads(call[len(PICKLED_CALL) :])
+        return fn, args, kwargs
+    fn, args, kwargs = unpack_apply_message(call)
+    return fn, args, kwargs
 
 
 def job(call: bytes, folder: Path, checkpoint: Path, cpus: int, cores: list[int]) -> bytes:
@@ -237,7 +260,7 @@ def _run(job: dict[str, Any], home: str, cores: set[int]) -> Reply:
         if job["cores"]:
             os.sched_setaffinity(0, job["cores"])
         os.chdir(folder)
-        fn, args, kwargs = unpack_apply_message(job["call"])
+        fn, args, kwargs = unpack_call(job["call"])
         data = refs.store(fn(*args, **kwargs), folder)
         if data is not None and len(data) <= refs.INLINE_BYTES:
             inline = data
