@@ -313,6 +313,20 @@ def test_path_traversal_refused(storage_platform: StoragePlatform, tmp_path: Pat
     assert not (sp.root / "home" / "evil").exists() and not (sp.root / "evil").exists()
 
 
+def test_a_fifo_in_a_home_is_refused_not_waited_on(storage_platform: StoragePlatform) -> None:
+    """A FIFO (which a user's job can make in its home) is not a file: a download of it is
+    refused at once, where an open for reading would hang the request for a writer."""
+    sp = storage_platform
+    home = sp.root / "home" / "alice"
+    home.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(home / "pipe")
+    with sp.platform.http(sp.user_key) as alice:
+        r = alice.get("/api/files/home/pipe")
+        assert r.status_code == 400 and "not a regular file" in error(r)["message"]
+        assert alice.put("/api/files/home/ok.txt", content=b"fine").status_code == 201
+        assert alice.get("/api/files/home/ok.txt").content == b"fine"
+
+
 def test_public_area(storage_platform: StoragePlatform) -> None:
     sp = storage_platform
     data = os.urandom(2 * CHUNK + 5)

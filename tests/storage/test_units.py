@@ -9,7 +9,7 @@ import pytest
 
 from hakutaku.compute.units import parse_mem_mb
 from hakutaku.storage.errors import QuotaExceeded, UnsafePath
-from hakutaku.storage.paths import clean_path, inside
+from hakutaku.storage.paths import clean_path, inside, open_inside
 from hakutaku.storage.quota import Limits, Usage, check_room, format_size, measure, parse_size
 
 
@@ -146,3 +146,32 @@ def test_format_size() -> None:
     assert format_size(1536) == "1.5 KiB"
     assert format_size(500 * 2**30) == "500 GiB"
     assert format_size(parse_size("10G")) == "10 GiB"  # what you write is what you read back
+
+
+def test_a_file_swapped_for_a_link_after_the_check_is_not_read(tmp_path: Path) -> None:
+    """`inside` checked the path; the file (then a folder on the way) is swapped for a link
+    out of the area before it is opened: open_inside refuses what it would have opened."""
+    area, outside = tmp_path / "home", tmp_path / "secret"
+    (area / "run").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "shadow").write_text("root's")
+    (area / "run" / "out.txt").write_text("mine")
+    rel = PurePosixPath("run/out.txt")
+    target = inside(area, rel)
+    fd = open_inside(area, target, str(rel))
+    assert os.read(fd, 10) == b"mine"
+    os.close(fd)
+
+    (area / "run" / "out.txt").unlink()
+    (area / "run" / "out.txt").symlink_to(outside / "shadow")  # the last part swapped
+    with pytest.raises(UnsafePath, match="could not be opened safely"):
+        open_inside(area, target, str(rel))
+
+    (area / "run" / "out.txt").unlink()
+    (area / "run").rmdir()
+    (area / "run").symlink_to(outside)  # a folder on the way swapped
+    (outside / "out.txt").write_text("not hers")
+    with pytest.raises(UnsafePath, match="outside the area"):
+        open_inside(area, target, str(rel))
+    with pytest.raises(FileNotFoundError):
+        open_inside(area, inside(area, PurePosixPath("gone.txt")), "gone.txt")

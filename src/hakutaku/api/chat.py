@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from hakutaku.api.deps import caller, db_session
-from hakutaku.api.papers import GatewayCallerDep, PapersDep
+from hakutaku.api.papers import GatewayCallerDep, PapersDep, pdf_response
 from hakutaku.chat import export, store
 from hakutaku.db.models import ChatConversation, User
 from hakutaku.errors import NotFound, PlatformError
@@ -343,7 +343,5 @@ def shared_paper_pdf(
         raise NotFound(
             f"This shared conversation cites no paper {paper_id}.", code="paper_not_found"
         )
-    path = papers.owners_pdf_file(s, row.user_id, paper_id)
-    return FileResponse(
-        path, media_type="application/pdf", content_disposition_type="inline", filename=path.name
-    )
+    name, fd = papers.owners_pdf_file(s, row.user_id, paper_id)
+    return pdf_response(name, fd)

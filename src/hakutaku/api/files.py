@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from datetime import datetime
+from pathlib import PurePosixPath
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import FileResponse
 
 from hakutaku.api.deps import DatabaseDep, UploadsDep, admin, caller, db_session
+from hakutaku.api.opened_file import OpenedFileResponse
 from hakutaku.api.schemas import RAW_BODY
 from hakutaku.db.models import Upload
 from hakutaku.errors import Forbidden
@@ -365,8 +367,10 @@ def download(
     """The file's bytes, streamed; `Range: bytes=A-B` gets a part (206)."""
     storage = uploads.storage
     where = storage.area(s, who, area, user, write=False)
-    target = storage.file_to_read(where, path)
-    return FileResponse(target, filename=target.name, content_disposition_type="attachment")
+    fd = storage.open_to_read(where, path)
+    return OpenedFileResponse(
+        fd, filename=PurePosixPath(path).name, content_disposition_type="attachment"
+    )
 
 
 @router.put("/{area}/{path:path}", response_model=EntryOut, status_code=201, openapi_extra=RAW_BODY)

@@ -8,13 +8,11 @@ import tomllib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.types import Receive, Scope, Send
 
 from hakutaku.api.deps import ComputeDep, DatabaseDep, SchedulerDep, admin, caller, db_session
 from hakutaku.api.files import EntryOut
@@ -27,6 +25,7 @@ from hakutaku.api.job_schemas import (
     PolicyOut,
     ResourcesOut,
 )
+from hakutaku.api.opened_file import OpenedFileResponse
 from hakutaku.compute import job_files
 from hakutaku.compute.capacity import free_after
 from hakutaku.compute.policy import PolicyError, parse_policy
@@ -218,24 +217,6 @@ def job_file(
     except BaseException:
         os.close(fd)
         raise
-
-
-class OpenedFileResponse(FileResponse):
-    """A FileResponse of a file already opened and checked (job_files.open_file): read
-    through its descriptor, so a name swapped for a link meanwhile changes nothing; the
-    descriptor is closed once the response is sent (or fails)."""
-
-    def __init__(self, fd: int, **kwargs: Any) -> None:
-        self.fd = fd
-        super().__init__(f"/proc/self/fd/{fd}", stat_result=os.fstat(fd), **kwargs)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Not `pathsend`: the server would open the path after this returns and closes it.
-        extensions = {k: v for k, v in scope.get("extensions", {}).items() if "pathsend" not in k}
-        try:
-            await super().__call__({**scope, "extensions": extensions}, receive, send)
-        finally:
-            os.close(self.fd)
 
 
 # ----------------------------------------------------------------------------- /api/compute

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import FileResponse
 
 from hakutaku.api.deps import DatabaseDep, SettingsDep, UploadsDep, caller, db_session
+from hakutaku.api.opened_file import OpenedFileResponse
 from hakutaku.api.schemas import RAW_BODY
 from hakutaku.db.models import Paper
 from hakutaku.gateway.http import read_body
@@ -257,12 +258,14 @@ def paper_pdf(
     s: Session = Depends(db_session, scope="function"),
 ) -> FileResponse:
     """The PDF, shown inline by the browser (append #page=N to the link to open page N)."""
-    path = papers.pdf_file(s, who, paper_id)
-    return FileResponse(
-        path,
-        media_type="application/pdf",
-        content_disposition_type="inline",
-        filename=path.name,
+    name, fd = papers.pdf_file(s, who, paper_id)
+    return pdf_response(name, fd)
+
+
+def pdf_response(name: str, fd: int) -> OpenedFileResponse:
+    """A paper's PDF, shown inline by the browser (an opened, checked file)."""
+    return OpenedFileResponse(
+        fd, media_type="application/pdf", content_disposition_type="inline", filename=name
     )
 
 

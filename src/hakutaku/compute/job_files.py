@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from hakutaku.errors import NotFound, PlatformError
 from hakutaku.storage.errors import UnsafePath
-from hakutaku.storage.paths import clean_path, inside
+from hakutaku.storage.paths import clean_path, inside, open_inside
 from hakutaku.storage.service import Entry
 
 HIDDEN = frozenset({"request.json"})  # in the folder's top; see the module's docstring
@@ -75,30 +75,21 @@ def _is_hidden(rel: PurePosixPath) -> bool:
 
 
 def _open_checked(job_id: int, root: Path, target: Path, rel: str, flags: int) -> int:
-    """`target` opened, after checking that what was opened lies in `root`.
-
-    `inside` resolved the path a moment ago, but the job (on Slurm, its user; the server may
-    be root) can swap a folder on the way for a link in between. So the file is opened
-    without following a last link, and the kernel's own name for what was opened
-    (/proc/self/fd) must still lie under the folder; everything is then read through that
-    descriptor, never by name again. O_NONBLOCK: a FIFO the job made does not hang the
-    server waiting for a writer (it is then refused as not a regular file)."""
+    """`target` opened and checked as storage opens its files (`open_inside`: what was opened
+    must still lie in the folder, whatever the job swapped meanwhile), and not the hidden
+    file by another name; everything is then read through the descriptor."""
     try:
-        fd = os.open(target, flags | os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        fd = open_inside(root, target, rel, flags)
     except FileNotFoundError as exc:
         message = f"No file or folder {rel!r} in job {job_id}'s folder."
         raise NotFound(message, param="path") from exc
-    except OSError as exc:  # ELOOP: the last part became a link
-        reason = f"it could not be opened safely ({exc.strerror})"
+    except UnsafePath as exc:
+        reason = exc.reason.replace("the area", "the job's folder")
         raise UnsafeJobPath(job_id, rel, reason) from exc
     opened = Path(f"/proc/self/fd/{fd}")
-    if opened.parent.is_dir():  # Linux; elsewhere `inside`'s check is the one made
-        real = Path(os.readlink(opened))
-        if not real.is_relative_to(root) or any(real == root / name for name in HIDDEN):
-            os.close(fd)
-            raise UnsafeJobPath(
-                job_id, rel, "it leads outside the job's folder through a symbolic link"
-            )
+    if opened.parent.is_dir() and any(Path(os.readlink(opened)) == root / n for n in HIDDEN):
+        os.close(fd)
+        raise HiddenJobFile(job_id, rel)
     return fd
 
 

@@ -8,8 +8,9 @@ and for each question, chat for each answer.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -90,11 +91,13 @@ class Papers:
     def add_from_home(self, s: Session, who: Principal, path: str, gateway: GatewayCaller) -> Paper:
         """Index a PDF already in the caller's home (it stays where it is)."""
         area = self.storage.area(s, who, "home", write=False)
-        file = self.storage.file_to_read(area, path)
-        size = file.stat().st_size
-        self._check_size(size, path)
+        fd = self.storage.open_to_read(area, path)
+        with os.fdopen(fd, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            self._check_size(size, path)
+            data = file.read()
         rel = path.strip("/")
-        pages = page_texts(file.read_bytes(), rel)
+        pages = page_texts(data, rel)
         return self._index(s, who, rel, size, pages, gateway)
 
     def _check_size(self, size: int, name: str) -> None:
@@ -162,11 +165,12 @@ class Papers:
             )
         return paper
 
-    def pdf_file(self, s: Session, who: Principal, paper_id: int) -> Path:
+    def pdf_file(self, s: Session, who: Principal, paper_id: int) -> tuple[str, int]:
+        """The paper's PDF: its file name and an opened, checked descriptor to read."""
         paper = self.get(s, who, paper_id)
         return self._pdf_of(paper, self.storage.area(s, who, "home", write=False))
 
-    def owners_pdf_file(self, s: Session, owner_id: int, paper_id: int) -> Path:
+    def owners_pdf_file(self, s: Session, owner_id: int, paper_id: int) -> tuple[str, int]:
         """The PDF of one of `owner_id`'s papers, on the platform's own authority: for a
         conversation its owner shared, once the caller has checked that it cites the paper."""
         paper = s.get(Paper, paper_id)
@@ -175,9 +179,9 @@ class Papers:
             raise NotFound(f"No paper {paper_id} is cited here.", code="paper_not_found")
         return self._pdf_of(paper, self.storage.home_of(owner))
 
-    def _pdf_of(self, paper: Paper, area: Area) -> Path:
+    def _pdf_of(self, paper: Paper, area: Area) -> tuple[str, int]:
         try:
-            return self.storage.file_to_read(area, paper.path)
+            return PurePosixPath(paper.path).name, self.storage.open_to_read(area, paper.path)
         except NotFound:
             raise NotFound(
                 f"Paper {paper.id}'s file {paper.path!r} is no longer in its owner's home; "

@@ -7,6 +7,7 @@ area root, so a link planted in a home that points elsewhere cannot be followed 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path, PurePosixPath
 
 from hakutaku.storage.errors import UnsafePath
@@ -69,6 +70,29 @@ def inside(area: Path, rel: PurePosixPath, *, follow_last: bool = True) -> Path:
     if not parent.is_relative_to(root):
         raise UnsafePath(str(rel), "it leads outside the area through a symbolic link")
     return parent / rel.name
+
+
+def open_inside(root: Path, target: Path, rel: str, flags: int = 0) -> int:
+    """`target` (from `inside`) opened for reading, after checking that what was opened still
+    lies under the resolved `root`; the caller reads through the descriptor and closes it.
+
+    `inside` resolved the path a moment ago, but whoever writes the folder (a user's job on
+    Slurm, while the server may run as root) can swap a name on the way for a link in
+    between. So the last part is opened without following a link, and the kernel's own name
+    for what was opened (/proc/self/fd) must lie under the root. O_NONBLOCK: a FIFO does not
+    hang the server waiting for a writer. FileNotFoundError when it is gone."""
+    try:
+        fd = os.open(target, flags | os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # ELOOP: the last part became a link
+        raise UnsafePath(rel, f"it could not be opened safely ({exc.strerror})") from exc
+    opened = Path(f"/proc/self/fd/{fd}")
+    # Linux has /proc/self/fd; elsewhere `inside`'s check is the one made
+    if opened.parent.is_dir() and not Path(os.readlink(opened)).is_relative_to(root.resolve()):
+        os.close(fd)
+        raise UnsafePath(rel, "it leads outside the area through a symbolic link")
+    return fd
 
 
 def relative_to_area(area: Path, absolute: Path) -> str:

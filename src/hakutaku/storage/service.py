@@ -28,7 +28,7 @@ from hakutaku.errors import Conflict, Forbidden, NotFound, PlatformError
 from hakutaku.identity.auth import Principal
 from hakutaku.identity.service import get_user
 from hakutaku.storage.errors import UnsafePath
-from hakutaku.storage.paths import AREAS, clean_path, inside, relative_to_area
+from hakutaku.storage.paths import AREAS, clean_path, inside, open_inside, relative_to_area
 from hakutaku.storage.quota import Limits, Usage, measure
 
 LOCK_STRIPES = 64
@@ -189,17 +189,24 @@ class Storage:
                     continue
         return "dir", sorted(entries, key=lambda e: e.name)
 
-    def file_to_read(self, area: Area, path: str) -> Path:
+    def open_to_read(self, area: Area, path: str) -> int:
+        """The file `path` names, opened and checked (`open_inside`): a descriptor the caller
+        reads through and closes, so a name swapped for a link meanwhile changes nothing."""
         target = inside(area.folder, clean_path(path))
-        if not target.exists():
-            raise NotFound(f"No file {path!r} in the {area.name} area.", param="path")
         if target.is_dir():
             raise PlatformError(
                 f"{path!r} is a folder: list it with GET /api/files/list?area={area.name}"
                 f"&path={path} (`hai files ls`).",
                 param="path",
             )
-        return target
+        try:
+            fd = open_inside(area.folder, target, path)
+        except FileNotFoundError:
+            raise NotFound(f"No file {path!r} in the {area.name} area.", param="path") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or a device: never read
+            os.close(fd)
+            raise PlatformError(f"{path!r} is not a regular file; it is not read.", param="path")
+        return fd
 
     def delete(self, area: Area, path: str, *, recursive: bool = False) -> Entry:
         """Remove a file, a link (not what it points at) or a folder (`recursive` if not empty)."""
