@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.portal.conftest import PASSWORD, shot, sign_in
-from tests.support.apps import platform_on_slurm, signed_in_client, wait_running
+from tests.support.apps import platform_on_slurm, run_cell, signed_in_client, wait_running
 from tests.support.processes import Platform, wait_until
 from tests.support.slurm import SlurmCluster
 
@@ -47,31 +47,6 @@ def on_slurm(
 @pytest.fixture(scope="module")
 def alice(on_slurm: Platform) -> httpx.Client:
     return signed_in_client(on_slurm.url, "alice", PASSWORD)
-
-
-def run_cell(lab: Any, code: str) -> str:
-    """Open a new notebook in Jupyter Lab's page, run one cell of `code`, return its output."""
-    lab.locator(".jp-LauncherCard[data-category='Notebook']").first.click(timeout=90_000)
-    editor = lab.locator(".jp-Notebook .jp-Cell .cm-content").first
-    editor.wait_for(timeout=90_000)
-    lab.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
-    editor.click()
-    lab.keyboard.type(code)
-    output = lab.locator(".jp-OutputArea-output").first
-
-    def ran() -> bool:
-        # Lab ignores a run while its kernel connection is still being set up (after the
-        # status bar says Idle, on a loaded machine): run the same cell again until it runs
-        editor.click()
-        lab.keyboard.press("Control+Enter")
-        try:
-            output.wait_for(timeout=5_000)
-        except Exception:
-            return False
-        return True
-
-    wait_until(ran, 90, "the cell's output through the proxy", interval=0.5)
-    return str(output.inner_text()).strip()
 
 
 def test_jupyter_as_a_slurm_job_from_the_launch_form(

@@ -150,3 +150,28 @@ async def run_in_jupyter(p: Platform, client: httpx.Client, session_id: str, cod
                 return str(reply["content"]["data"]["text/plain"])
             if reply["msg_type"] == "error":
                 raise AssertionError(f"the cell failed: {reply['content']}")
+
+
+def run_cell(lab: Any, code: str) -> str:
+    """Open a new notebook in Jupyter Lab's page, run one cell of `code`, return its output."""
+    lab.locator(".jp-LauncherCard[data-category='Notebook']").first.click(timeout=90_000)
+    editor = lab.locator(".jp-Notebook .jp-Cell .cm-content").first
+    editor.wait_for(timeout=90_000)
+    lab.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
+    editor.click()
+    lab.keyboard.type(code)
+    output = lab.locator(".jp-OutputArea-output").first
+
+    def ran() -> bool:
+        # Lab ignores a run while its kernel connection is still being set up (after the
+        # status bar says Idle, on a loaded machine): run the same cell again until it runs
+        editor.click()
+        lab.keyboard.press("Control+Enter")
+        try:
+            output.wait_for(timeout=5_000)
+        except Exception:
+            return False
+        return True
+
+    wait_until(ran, 90, "the cell's output through the proxy", interval=0.5)
+    return str(output.inner_text()).strip()
