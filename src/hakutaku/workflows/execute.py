@@ -26,7 +26,6 @@ import select
 import sys
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
 from hakutaku.workflows import leases, usage_log
@@ -44,8 +43,20 @@ PR_SET_PDEATHSIG = 1
 _runner: Runner | None = None  # this worker's resident runner, started by its first Python task
 
 
-def cancel_requested(folder: Path) -> bool:
-    return (folder / CANCEL_FILE).exists()
+def cancel_requested(folder: str | os.PathLike[str]) -> bool:
+    return os.path.exists(os.path.join(folder, CANCEL_FILE))
+
+
+def make_folder(path: str) -> bool:
+    """Make the folder `path` (and its parents when missing); True when it is new (then no
+    file of it, a cancel or withdraw file included, can exist yet)."""
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        return False
+    except FileNotFoundError:
+        os.makedirs(path, exist_ok=True)
+    return True
 
 
 def execute_pickled(request: bytes) -> bytes:
@@ -57,45 +68,68 @@ def execute_pickled(request: bytes) -> bytes:
 
 def execute(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one task attempt described by `spec` and say how it ended."""
-    folder = Path(spec["task_dir"])
-    folder.mkdir(parents=True, exist_ok=True)
+    folder: str = spec["task_dir"]
+    fresh = make_folder(folder)
     lease = spec.get("lease")
     # A task may wait here for its lease (prefetched behind the task that holds it): it
-    # starts once it holds it, or never when it is cancelled first.
+    # starts once it holds it, or never when it is cancelled first. In a folder made just
+    # now no cancel or withdraw file was there: one written from here on is seen while the
+    # task runs (a cancel) or comes too late (a withdraw), as when it comes after the look.
     if lease:
-        ready = leases.acquire(lease, lambda: cancel_requested(folder) or _withdrawn(folder))
+        ready = leases.acquire(lease, lambda: _stopped(folder), look=not fresh)
     else:
-        ready = not cancel_requested(folder)
+        ready = fresh or not cancel_requested(folder)
     if not ready:
-        if not cancel_requested(folder):
-            return {"state": WITHDRAWN, "error": ""}
-        return {"state": "cancelled", "error": "cancelled before it started"}
+        return _not_started(folder)
     try:
-        started = time.monotonic()
-        checkpoint = folder.parent.parent / "checkpoints" / spec["slot"]
-        checkpoint.mkdir(parents=True, exist_ok=True)
-        try:
-            if spec["kind"] == "python":
-                outcome = _run_python(spec, folder, checkpoint)
-            else:
-                outcome = _run_executable(spec, folder, checkpoint)
-        finally:
-            # The record named the process while this task ran; it names nothing of it now.
-            clear_pid(folder)
+        return _attempt(spec, folder)
     finally:
-        leases.release()  # the next task on the lease starts now
+        leases.release()  # the next task on the lease starts now (if it was not yet)
+
+
+def _stopped(folder: str) -> bool:
+    """Cancelled, or withdrawn (to run on another lease)."""
+    return cancel_requested(folder) or _withdrawn(folder)
+
+
+def _not_started(folder: str) -> dict[str, Any]:
+    if not cancel_requested(folder):
+        return {"state": WITHDRAWN, "error": ""}
+    return {"state": "cancelled", "error": "cancelled before it started"}
+
+
+def _attempt(spec: dict[str, Any], folder: str) -> dict[str, Any]:
+    """Run the attempt (its lease held); its result file is written before this returns."""
+    started = time.monotonic()
+    checkpoint = _checkpoint_folder(folder, spec["slot"])
+    try:
+        if spec["kind"] == "python":
+            outcome = _run_python(spec, folder, checkpoint)
+        else:
+            outcome = _run_executable(spec, folder, checkpoint)
+    finally:
+        # The record named the process while this task ran; it names nothing of it now.
+        clear_pid(folder)
     outcome["wall_seconds"] = time.monotonic() - started
+    run_dir = os.path.dirname(os.path.dirname(folder))
     usage_log.append(
-        folder.parent.parent, folder.name, outcome["cpu_seconds"], outcome["wall_seconds"]
+        run_dir, os.path.basename(folder), outcome["cpu_seconds"], outcome["wall_seconds"]
     )
     return outcome
 
 
-def _withdrawn(folder: Path) -> bool:
-    return (folder / WITHDRAW_FILE).exists()
+def _checkpoint_folder(folder: str, slot: str) -> str:
+    """`checkpoints/<slot>` of the campaign's folder (tasks/<key>/../../checkpoints)."""
+    path = os.path.join(os.path.dirname(os.path.dirname(folder)), "checkpoints", slot)
+    make_folder(path)
+    return path
 
 
-def _stop_reason(folder: Path, deadline: float | None, timeout: float | None) -> tuple[str, str]:
+def _withdrawn(folder: str) -> bool:
+    return os.path.exists(os.path.join(folder, WITHDRAW_FILE))
+
+
+def _stop_reason(folder: str, deadline: float | None, timeout: float | None) -> tuple[str, str]:
     if cancel_requested(folder):
         return "cancelled", "cancelled while running; its process tree was killed"
     if deadline is not None and time.monotonic() > deadline:
@@ -116,7 +150,7 @@ def _resident_runner() -> Runner:
     return _runner
 
 
-def _run_python(spec: dict[str, Any], folder: Path, checkpoint: Path) -> dict[str, Any]:
+def _run_python(spec: dict[str, Any], folder: str, checkpoint: str) -> dict[str, Any]:
     global _runner
     body = job(
         spec["call"], folder, checkpoint, int(spec.get("cpus", 1)), list(spec.get("cores") or [])
@@ -135,7 +169,8 @@ def _run_python(spec: dict[str, Any], folder: Path, checkpoint: Path) -> dict[st
     while True:
         ready, _, _ = select.select([runner.replies, runner.pidfd], [], [], POLL_SECONDS)
         if runner.replies in ready or runner.pidfd in ready:
-            reply = runner.receive() if _readable(runner.replies) else None
+            readable = runner.replies in ready or _readable(runner.replies)
+            reply = runner.receive() if readable else None
             if reply is None:  # the interpreter died under the task
                 _runner = None
                 death = runner.kill()
@@ -170,20 +205,20 @@ def _readable(fd: int) -> bool:
     return bool(select.select([fd], [], [], 0)[0])
 
 
-def _crash_text(folder: Path, how: str) -> str:
+def _crash_text(folder: str, how: str) -> str:
     text = (
         f"the Python interpreter running the task {how} (a crash in native code, os._exit or "
         "the machine's memory limit); the worker's next task runs in a fresh interpreter"
     )
-    with contextlib.suppress(OSError):
-        (folder / ERROR_FILE).write_text(text)
+    with contextlib.suppress(OSError), open(os.path.join(folder, ERROR_FILE), "w") as handle:
+        handle.write(text)
     return text
 
 
 # ---------------------------------------------------------------------- executables
 
 
-def _run_executable(spec: dict[str, Any], folder: Path, checkpoint: Path) -> dict[str, Any]:
+def _run_executable(spec: dict[str, Any], folder: str, checkpoint: str) -> dict[str, Any]:
     pid = _spawn(spec, folder, checkpoint)
     write_pid(folder, pid)
     timeout = spec.get("timeout")
@@ -200,14 +235,15 @@ def _run_executable(spec: dict[str, Any], folder: Path, checkpoint: Path) -> dic
     }
 
 
-def _error_text(folder: Path, exit_code: int | None) -> str:
+def _error_text(folder: str, exit_code: int | None) -> str:
     try:
-        return (folder / ERROR_FILE).read_text()[-ERROR_CHARS:]
+        with open(os.path.join(folder, ERROR_FILE)) as handle:
+            return handle.read()[-ERROR_CHARS:]
     except OSError:
         return f"exited with code {exit_code}"
 
 
-def _spawn(spec: dict[str, Any], folder: Path, checkpoint: Path) -> int:
+def _spawn(spec: dict[str, Any], folder: str, checkpoint: str) -> int:
     """Fork the child that execs the executable; it leads a new session and dies with this
     worker."""
     sys.stdout.flush()
@@ -219,13 +255,13 @@ def _spawn(spec: dict[str, Any], folder: Path, checkpoint: Path) -> int:
         _child_setup(spec, folder, checkpoint)
         _exec(spec["argv"], folder)
     except BaseException:
-        with contextlib.suppress(OSError):
-            (folder / ERROR_FILE).write_text(traceback.format_exc())
+        with contextlib.suppress(OSError), open(os.path.join(folder, ERROR_FILE), "w") as out:
+            out.write(traceback.format_exc())
     finally:
         os._exit(1)
 
 
-def _child_setup(spec: dict[str, Any], folder: Path, checkpoint: Path) -> None:
+def _child_setup(spec: dict[str, Any], folder: str, checkpoint: str) -> None:
     os.setsid()
     # Not on Linux: the platform's resume still kills leftovers by their recorded pids.
     with contextlib.suppress(OSError, AttributeError):
@@ -239,8 +275,8 @@ def _child_setup(spec: dict[str, Any], folder: Path, checkpoint: Path) -> None:
             "OMP_NUM_THREADS": cpus,
             "HAI_TASK_CPUS": cpus,
             "HAI_TASK_CARDS": str(spec.get("cards", 0)),
-            "HAI_TASK_DIR": str(folder),
-            "HAI_CHECKPOINT_DIR": str(checkpoint),
+            "HAI_TASK_DIR": folder,
+            "HAI_CHECKPOINT_DIR": checkpoint,
         }
     )
     if spec.get("mpi"):
@@ -251,15 +287,15 @@ def _child_setup(spec: dict[str, Any], folder: Path, checkpoint: Path) -> None:
     os.chdir(folder)
 
 
-def _exec(argv: list[str], folder: Path) -> None:
+def _exec(argv: list[str], folder: str) -> None:
     for fd, name in ((1, "stdout.txt"), (2, "stderr.txt")):
-        target = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        target = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(target, fd)
         os.close(target)
     os.execvp(argv[0], argv)
 
 
-def _wait(pid: int, folder: Path, timeout: float | None) -> tuple[str, str, int, Any]:
+def _wait(pid: int, folder: str, timeout: float | None) -> tuple[str, str, int, Any]:
     """Wait for the executable; kill its tree on cancel or timeout.
     (state, error, wait status, rusage)."""
     deadline = time.monotonic() + timeout if timeout else None

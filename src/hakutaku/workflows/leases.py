@@ -112,9 +112,11 @@ class _Cancelled(Exception):
     pass
 
 
-def acquire(path: str, cancelled: Callable[[], bool]) -> bool:
+def acquire(path: str, cancelled: Callable[[], bool], *, look: bool = True) -> bool:
     """Wait until this process holds the lease at `path`; False (and not held) when
-    `cancelled()` became true while waiting, or was true once it was held."""
+    `cancelled()` became true while waiting, or was true once it was held. `look=False`:
+    the caller knows it was not cancelled before it came here (it is looked at only when
+    the lease had to be waited for)."""
     global _held
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -126,8 +128,9 @@ def acquire(path: str, cancelled: Callable[[], bool]) -> bool:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             _wait(fd, cancelled)
+            look = True
         # A cancel written while this task waited (or just before it got the lock).
-        if cancelled():
+        if look and cancelled():
             raise _Cancelled
     except _Cancelled:
         _disarm()  # whatever moment the alarm's exception came in

@@ -32,7 +32,9 @@ class Recorded:
     shared: bool  # a resident runner: it outlives the task
 
 
-def write_pid(folder: Path, pid: int, started: float | None = None, shared: bool = False) -> None:
+def write_pid(
+    folder: str | os.PathLike[str], pid: int, started: float | None = None, shared: bool = False
+) -> None:
     """Record the process that runs the task in `folder` (`started`: its create time)."""
     if started is None:
         try:
@@ -41,16 +43,17 @@ def write_pid(folder: Path, pid: int, started: float | None = None, shared: bool
             started = 0.0
     line = f"{_HOST} {pid} {started!r}{' ' + SHARED if shared else ''}\n"
     # One short write: a reader sees the whole line or an empty file (read as no record).
-    fd = os.open(folder / PID_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(os.path.join(folder, PID_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         os.write(fd, line.encode())
     finally:
         os.close(fd)
 
 
-def clear_pid(folder: Path) -> None:
+def clear_pid(folder: str | os.PathLike[str]) -> None:
     """The task no longer runs: its record must not name a process that runs something else."""
-    (folder / PID_FILE).unlink(missing_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(folder, PID_FILE))
 
 
 def read_pid(folder: Path) -> Recorded | None:
