@@ -14,6 +14,9 @@ soon as the tree is gone. The worker acts on a task's cancel file only while tha
 one it runs, so a late cancel of a finished task can never hit the task after it. Children
 die with their worker (PR_SET_PDEATHSIG), so a killed campaign leaves no orphans computing.
 Only a small outcome dict returns through Parsl; the result is a file in the task's folder.
+
+A bundle (`execute_bundle`: several short tasks as one Parsl task) runs its members one after
+another on its lease; each member is a task as above, and the outcomes return together.
 """
 
 from __future__ import annotations
