@@ -38,7 +38,7 @@ import psutil
 from parsl.serialize import pack_apply_message, unpack_apply_message
 
 from hakutaku.workflows import leases, refs
-from hakutaku.workflows.proctree import kill_tree
+from hakutaku.workflows.proctree import kill_tree, start_time
 
 ERROR_FILE = "error.txt"
 ERROR_CHARS = 4000
@@ -135,7 +135,7 @@ class Runner:
         self.replies = replies  # runner -> worker
         self.pidfd = os.pidfd_open(pid)
         try:
-            self.started = psutil.Process(pid).create_time()
+            self.started = start_time(pid)
         except psutil.NoSuchProcess:
             self.started = 0.0
         self.reported_cpu = 0.0  # CPU seconds of the tasks it replied for
