@@ -159,3 +159,16 @@ def occupy(folder: str, pool: str, seconds: float) -> dict[str, int]:
         return {"pool": same, "all": everyone, "shared": shared, "cpus": len(cores)}
     finally:
         mine.unlink()
+
+
+# ---------------------------------------------------------------------- bundles
+
+
+def gated(i: int, log: str, gate: str) -> int:
+    """Log `i`; then, given a gate file, wait (a minute at most) until it exists. Returns i."""
+    with open(log, "a") as handle:
+        handle.write(f"{i}\n")
+    deadline = time.monotonic() + 60
+    while gate and not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return i

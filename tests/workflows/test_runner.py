@@ -15,7 +15,13 @@ from hakutaku.db.models import WorkflowTask
 from hakutaku.workflows import Campaign, TaskCancelled, TaskFailed, TaskFuture
 from hakutaku.workflows.execute import CANCEL_FILE
 from hakutaku.workflows.journal import DatabaseBackend
-from hakutaku.workflows.proctree import kill_recorded, read_pid, tree_pids, write_pid
+from hakutaku.workflows.proctree import (
+    kill_recorded,
+    read_pid,
+    start_time,
+    tree_pids,
+    write_pid,
+)
 from tests.workflows import tasks
 from tests.workflows.conftest import wait_for
 
@@ -57,7 +63,7 @@ def test_a_late_cancel_of_a_finished_task_never_kills_the_next(one_slot: Campaig
     # The first task's cancel arrives now: its cancel file (as from another host) ...
     (first.task_dir / CANCEL_FILE).touch()
     # ... and the steering side's kill by a record that names the (shared) runner.
-    write_pid(first.task_dir, runner, psutil.Process(runner).create_time(), shared=True)
+    write_pid(first.task_dir, runner, start_time(runner), shared=True)
     assert not kill_recorded(first.task_dir)
     assert following.result(timeout=30) == runner
     assert following.state == "done"

@@ -11,6 +11,10 @@ only starts and scales the executor); the campaign admits a task only when its p
 asks for, so pools can be rebalanced while the campaign runs. Re-running a campaign under the
 same name and folder resumes it: a task whose inputs hash to a finished task's key is
 answered from the journal without running.
+
+Short tasks of a deep queue go to Parsl several at a time as one Parsl task on one lease
+(`hakutaku.workflows.bundles`, `bundle=`): their results arrive together when the bundle
+ends, at most ~20 ms of expected work later; long, new and lone tasks go alone.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from hakutaku.config import get_settings
 from hakutaku.errors import PlatformError
 from hakutaku.sdk.client import Client
 from hakutaku.workflows import environment, refs, states, store, usage_log
+from hakutaku.workflows.bundles import MAX_TASKS as MAX_BUNDLE
+from hakutaku.workflows.bundles import Bundle, WallTimes, bundle_size
 from hakutaku.workflows.errors import (
     TaskCancelled,
     TaskError,
@@ -84,6 +90,7 @@ class Campaign:
         user: str | None = None,
         slurm: SlurmOptions | None = None,
         prefetch: int | None = None,
+        bundle: int = MAX_BUNDLE,
     ) -> None:
         # `hai workflows run --name/--profile` win over what the file says.
         name = environment.campaign_name(name)
@@ -108,6 +115,16 @@ class Campaign:
                 f"prefetch must be a whole number of tasks >= 0 (0: none), not {prefetch!r}"
             )
         self.prefetch = prefetch
+        # Short tasks of a deep queue go to Parsl up to `bundle` at a time as one Parsl task
+        # (hakutaku.workflows.bundles); 0 or 1: never.
+        if not isinstance(bundle, int) or bundle < 0:
+            raise WorkflowError(
+                f"bundle must be a whole number of tasks >= 0 (0 or 1: none), not {bundle!r}"
+            )
+        self.bundle = bundle
+        self._walls = WallTimes()
+        self.submissions = 0  # Parsl tasks handed to the executor (a bundle is one)
+        self.bundled = 0  # task attempts that went to Parsl in a bundle
         self.run_dir = Path(run_dir or settings.home / "workflows" / name).resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         backend = environment.journal_backend(database_url, user)
@@ -332,40 +349,74 @@ class Campaign:
                     lease = found
                 else:
                     break
-                fut = pool.queue.popleft()
-                self._leases.add(lease, fut)
-                fut.lease = lease
-                fut.cores = lease.cores
-                self._launch(fut)
+                size = 1
+                if self.bundle > 1:
+                    slots = pool.capacity // cpus
+                    size = bundle_size(pool.queue, slots, self.bundle, self._walls)
+                futs = [pool.queue.popleft() for _ in range(size)]
+                self._leases.add(lease, futs)
+                for fut in futs:
+                    fut.lease = lease
+                    fut.cores = lease.cores
+                if size == 1:
+                    self._launch(futs[0])
+                else:
+                    self._launch_bundle(Bundle(futs))
             if not pool.queue:
                 self._rebind(pool, min(pool.free, free))
 
     def _rebind(self, pool: Pool[TaskFuture], free: int) -> None:
         """A pool with free CPUs and no queued task, while tasks of it wait on busy leases
-        (a rebalance gave it CPUs, or tasks ran unevenly long): ask one waiting task per
-        free CPU to come back unstarted, so it runs on a lease of its own."""
+        (a rebalance gave it CPUs, or tasks ran unevenly long): ask one waiting Parsl task
+        per free CPU to come back unstarted, so it runs on a lease of its own (a bundle
+        waiting for its lease as a whole: every member is asked, and the first one seen
+        ends its wait)."""
         for lease in self._leases.open_leases:
             if free <= 0:
                 return
             if lease.pool != pool.name:
                 continue
+            running = lease.tasks[0].bundle
+            asked: set[int] = set()
             for fut in lease.tasks[:0:-1]:  # the last ones first, never the one running
                 if free <= 0:
                     return
-                if fut.spec.cpus <= free and not fut.withdrawing and fut.state == states.RUNNING:
-                    fut.withdrawing = True
+                unit = [fut] if fut.bundle is None else fut.bundle.members
+                if fut.bundle is not None:
+                    if fut.bundle is running or id(fut.bundle) in asked:
+                        continue  # (its members run after the one running: soon)
+                    asked.add(id(fut.bundle))
+                waiting = all(f.state == states.RUNNING and not f.withdrawing for f in unit)
+                if fut.spec.cpus <= free and waiting:
                     free -= fut.spec.cpus
-                    with contextlib.suppress(OSError):
-                        fut.task_dir.mkdir(parents=True, exist_ok=True)
-                        (fut.task_dir / WITHDRAW_FILE).touch()
+                    for member in unit:
+                        member.withdrawing = True
+                        with contextlib.suppress(OSError):
+                            member.task_dir.mkdir(parents=True, exist_ok=True)
+                            (member.task_dir / WITHDRAW_FILE).touch()
 
     def _launch(self, fut: TaskFuture) -> None:
+        request = pickle.dumps(self._payload(fut), protocol=pickle.HIGHEST_PROTOCOL)
+        self._send(request, functools.partial(self._finished, fut))
+
+    def _launch_bundle(self, bundle: Bundle[TaskFuture]) -> None:
+        """The members go to Parsl as one task (`execute.execute_bundle`), on one lease."""
+        for fut in bundle.members:
+            fut.bundle = bundle
+        payloads = [self._payload(fut) for fut in bundle.members]
+        self.bundled += len(payloads)
+        request = pickle.dumps(payloads, protocol=pickle.HIGHEST_PROTOCOL)
+        self._send(request, functools.partial(self._bundle_finished, bundle))
+
+    def _payload(self, fut: TaskFuture) -> dict[str, Any]:
+        """The attempt's spec for `execute` (the attempt starts: running, counted)."""
         spec = fut.spec
         fut.state = states.RUNNING
         fut.attempts += 1
         if fut.lease is None or fut.lease.tasks[0] is fut:
             self._journal_started(fut)
-        # else: prefetched; journaled running once the task before it on its lease has ended
+        # else: prefetched (or behind a member of its bundle); journaled running once the
+        # task before it on its lease has ended
         payload: dict[str, Any] = {
             "kind": spec.kind,
             "task_dir": str(fut.task_dir),
@@ -381,7 +432,10 @@ class Campaign:
         else:
             payload["argv"] = spec.argv
             payload["mpi"] = spec.mpi
-        request = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        return payload
+
+    def _send(self, request: bytes, finished: Callable[[Future[Any]], None]) -> None:
+        self.submissions += 1
         try:
             # Called under the campaign's lock, always: the executor's task socket is not
             # thread-safe, and this is its only sender.
@@ -390,9 +444,9 @@ class Campaign:
             failed: Future[Any] = Future()
             failed.set_exception(exc)
             # Not here: the outcome admits the next task, which would fail the same way here.
-            threading.Thread(target=self._finished, args=(fut, failed), daemon=True).start()
+            threading.Thread(target=finished, args=(failed,), daemon=True).start()
             return
-        sent.add_done_callback(functools.partial(self._finished, fut))
+        sent.add_done_callback(finished)
 
     # ------------------------------------------------------------------ results
 
@@ -401,12 +455,41 @@ class Campaign:
             outcome = pickle.loads(done.result())
         except Exception as exc:  # the worker was lost, the task could not be sent, ...
             outcome = {"state": states.FAILED, "error": f"{type(exc).__name__}: {exc}"}
+        self._settle(fut, outcome)
+
+    def _bundle_finished(self, bundle: Bundle[TaskFuture], done: Future[Any]) -> None:
+        """A bundle's outcomes, taken member by member in the order they ran; when the
+        bundle as a whole failed (its worker was lost, ...), each member fails (or is
+        retried) as a task alone would. Members that come back unstarted are queued again
+        in their order; the pool admits once all are taken."""
+        members = bundle.members
+        try:
+            outcomes = pickle.loads(done.result())
+            if not isinstance(outcomes, list) or len(outcomes) != len(members):
+                raise WorkflowError(f"a bundle of {len(members)} tasks answered {outcomes!r}")
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc} (in a bundle of {len(members)} tasks)"
+            outcomes = [{"state": states.FAILED, "error": error} for _ in members]
+        back = 0
+        for index, (fut, outcome) in enumerate(zip(members, outcomes, strict=True)):
+            back += self._settle(fut, outcome, requeue_at=back, admit=index == len(members) - 1)
+
+    def _settle(
+        self, fut: TaskFuture, outcome: dict[str, Any], requeue_at: int = 0, admit: bool = True
+    ) -> bool:
+        """Take the attempt's outcome: journal it, retry or requeue the task (at
+        `requeue_at` in its queue; then True), or end its future and call the result
+        processors. `admit`: hand the pool's next tasks to Parsl now."""
         state = outcome["state"]
         if fut.state == states.CANCELLED:
             state = states.CANCELLED  # cancelled while its outcome was on its way back
         fut.cpu_seconds += outcome.get("cpu_seconds", 0.0)
-        fut.wall_seconds += outcome.get("wall_seconds", 0.0)
+        wall = outcome.get("wall_seconds")
+        if wall is not None:
+            fut.wall_seconds += wall
         with self._lock:
+            if wall is not None:  # (an attempt that ran, whatever its end: the name's time)
+                self._walls.add(fut.spec.name, wall)
             pool = self.pools[fut.spec.pool]
             self._release(fut)
             if fut.withdrawing:  # (or it had started, and the request came too late)
@@ -419,12 +502,13 @@ class Campaign:
             if retry:
                 (fut.task_dir / "error.txt").unlink(missing_ok=True)
             if retry or withdrawn:
-                pool.queue.appendleft(fut)
+                pool.queue.insert(min(requeue_at, len(pool.queue)), fut)
                 fut.state = states.PENDING
-            self._admit()
+            if admit:
+                self._admit()
         if retry or withdrawn:
             self.journal.record(fut.key, state=states.PENDING, error=outcome.get("error", ""))
-            return
+            return True
         value: Any = None
         if state == states.DONE:
             try:
@@ -465,6 +549,7 @@ class Campaign:
         for pool_name, processor in self._processors:
             if pool_name is None or pool_name == fut.spec.pool:
                 processor(fut)
+        return False
 
     def _journal_started(self, fut: TaskFuture) -> None:
         self.journal.record(
@@ -474,14 +559,18 @@ class Campaign:
     def _release(self, fut: TaskFuture) -> None:
         """The task's attempt ended: its lease goes to the task behind it, or is closed
         (its CPUs and cores free again). Called under the lock."""
-        lease = fut.lease
-        fut.lease, fut.cores = None, []
+        lease, bundle = fut.lease, fut.bundle
+        fut.lease, fut.cores, fut.bundle = None, [], None
         if lease is None:
             return
         first = lease.tasks[0] is fut
         if not first:  # its outcome came before that of the task ahead of it on the lease
             self._journal_started(fut)
-        self._leases.remove(lease, fut)
+        last = True  # of its Parsl task
+        if bundle is not None:
+            bundle.left -= 1
+            last = bundle.left == 0
+        self._leases.remove(lease, fut, last=last)
         if lease.tasks:
             if first:  # the prefetched task has the lease now: it started as this one ended
                 self._journal_started(lease.tasks[0])

@@ -14,6 +14,9 @@ soon as the tree is gone. The worker acts on a task's cancel file only while tha
 one it runs, so a late cancel of a finished task can never hit the task after it. Children
 die with their worker (PR_SET_PDEATHSIG), so a killed campaign leaves no orphans computing.
 Only a small outcome dict returns through Parsl; the result is a file in the task's folder.
+
+A bundle (`execute_bundle`: several short tasks as one Parsl task) runs its members one after
+another on its lease; each member is a task as above, and the outcomes return together.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ import select
 import sys
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
 from hakutaku.workflows import leases, usage_log
@@ -44,58 +46,132 @@ PR_SET_PDEATHSIG = 1
 _runner: Runner | None = None  # this worker's resident runner, started by its first Python task
 
 
-def cancel_requested(folder: Path) -> bool:
-    return (folder / CANCEL_FILE).exists()
+def cancel_requested(folder: str | os.PathLike[str]) -> bool:
+    return os.path.exists(os.path.join(folder, CANCEL_FILE))
+
+
+def make_folder(path: str) -> bool:
+    """Make the folder `path` (and its parents when missing); True when it is new (then no
+    file of it, a cancel or withdraw file included, can exist yet)."""
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        return False
+    except FileNotFoundError:
+        os.makedirs(path, exist_ok=True)
+    return True
 
 
 def execute_pickled(request: bytes) -> bytes:
-    """What Parsl runs: `execute` with the spec and the outcome as pickles. They are plain
-    data, and Parsl's own (dill) pickler, written in Python, takes ~20 us for such a dict
-    where a bytes object takes ~6; the task's call inside is in Parsl's format already."""
-    return pickle.dumps(execute(pickle.loads(request)), protocol=pickle.HIGHEST_PROTOCOL)
+    """What Parsl runs: `execute` with the spec and the outcome as pickles (a list of specs:
+    `execute_bundle`, and a list of outcomes). They are plain data, and Parsl's own (dill)
+    pickler, written in Python, takes ~20 us for such a dict where a bytes object takes ~6;
+    the task's call inside is packed already."""
+    spec = pickle.loads(request)
+    outcome = execute_bundle(spec) if isinstance(spec, list) else execute(spec)
+    return pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def execute(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one task attempt described by `spec` and say how it ended."""
-    folder = Path(spec["task_dir"])
-    folder.mkdir(parents=True, exist_ok=True)
+    folder: str = spec["task_dir"]
+    fresh = make_folder(folder)
     lease = spec.get("lease")
     # A task may wait here for its lease (prefetched behind the task that holds it): it
-    # starts once it holds it, or never when it is cancelled first.
+    # starts once it holds it, or never when it is cancelled first. In a folder made just
+    # now no cancel or withdraw file was there: one written from here on is seen while the
+    # task runs (a cancel) or comes too late (a withdraw), as when it comes after the look.
     if lease:
-        ready = leases.acquire(lease, lambda: cancel_requested(folder) or _withdrawn(folder))
+        ready = leases.acquire(lease, lambda: _stopped(folder), look=not fresh)
     else:
-        ready = not cancel_requested(folder)
+        ready = fresh or not cancel_requested(folder)
     if not ready:
-        if not cancel_requested(folder):
-            return {"state": WITHDRAWN, "error": ""}
-        return {"state": "cancelled", "error": "cancelled before it started"}
+        return _not_started(folder)
     try:
-        started = time.monotonic()
-        checkpoint = folder.parent.parent / "checkpoints" / spec["slot"]
-        checkpoint.mkdir(parents=True, exist_ok=True)
-        try:
-            if spec["kind"] == "python":
-                outcome = _run_python(spec, folder, checkpoint)
-            else:
-                outcome = _run_executable(spec, folder, checkpoint)
-        finally:
-            # The record named the process while this task ran; it names nothing of it now.
-            clear_pid(folder)
+        return _attempt(spec, folder)
     finally:
-        leases.release()  # the next task on the lease starts now
+        leases.release()  # the next task on the lease starts now (if it was not yet)
+
+
+def execute_bundle(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run the attempts of a bundle (short tasks of one pool, one lease) one after another
+    on the lease, held for the whole bundle; one outcome per member, in order.
+
+    While the bundle waits for its lease, a cancel or withdraw of any member ends the wait:
+    no member starts (each says cancelled or withdrawn, and the campaign queues the
+    withdrawn ones again). Once it holds the lease, each member's cancel and withdraw files
+    are looked at just before it starts; a cancel or timeout of the running member kills
+    its tree only (a Python member's runner: the members after it get a fresh one). Each
+    member's result file and usage line are written as it ends, before the next starts."""
+    folders: list[str] = [spec["task_dir"] for spec in specs]
+    fresh = [make_folder(folder) for folder in folders]
+    lease = specs[0].get("lease")
+    if lease:
+        ready = leases.acquire(lease, lambda: any(map(_stopped, folders)), look=False)
+    else:
+        ready = True
+    if not ready:
+        return [_not_started(folder) for folder in folders]
+    outcomes: list[dict[str, Any]] = []
+    try:
+        for index, (spec, folder) in enumerate(zip(specs, folders, strict=True)):
+            # (the first, in a folder made just now: nothing could be written there yet, or
+            # the wait for the lease looked)
+            if (index or not fresh[0]) and _stopped(folder):
+                outcomes.append(_not_started(folder))
+                continue
+            try:
+                outcomes.append(_attempt(spec, folder))
+            except Exception as exc:  # e.g. its folder is not writable: this member fails
+                outcomes.append({"state": "failed", "error": f"{type(exc).__name__}: {exc}"})
+    finally:
+        leases.release()
+    return outcomes
+
+
+def _stopped(folder: str) -> bool:
+    """Cancelled, or withdrawn (to run on another lease)."""
+    return cancel_requested(folder) or _withdrawn(folder)
+
+
+def _not_started(folder: str) -> dict[str, Any]:
+    if not cancel_requested(folder):
+        return {"state": WITHDRAWN, "error": ""}
+    return {"state": "cancelled", "error": "cancelled before it started"}
+
+
+def _attempt(spec: dict[str, Any], folder: str) -> dict[str, Any]:
+    """Run the attempt (its lease held); its result file is written before this returns."""
+    started = time.monotonic()
+    checkpoint = _checkpoint_folder(folder, spec["slot"])
+    try:
+        if spec["kind"] == "python":
+            outcome = _run_python(spec, folder, checkpoint)
+        else:
+            outcome = _run_executable(spec, folder, checkpoint)
+    finally:
+        # The record named the process while this task ran; it names nothing of it now.
+        clear_pid(folder)
     outcome["wall_seconds"] = time.monotonic() - started
+    run_dir = os.path.dirname(os.path.dirname(folder))
     usage_log.append(
-        folder.parent.parent, folder.name, outcome["cpu_seconds"], outcome["wall_seconds"]
+        run_dir, os.path.basename(folder), outcome["cpu_seconds"], outcome["wall_seconds"]
     )
     return outcome
 
 
-def _withdrawn(folder: Path) -> bool:
-    return (folder / WITHDRAW_FILE).exists()
+def _checkpoint_folder(folder: str, slot: str) -> str:
+    """`checkpoints/<slot>` of the campaign's folder (tasks/<key>/../../checkpoints)."""
+    path = os.path.join(os.path.dirname(os.path.dirname(folder)), "checkpoints", slot)
+    make_folder(path)
+    return path
 
 
-def _stop_reason(folder: Path, deadline: float | None, timeout: float | None) -> tuple[str, str]:
+def _withdrawn(folder: str) -> bool:
+    return os.path.exists(os.path.join(folder, WITHDRAW_FILE))
+
+
+def _stop_reason(folder: str, deadline: float | None, timeout: float | None) -> tuple[str, str]:
     if cancel_requested(folder):
         return "cancelled", "cancelled while running; its process tree was killed"
     if deadline is not None and time.monotonic() > deadline:
@@ -116,7 +192,7 @@ def _resident_runner() -> Runner:
     return _runner
 
 
-def _run_python(spec: dict[str, Any], folder: Path, checkpoint: Path) -> dict[str, Any]:
+def _run_python(spec: dict[str, Any], folder: str, checkpoint: str) -> dict[str, Any]:
     global _runner
     body = job(
         spec["call"], folder, checkpoint, int(spec.get("cpus", 1)), list(spec.get("cores") or [])
@@ -135,7 +211,8 @@ def _run_python(spec: dict[str, Any], folder: Path, checkpoint: Path) -> dict[st
     while True:
         ready, _, _ = select.select([runner.replies, runner.pidfd], [], [], POLL_SECONDS)
         if runner.replies in ready or runner.pidfd in ready:
-            reply = runner.receive() if _readable(runner.replies) else None
+            readable = runner.replies in ready or _readable(runner.replies)
+            reply = runner.receive() if readable else None
             if reply is None:  # the interpreter died under the task
                 _runner = None
                 death = runner.kill()
@@ -170,20 +247,20 @@ def _readable(fd: int) -> bool:
     return bool(select.select([fd], [], [], 0)[0])
 
 
-def _crash_text(folder: Path, how: str) -> str:
+def _crash_text(folder: str, how: str) -> str:
     text = (
         f"the Python interpreter running the task {how} (a crash in native code, os._exit or "
         "the machine's memory limit); the worker's next task runs in a fresh interpreter"
     )
-    with contextlib.suppress(OSError):
-        (folder / ERROR_FILE).write_text(text)
+    with contextlib.suppress(OSError), open(os.path.join(folder, ERROR_FILE), "w") as handle:
+        handle.write(text)
     return text
 
 
 # ---------------------------------------------------------------------- executables
 
 
-def _run_executable(spec: dict[str, Any], folder: Path, checkpoint: Path) -> dict[str, Any]:
+def _run_executable(spec: dict[str, Any], folder: str, checkpoint: str) -> dict[str, Any]:
     pid = _spawn(spec, folder, checkpoint)
     write_pid(folder, pid)
     timeout = spec.get("timeout")
@@ -200,14 +277,15 @@ def _run_executable(spec: dict[str, Any], folder: Path, checkpoint: Path) -> dic
     }
 
 
-def _error_text(folder: Path, exit_code: int | None) -> str:
+def _error_text(folder: str, exit_code: int | None) -> str:
     try:
-        return (folder / ERROR_FILE).read_text()[-ERROR_CHARS:]
+        with open(os.path.join(folder, ERROR_FILE)) as handle:
+            return handle.read()[-ERROR_CHARS:]
     except OSError:
         return f"exited with code {exit_code}"
 
 
-def _spawn(spec: dict[str, Any], folder: Path, checkpoint: Path) -> int:
+def _spawn(spec: dict[str, Any], folder: str, checkpoint: str) -> int:
     """Fork the child that execs the executable; it leads a new session and dies with this
     worker."""
     sys.stdout.flush()
@@ -219,13 +297,13 @@ def _spawn(spec: dict[str, Any], folder: Path, checkpoint: Path) -> int:
         _child_setup(spec, folder, checkpoint)
         _exec(spec["argv"], folder)
     except BaseException:
-        with contextlib.suppress(OSError):
-            (folder / ERROR_FILE).write_text(traceback.format_exc())
+        with contextlib.suppress(OSError), open(os.path.join(folder, ERROR_FILE), "w") as out:
+            out.write(traceback.format_exc())
     finally:
         os._exit(1)
 
 
-def _child_setup(spec: dict[str, Any], folder: Path, checkpoint: Path) -> None:
+def _child_setup(spec: dict[str, Any], folder: str, checkpoint: str) -> None:
     os.setsid()
     # Not on Linux: the platform's resume still kills leftovers by their recorded pids.
     with contextlib.suppress(OSError, AttributeError):
@@ -239,8 +317,8 @@ def _child_setup(spec: dict[str, Any], folder: Path, checkpoint: Path) -> None:
             "OMP_NUM_THREADS": cpus,
             "HAI_TASK_CPUS": cpus,
             "HAI_TASK_CARDS": str(spec.get("cards", 0)),
-            "HAI_TASK_DIR": str(folder),
-            "HAI_CHECKPOINT_DIR": str(checkpoint),
+            "HAI_TASK_DIR": folder,
+            "HAI_CHECKPOINT_DIR": checkpoint,
         }
     )
     if spec.get("mpi"):
@@ -251,15 +329,15 @@ def _child_setup(spec: dict[str, Any], folder: Path, checkpoint: Path) -> None:
     os.chdir(folder)
 
 
-def _exec(argv: list[str], folder: Path) -> None:
+def _exec(argv: list[str], folder: str) -> None:
     for fd, name in ((1, "stdout.txt"), (2, "stderr.txt")):
-        target = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        target = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(target, fd)
         os.close(target)
     os.execvp(argv[0], argv)
 
 
-def _wait(pid: int, folder: Path, timeout: float | None) -> tuple[str, str, int, Any]:
+def _wait(pid: int, folder: str, timeout: float | None) -> tuple[str, str, int, Any]:
     """Wait for the executable; kill its tree on cancel or timeout.
     (state, error, wait status, rusage)."""
     deadline = time.monotonic() + timeout if timeout else None

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hakutaku.workflows import states
+from hakutaku.workflows.bundles import Bundle
 from hakutaku.workflows.leases import Lease
 from hakutaku.workflows.task import TaskSpec
 
@@ -30,6 +31,7 @@ class TaskFuture(Future[Any]):
         self.cores: list[int] = []  # its lease's (when the campaign pins cores)
         self.lease: Lease[TaskFuture] | None = None  # while handed to Parsl
         self.withdrawing = False  # asked to come back unstarted (to run on another lease)
+        self.bundle: Bundle[TaskFuture] | None = None  # handed to Parsl with others as one
         self.call = b""  # a Python task's call in Parsl's format (packed once, at submit)
 
     @property

@@ -4,7 +4,8 @@
 A lease is a number of CPUs of one pool, with its cores when the campaign pins them. The
 campaign opens one when a pool has free CPUs for the task at the head of its queue; the task
 runs on it. While that task runs, the campaign may hand Parsl more tasks of the same pool and
-CPU count on the same lease (prefetched, up to the campaign's `prefetch` in all): each goes to
+CPU count on the same lease (prefetched, up to the campaign's `prefetch` Parsl tasks in all; a
+bundle of short tasks, `hakutaku.workflows.bundles`, is one): each goes to
 a spare Parsl worker and waits there until the lease is free, then starts at once, with no
 round trip to the steering process in between (the tasks waiting on one lease start one
 after another, in no promised order). The lease stays counted against its pool from the
@@ -46,10 +47,11 @@ class Lease(Generic[T]):
     cpus: int
     cores: list[int]
     tasks: list[T] = field(default_factory=list)  # handed to Parsl on it; the first runs
+    submissions: int = 0  # Parsl tasks on it (a bundle is one, whatever its members)
 
     @property
     def prefetched(self) -> int:
-        return max(0, len(self.tasks) - 1)
+        return max(0, self.submissions - 1)
 
 
 class Leases(Generic[T]):
@@ -77,15 +79,21 @@ class Leases(Generic[T]):
         self.open_leases.remove(lease)
         self._free_numbers.append(lease.number)
 
-    def add(self, lease: Lease[T], task: T) -> None:
-        lease.tasks.append(task)
-        if len(lease.tasks) > 1:
+    def add(self, lease: Lease[T], tasks: list[T]) -> None:
+        """`tasks` go to Parsl on `lease` as one Parsl task (more than one: a bundle, run
+        one after another in this order). A Parsl task behind another one is prefetched."""
+        lease.tasks.extend(tasks)
+        lease.submissions += 1
+        if lease.submissions > 1:
             self.prefetched += 1
 
-    def remove(self, lease: Lease[T], task: T) -> None:
-        if len(lease.tasks) > 1:
-            self.prefetched -= 1
+    def remove(self, lease: Lease[T], task: T, *, last: bool = True) -> None:
+        """`task` ended; `last`: it was the last of its Parsl task (always, outside bundles)."""
         lease.tasks.remove(task)
+        if last:
+            if lease.submissions > 1:
+                self.prefetched -= 1
+            lease.submissions -= 1
 
     def behind(self, pool: str, cpus: int) -> Lease[T] | None:
         """The open lease of `pool` with `cpus` CPUs that has the fewest tasks waiting."""
@@ -112,9 +120,11 @@ class _Cancelled(Exception):
     pass
 
 
-def acquire(path: str, cancelled: Callable[[], bool]) -> bool:
+def acquire(path: str, cancelled: Callable[[], bool], *, look: bool = True) -> bool:
     """Wait until this process holds the lease at `path`; False (and not held) when
-    `cancelled()` became true while waiting, or was true once it was held."""
+    `cancelled()` became true while waiting, or was true once it was held. `look=False`:
+    the caller knows it was not cancelled before it came here (it is looked at only when
+    the lease had to be waited for)."""
     global _held
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -126,8 +136,9 @@ def acquire(path: str, cancelled: Callable[[], bool]) -> bool:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             _wait(fd, cancelled)
+            look = True
         # A cancel written while this task waited (or just before it got the lock).
-        if cancelled():
+        if look and cancelled():
             raise _Cancelled
     except _Cancelled:
         _disarm()  # whatever moment the alarm's exception came in

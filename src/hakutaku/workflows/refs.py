@@ -27,16 +27,17 @@ class ArrayRef:
     name: str
 
 
-def has_result(folder: Path) -> bool:
+def has_result(folder: str | os.PathLike[str]) -> bool:
     """A result is complete once its pickle exists: it is renamed into place last."""
-    return (folder / RESULT).exists()
+    return os.path.exists(os.path.join(folder, RESULT))
 
 
-def store(value: Any, folder: Path) -> bytes | None:
-    """Write `value` as the result of the task in `folder` (arrays of the value itself or one
-    level down in a dict, list or tuple go to .npy files). Returns the pickle written when it
-    holds the whole value (no array files), so a small result can also travel inline."""
-    folder.mkdir(parents=True, exist_ok=True)
+def store(value: Any, folder: str | os.PathLike[str]) -> bytes | None:
+    """Write `value` as the result of the task in `folder`, which exists (arrays of the value
+    itself or one level down in a dict, list or tuple go to .npy files). Returns the pickle
+    written when it holds the whole value (no array files), so a small result can also
+    travel inline."""
+    folder = os.fspath(folder)
     count = 0
 
     def swap(item: Any) -> Any:
@@ -44,7 +45,7 @@ def store(value: Any, folder: Path) -> bytes | None:
         if isinstance(item, np.ndarray) and item.nbytes >= ARRAY_BYTES and item.dtype != object:
             name = f"array{count}.npy"
             count += 1
-            np.save(folder / name, item, allow_pickle=False)
+            np.save(os.path.join(folder, name), item, allow_pickle=False)
             return ArrayRef(name)
         return item
 
@@ -55,10 +56,16 @@ def store(value: Any, folder: Path) -> bytes | None:
     else:
         top = swap(value)
     data = pickle.dumps(top, protocol=pickle.HIGHEST_PROTOCOL)
-    partial = folder / (RESULT + ".part")
-    with partial.open("wb") as handle:
-        handle.write(data)
-    os.replace(partial, folder / RESULT)
+    final = os.path.join(folder, RESULT)
+    partial = final + ".part"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+    os.replace(partial, final)  # last: the result is there whole or not at all
     return data if count == 0 else None
 
 

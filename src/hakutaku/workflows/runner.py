@@ -7,10 +7,12 @@ session of its own (one signal to the group kills it and whatever its task start
 with its worker (PR_SET_PDEATHSIG). Tasks reach it over a pipe, packed by `pack_call`: by
 the standard pickler when the call is a module-level function with plain data, else in
 Parsl's own format (`parsl.serialize.pack_apply_message`), so whatever Parsl can ship to a
-worker a runner can run. Each task gets its folder as working directory, its environment
-(HAI_TASK_DIR, HAI_CHECKPOINT_DIR, HAI_TASK_CPUS, OMP_NUM_THREADS) and its cores, all restored
-after it. The reply says how the task ended and the CPU seconds it used: rusage deltas of the
-runner and of the children it waited for, so the runner's earlier tasks are not counted.
+worker a runner can run. Each task gets its folder as working directory (the runner's own
+again after it), its environment (HAI_TASK_DIR, HAI_CHECKPOINT_DIR, HAI_TASK_CPUS,
+OMP_NUM_THREADS, set before it whatever the task before it left) and its cores (its pinned
+ones, else all the runner's). The reply says how the task ended and the CPU seconds it used:
+rusage deltas of the runner and of the children it waited for, so the runner's earlier tasks
+are not counted.
 
 Tasks of one runner share an interpreter, as the tasks of one worker do in plain Parsl: modules
 stay imported, module-level state stays, and a thread or process a task leaves running goes on
@@ -30,20 +32,18 @@ import struct
 import sys
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NoReturn
 
 import psutil
 from parsl.serialize import pack_apply_message, unpack_apply_message
 
 from hakutaku.workflows import leases, refs
-from hakutaku.workflows.proctree import kill_tree
+from hakutaku.workflows.proctree import kill_tree, start_time
 
 ERROR_FILE = "error.txt"
 ERROR_CHARS = 4000
 PR_SET_PDEATHSIG = 1
 FRAME = struct.Struct("!Q")  # the length of the pickle that follows
-TASK_ENV = ("OMP_NUM_THREADS", "HAI_TASK_CPUS", "HAI_TASK_DIR", "HAI_CHECKPOINT_DIR")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,20 +101,27 @@ def unpack_call(call: bytes) -> tuple[Any, Any, Any]:
     return fn, args, kwargs
 
 
-def job(call: bytes, folder: Path, checkpoint: Path, cpus: int, cores: list[int]) -> bytes:
+def job(
+    call: bytes,
+    folder: str | os.PathLike[str],
+    checkpoint: str | os.PathLike[str],
+    cpus: int,
+    cores: list[int],
+) -> bytes:
     """The frame body that asks a runner to run the packed `call` as one task."""
+    folder, checkpoint, count = os.fspath(folder), os.fspath(checkpoint), str(cpus)
     return pickle.dumps(
-        {
-            "call": call,
-            "folder": str(folder),
-            "env": {
-                "OMP_NUM_THREADS": str(cpus),
-                "HAI_TASK_CPUS": str(cpus),
-                "HAI_TASK_DIR": str(folder),
-                "HAI_CHECKPOINT_DIR": str(checkpoint),
-            },
-            "cores": cores,
-        },
+        (
+            call,
+            folder,
+            (
+                ("OMP_NUM_THREADS", count),
+                ("HAI_TASK_CPUS", count),
+                ("HAI_TASK_DIR", folder),
+                ("HAI_CHECKPOINT_DIR", checkpoint),
+            ),
+            cores,
+        ),
         protocol=pickle.HIGHEST_PROTOCOL,
     )
 
@@ -128,7 +135,7 @@ class Runner:
         self.replies = replies  # runner -> worker
         self.pidfd = os.pidfd_open(pid)
         try:
-            self.started = psutil.Process(pid).create_time()
+            self.started = start_time(pid)
         except psutil.NoSuchProcess:
             self.started = 0.0
         self.reported_cpu = 0.0  # CPU seconds of the tasks it replied for
@@ -160,7 +167,7 @@ class Runner:
         body = read_frame(self.replies)
         if body is None:
             return None
-        reply: Reply = pickle.loads(body)
+        reply = Reply(*pickle.loads(body))
         self.reported_cpu += reply.cpu_seconds
         return reply
 
@@ -230,12 +237,13 @@ def _serve(jobs: int, replies: int, parent: int) -> NoReturn:
         if os.getppid() != parent:  # the worker died before the death signal was armed
             os._exit(0)
         home = os.getcwd()
-        cores = os.sched_getaffinity(0)
+        affinity = _Affinity(os.sched_getaffinity(0))
         while True:
             body = read_frame(jobs)
             if body is None:  # the worker closed the pipe
                 os._exit(0)
-            reply = _run(pickle.loads(body), home, cores)
+            reply = _run(pickle.loads(body), home, affinity)
+            # (a tuple: a dataclass pickles through copyreg, ~10 us more a task)
             write_frame(replies, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
     except BaseException:
         traceback.print_exc()
@@ -249,34 +257,47 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _run(job: dict[str, Any], home: str, cores: set[int]) -> Reply:
-    """Run one task in its folder with its environment and cores; restore them after."""
+class _Affinity:
+    """The runner's cores for each task: its pinned ones, else all the runner had; set only
+    when the runner's are not these already (one system call where two were)."""
+
+    def __init__(self, cores: set[int]) -> None:
+        self.home = cores
+
+    def use(self, cores: list[int]) -> None:
+        wanted = set(cores) if cores else self.home
+        if os.sched_getaffinity(0) != wanted:
+            os.sched_setaffinity(0, wanted)
+
+
+Job = tuple[bytes, str, tuple[tuple[str, str], ...], list[int]]  # what `job` packs
+Answer = tuple[bool, float, str, bytes | None]  # a Reply's fields, as the runner sends them
+
+
+def _run(job: Job, home: str, affinity: _Affinity) -> Answer:
+    """Run one task in its folder with its environment and cores. Its variables are set
+    before it (each only when it differs from what the runner has: the last task's value,
+    or what that task changed it to); its working directory goes back to the runner's after
+    it; its cores stay until a task with other cores comes."""
     before = _cpu_seconds()
-    folder = Path(job["folder"])
-    saved = {name: os.environ.get(name) for name in TASK_ENV}
+    call, folder, env, cores = job
     ok, error, inline = True, "", None
     try:
-        os.environ.update(job["env"])
-        if job["cores"]:
-            os.sched_setaffinity(0, job["cores"])
+        environ = os.environ
+        for name, value in env:
+            if environ.get(name) != value:
+                environ[name] = value
+        affinity.use(cores)
         os.chdir(folder)
-        fn, args, kwargs = unpack_call(job["call"])
+        fn, args, kwargs = unpack_call(call)
         data = refs.store(fn(*args, **kwargs), folder)
         if data is not None and len(data) <= refs.INLINE_BYTES:
             inline = data
     except BaseException:
         ok, error = False, traceback.format_exc()[-ERROR_CHARS:]
-        with contextlib.suppress(OSError):
-            (folder / ERROR_FILE).write_text(error)
+        with contextlib.suppress(OSError), open(os.path.join(folder, ERROR_FILE), "w") as out:
+            out.write(error)
     finally:
         with contextlib.suppress(OSError):
             os.chdir(home)
-        if job["cores"]:
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(0, cores)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    return Reply(ok, _cpu_seconds() - before, error, inline)
+    return ok, _cpu_seconds() - before, error, inline

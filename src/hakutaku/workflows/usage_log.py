@@ -18,16 +18,19 @@ FOLDER = "usage"
 _logs: dict[str, int] = {}  # this worker's open log per campaign folder
 
 
-def append(run_dir: Path, key: str, cpu_seconds: float, wall_seconds: float) -> None:
+def append(
+    run_dir: str | os.PathLike[str], key: str, cpu_seconds: float, wall_seconds: float
+) -> None:
     """Record one attempt of the task `key` (never raises: the record is a help for resume)."""
     with contextlib.suppress(OSError):
-        fd = _logs.get(str(run_dir))
+        run_dir = os.fspath(run_dir)
+        fd = _logs.get(run_dir)
         if fd is None:
-            folder = run_dir / FOLDER
-            folder.mkdir(exist_ok=True)
+            folder = os.path.join(run_dir, FOLDER)
+            os.makedirs(folder, exist_ok=True)
             name = f"{socket.gethostname()}-{os.getpid()}.log"
-            fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            _logs[str(run_dir)] = fd
+            fd = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            _logs[run_dir] = fd
         # One short write with O_APPEND: a line is whole or absent.
         os.write(fd, f"{key} {cpu_seconds!r} {wall_seconds!r}\n".encode())
 
